@@ -1,0 +1,519 @@
+//! The command line: clap-derive arguments per subcommand, resolved into a [`RunConfig`] and
+//! handed to train / eval / sample. The only place that prints.
+
+mod progress;
+
+use crate::data::catalog::{self, Dataset, FileState};
+use crate::data::{self, ImageSet, Split};
+use crate::models::ModelConfig;
+use crate::run::{self, DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
+use crate::sample;
+use crate::train::{self, Splits, checkpoint::Which};
+use crate::{eval, viz};
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use clap::{Parser, Subcommand};
+use progress::TerminalProgress;
+use std::path::{Path, PathBuf};
+
+/// Train, evaluate and sample deep generative models of images.
+#[derive(Parser, Debug)]
+#[command(name = "genmodels", version, about)]
+pub struct Args {
+    /// Folder holding the data sets (else $GENMODELS_DATA, else ./data).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a small PixelCNN on the embedded synth-digits for a fixed time, then evaluate,
+    /// sample and complete; everything lands in one run directory. Needs no download.
+    Demo {
+        #[arg(long, default_value = "runs/demo")]
+        out: PathBuf,
+        /// Training budget in seconds.
+        #[arg(long, default_value_t = 150)]
+        seconds: u64,
+    },
+    /// List the known data sets and whether their files are present (`verify`, `download`).
+    Datasets {
+        #[command(subcommand)]
+        action: Option<DatasetsAction>,
+    },
+    /// Train a model (or resume a run with --resume).
+    Train(TrainArgs),
+    /// Exact negative log-likelihood of a trained run on a split.
+    Eval {
+        run: PathBuf,
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
+        /// Evaluate the first N images only.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = 100)]
+        batch_size: usize,
+        #[arg(long, value_enum, default_value_t = Which::Best)]
+        checkpoint: Which,
+    },
+    /// Draw samples from a trained run into a PNG grid.
+    Sample {
+        run: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "samples.png")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Which::Best)]
+        checkpoint: Which,
+    },
+    /// Occlude the bottom half of test images and sample it back, k completions each.
+    Complete {
+        run: PathBuf,
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
+        /// Number of images.
+        #[arg(long, default_value_t = 16)]
+        n: usize,
+        /// Completions per image.
+        #[arg(long, default_value_t = 4)]
+        k: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "completions.png")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Which::Best)]
+        checkpoint: Which,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetsAction {
+    /// List data sets, where each is looked for, and whether it was found (the default).
+    List,
+    /// Check every present file against its built-in SHA-256.
+    Verify { names: Vec<String> },
+    /// Download a data set from its canonical URLs, checking SHA-256s.
+    Download {
+        name: String,
+        /// Base URL to fetch the files from instead of the canonical one.
+        #[arg(long)]
+        mirror: Option<String>,
+    },
+}
+
+/// `genmodels train`.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Model to train: pixelcnn. Not needed with --resume or --config.
+    pub model: Option<String>,
+    /// Data set name (see `genmodels datasets`).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A run config TOML to start from (flags override its keys).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Time budget in seconds instead of (or as well as) --epochs.
+    #[arg(long)]
+    pub max_seconds: Option<u64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// PixelCNN h (feature maps 2h).
+    #[arg(long)]
+    pub hidden_channels: Option<usize>,
+    #[arg(long)]
+    pub residual_blocks: Option<usize>,
+    /// Train on the first N images only.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Validate on the first N images only.
+    #[arg(long)]
+    pub valid_limit: Option<usize>,
+    /// Write samples.png every N epochs.
+    #[arg(long)]
+    pub sample_every: Option<usize>,
+    /// Also score the test split after every epoch (learning curve; selection uses valid).
+    #[arg(long)]
+    pub test_each_epoch: bool,
+}
+
+/// Runs a parsed command line.
+pub fn run(args: Args) -> Result<()> {
+    let data_dir = data::resolve_data_dir(args.data_dir.as_deref());
+    match args.command {
+        Command::Demo { out, seconds } => demo(&out, seconds),
+        Command::Datasets { action } => datasets(action.unwrap_or(DatasetsAction::List), &data_dir),
+        Command::Train(t) => train_command(t, &data_dir).map(|_| ()),
+        Command::Eval {
+            run,
+            split,
+            limit,
+            batch_size,
+            checkpoint,
+        } => eval_command(&run, split, limit, batch_size, checkpoint, &data_dir).map(|_| ()),
+        Command::Sample {
+            run,
+            n,
+            seed,
+            out,
+            checkpoint,
+        } => sample_command(&run, n, seed, &out, checkpoint),
+        Command::Complete {
+            run,
+            split,
+            n,
+            k,
+            seed,
+            out,
+            checkpoint,
+        } => complete_command(&run, split, n, k, seed, &out, checkpoint, &data_dir),
+    }
+}
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// Resolves the flags of `train` into a run config (the ripgrep habit: args -> config -> work).
+fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
+    let mut config = match (&t.config, &t.model) {
+        (Some(path), _) => RunConfig::load(path)?,
+        (None, Some(model)) => RunConfig {
+            data: DataConfig {
+                dataset: t.data.clone().unwrap_or_else(|| "binarized-mnist".into()),
+            },
+            image: None,
+            model: ModelConfig::from_name(model)?,
+            optim: OptimConfig::default(),
+            train: TrainConfig::default(),
+        },
+        (None, None) => bail!("name a model to train (e.g. `genmodels train pixelcnn --data binarized-mnist --out runs/pcnn`), or pass --config FILE or --resume"),
+    };
+    if let Some(d) = &t.data {
+        config.data.dataset = d.clone();
+    }
+    let tc = &mut config.train;
+    if let Some(e) = t.epochs {
+        tc.epochs = e;
+        if t.max_seconds.is_none() {
+            tc.max_seconds = None;
+        }
+    } else if t.max_seconds.is_some() {
+        tc.epochs = usize::MAX / 2; // the time budget decides
+    }
+    tc.max_seconds = t.max_seconds.or(tc.max_seconds);
+    tc.batch_size = t.batch_size.unwrap_or(tc.batch_size);
+    tc.seed = t.seed.unwrap_or(tc.seed);
+    tc.train_limit = t.train_limit.or(tc.train_limit);
+    tc.valid_limit = t.valid_limit.or(tc.valid_limit);
+    tc.sample_every_epochs = t.sample_every.unwrap_or(tc.sample_every_epochs);
+    tc.test_each_epoch |= t.test_each_epoch;
+    if let Some(lr) = t.lr {
+        config.optim.lr = lr;
+    }
+    if let Some(s) = t.schedule {
+        config.optim.schedule = s;
+    }
+    let ModelConfig::Pixelcnn(m) = &mut config.model;
+    m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
+    m.residual_blocks = t.residual_blocks.unwrap_or(m.residual_blocks);
+    if config.train.batch_size == 0 || config.train.epochs == 0 {
+        bail!("--batch-size and --epochs must be at least 1");
+    }
+    Ok(config)
+}
+
+/// `genmodels train`: returns the run directory.
+pub fn train_command(t: TrainArgs, data_dir: &Path) -> Result<PathBuf> {
+    let out = t.out.clone();
+    let existing = out.join(run::CONFIG_FILE).is_file();
+    let (config, resume_from) = if t.resume {
+        let mut config = run::load_run_config(&out)?;
+        if let Some(e) = t.epochs {
+            config.train.epochs = e;
+        }
+        if let Some(s) = t.max_seconds {
+            config.train.max_seconds = Some(s);
+        }
+        let last = train::checkpoint::locate(&out, Which::Last)?;
+        if last.is_none() {
+            eprintln!("{}: no checkpoint yet, starting from scratch", out.display());
+        }
+        (config, last)
+    } else {
+        if existing {
+            bail!(
+                "{} already holds a run; continue it with `genmodels train --resume --out {}` or choose another --out",
+                out.display(),
+                out.display()
+            );
+        }
+        (resolve_config(&t)?, None)
+    };
+    train_run(config, &out, resume_from, data_dir)
+}
+
+/// Trains (or resumes) the run `config` describes in `out`.
+fn train_run(
+    config: RunConfig,
+    out: &Path,
+    resume_from: Option<PathBuf>,
+    data_dir: &Path,
+) -> Result<PathBuf> {
+    let train_set = data::load(&config.data.dataset, Split::Train, data_dir)?;
+    let valid_set = data::load(&config.data.dataset, Split::Valid, data_dir)?;
+    let test_set = match config.train.test_each_epoch {
+        true => Some(data::load(&config.data.dataset, Split::Test, data_dir)?),
+        false => None,
+    };
+    let image = crate::models::ImageSpec {
+        shape: train_set.shape,
+        levels: train_set.levels,
+    };
+    if let Some(saved) = config.image
+        && saved != image
+    {
+        bail!("{}: run was trained on {saved:?} images, data set gives {image:?}", out.display());
+    }
+    let mut config = config;
+    config.image = Some(image);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    run::save_config(out, &config)?;
+    eprintln!(
+        "training {} on {} ({} train / {} valid images) -> {}",
+        config.model.name(),
+        train_set.benchmark(),
+        train_set.len(),
+        valid_set.len(),
+        out.display()
+    );
+    let device = device();
+    let model = train::init_model(&config, &image, &device.clone().autodiff());
+    eprintln!("model: {} parameters", burn::module::Module::num_params(&model));
+    let sample_every = config.train.sample_every_epochs;
+    let mut on_epoch = |model: &crate::models::AnyModel, epoch: usize| -> crate::Result<()> {
+        if sample_every > 0 && epoch % sample_every == 0 {
+            let images = sample::sample(model, image.shape, image.levels, 16, 1, &device, &mut crate::progress::Silent);
+            viz::save_grid(&out.join("samples.png"), &viz::cells(&images, image.shape), image.shape, image.levels, 8)?;
+        }
+        Ok(())
+    };
+    let summary = train::train(
+        model,
+        &config,
+        out,
+        Splits {
+            train: &train_set,
+            valid: &valid_set,
+            test: test_set.as_ref(),
+        },
+        resume_from,
+        &mut TerminalProgress::new(),
+        &mut on_epoch,
+    )?;
+    eprintln!(
+        "done: {} epochs, {} steps, {:.0}s{}; best valid NLL {} nats ({})",
+        summary.epochs_completed,
+        summary.steps,
+        summary.seconds,
+        if summary.stopped_by_time_budget { " (time budget reached)" } else { "" },
+        summary.best_valid_nll.map_or("-".into(), |v| format!("{v:.2}")),
+        valid_set.benchmark()
+    );
+    let json = serde_json::to_vec_pretty(&summary)?;
+    run::write_atomic(&out.join("train-summary.json"), &json)?;
+    Ok(out.to_path_buf())
+}
+
+fn eval_command(
+    run_dir: &Path,
+    split: Split,
+    limit: Option<usize>,
+    batch_size: usize,
+    which: Which,
+    data_dir: &Path,
+) -> Result<eval::EvalReport> {
+    let device = device();
+    let trained = train::load_trained(run_dir, which, &device)?;
+    let mut set = data::load(&trained.config.data.dataset, split, data_dir)?;
+    if let Some(limit) = limit {
+        set = set.truncate(limit);
+    }
+    let report = eval::exact_nll(&trained.model, &set, batch_size.max(1), &device, &mut TerminalProgress::new())?;
+    println!("benchmark: {}", report.benchmark);
+    println!("estimator: {} over {} images", report.estimator, report.images);
+    println!("checkpoint: {}", trained.checkpoint.display());
+    println!("nll: {:.3} nats", report.nll_nats_per_image);
+    println!("bits/dim: {:.5}", report.bits_per_dim);
+    let name = match limit {
+        Some(l) => format!("eval-{split}-first{l}.json"),
+        None => format!("eval-{split}.json"),
+    };
+    run::write_atomic(&run_dir.join(&name), &serde_json::to_vec_pretty(&report)?)?;
+    Ok(report)
+}
+
+fn sample_command(run_dir: &Path, n: usize, seed: u64, out: &Path, which: Which) -> Result<()> {
+    let device = device();
+    let trained = train::load_trained(run_dir, which, &device)?;
+    let shape = trained.image.shape;
+    let images = sample::sample(&trained.model, shape, trained.image.levels, n, seed, &device, &mut TerminalProgress::new());
+    let columns = (n as f64).sqrt().ceil() as usize;
+    viz::save_grid(out, &viz::cells(&images, shape), shape, trained.image.levels, columns)?;
+    println!("wrote {n} samples to {}", out.display());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn complete_command(
+    run_dir: &Path,
+    split: Split,
+    n: usize,
+    k: usize,
+    seed: u64,
+    out: &Path,
+    which: Which,
+    data_dir: &Path,
+) -> Result<()> {
+    let device = device();
+    let trained = train::load_trained(run_dir, which, &device)?;
+    let set = data::load(&trained.config.data.dataset, split, data_dir)?.truncate(n);
+    write_completions(&trained.model, &set, k.max(1), seed, out, &device)?;
+    println!("wrote {} images x {k} completions to {}", set.len(), out.display());
+    Ok(())
+}
+
+/// One row per image: the occluded input (bottom half grey), k completions, the original.
+fn write_completions(
+    model: &crate::models::AnyModel,
+    set: &ImageSet,
+    k: usize,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+) -> Result<()> {
+    let shape = set.shape;
+    let dims = shape.dims();
+    let originals = set.epoch_pixels(0);
+    let known = sample::top_half_known(shape);
+    let repeated: Vec<u8> = originals.chunks(dims).flat_map(|img| img.repeat(k)).collect();
+    let completed = sample::complete(model, shape, set.levels, &repeated, &known, seed, device, &mut TerminalProgress::new());
+    let mut cells: Vec<Option<&[u8]>> = Vec::new();
+    let occluded: Vec<Vec<u8>> = originals
+        .chunks(dims)
+        .map(|img| img.iter().zip(&known).map(|(&v, &keep)| if keep { v } else { 0 }).collect())
+        .collect();
+    for (i, original) in originals.chunks(dims).enumerate() {
+        cells.push(Some(&occluded[i]));
+        for j in 0..k {
+            cells.push(Some(&completed[(i * k + j) * dims..(i * k + j + 1) * dims]));
+        }
+        cells.push(Some(original));
+    }
+    viz::save_grid(out, &cells, shape, set.levels, k + 2)?;
+    Ok(())
+}
+
+fn datasets(action: DatasetsAction, data_dir: &Path) -> Result<()> {
+    match action {
+        DatasetsAction::List | DatasetsAction::Verify { .. } => {
+            let (check, names) = match &action {
+                DatasetsAction::Verify { names } if !names.is_empty() => (true, names.clone()),
+                DatasetsAction::Verify { .. } => (true, catalog::NAMES.map(String::from).to_vec()),
+                _ => (false, catalog::NAMES.map(String::from).to_vec()),
+            };
+            println!("data dir: {} (--data-dir, else $GENMODELS_DATA, else ./data)", data_dir.display());
+            let mut bad = 0;
+            for name in names {
+                let dataset = Dataset::parse(&name)?;
+                match dataset {
+                    Dataset::SynthDigits => println!("{name:16} embedded (generated by genmodels; always available)"),
+                    Dataset::Cifar10 => {
+                        let dir = data_dir.join("cifar10/cifar-10-batches-bin");
+                        let found = dir.join("test_batch.bin").is_file();
+                        println!(
+                            "{name:16} {} {}",
+                            if found { "found  " } else { "missing" },
+                            dir.display()
+                        );
+                    }
+                    _ => {
+                        for (file, path, state) in catalog::status(&dataset, data_dir, check) {
+                            let state_text = match &state {
+                                FileState::Missing => "missing".to_string(),
+                                FileState::Present => "found".to_string(),
+                                FileState::Verified => "ok (sha256)".to_string(),
+                                FileState::Unverifiable => "found (no reference checksum for this form)".to_string(),
+                                FileState::Mismatch { found } => {
+                                    bad += 1;
+                                    format!("CHECKSUM MISMATCH: {found}, expected {}", file.sha256)
+                                }
+                            };
+                            println!("{name:16} {state_text:12} {}", path.display());
+                        }
+                    }
+                }
+            }
+            if bad > 0 {
+                bail!("{bad} file(s) failed verification; re-download them with `genmodels datasets download NAME`");
+            }
+            Ok(())
+        }
+        DatasetsAction::Download { name, mirror } => {
+            let dataset = Dataset::parse(&name)?;
+            let written = data::download::download(&dataset, data_dir, mirror.as_deref(), |file, url| {
+                eprintln!("downloading {file} from {url}");
+            })?;
+            println!(
+                "{name}: {} file(s) downloaded and verified into {}",
+                written.len(),
+                data_dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `genmodels demo`: a small PixelCNN on synth-digits, trained for `seconds`, then evaluated,
+/// sampled and completed, all in `out`.
+fn demo(out: &Path, seconds: u64) -> Result<()> {
+    if out.join(run::CONFIG_FILE).is_file() {
+        eprintln!("{} exists: replacing the previous demo run", out.display());
+        std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
+    }
+    let mut config: RunConfig = toml::from_str(DEMO_CONFIG).context("embedded demo config")?;
+    config.train.max_seconds = Some(seconds);
+    let data_dir = PathBuf::from(".");
+    let run_dir = train_run(config, out, None, &data_dir)?;
+    let report = eval_command(&run_dir, Split::Test, None, 100, Which::Best, &data_dir)?;
+    sample_command(&run_dir, 64, 1, &run_dir.join("samples.png"), Which::Best)?;
+    complete_command(&run_dir, Split::Test, 8, 4, 1, &run_dir.join("completions.png"), Which::Best, &data_dir)?;
+    println!(
+        "demo done: test NLL {:.2} nats ({:.4} bits/dim) on {}; see {}/samples.png, completions.png, loss_curve.svg",
+        report.nll_nats_per_image,
+        report.bits_per_dim,
+        report.benchmark,
+        run_dir.display()
+    );
+    Ok(())
+}
+
+/// The demo's run config (also in configs/demo.toml).
+const DEMO_CONFIG: &str = include_str!("../../configs/demo.toml");

@@ -1,0 +1,65 @@
+//! The library's one error type. Every variant names the file or value at fault and, where
+//! there is one, the next step for the user.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the library can report. The CLI prints the message chain once and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A data file is absent; `looked_in` says where, `hint` how to get it.
+    #[error("{dataset}: file {path} not found (looked in data dir {looked_in}); {hint}")]
+    MissingFile {
+        dataset: String,
+        path: PathBuf,
+        looked_in: PathBuf,
+        hint: String,
+    },
+    /// A file exists but its content is not what its format requires.
+    #[error("{path}: {problem}")]
+    BadFile { path: PathBuf, problem: String },
+    /// An I/O error while reading or writing a file.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A user-supplied value (flag, config key, name) is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// Training produced a NaN or infinite loss.
+    #[error(
+        "non-finite loss ({value}) at step {step} (epoch {epoch}); the last good checkpoint in {run_dir} is kept. \
+         Try a lower learning rate (--lr) or gradient clipping (optim.grad_clip_norm)."
+    )]
+    NonFiniteLoss {
+        step: u64,
+        epoch: usize,
+        value: f64,
+        run_dir: PathBuf,
+    },
+    /// A download failed (network, HTTP status or checksum).
+    #[error("download of {url} failed: {problem}")]
+    Download { url: String, problem: String },
+}
+
+impl Error {
+    /// Wraps an `std::io::Error` with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A malformed-file error.
+    pub fn bad_file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::BadFile {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}

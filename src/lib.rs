@@ -1,0 +1,26 @@
+//! # genmodels
+//!
+//! Train, evaluate and sample deep generative models of images on burn (flex CPU backend by
+//! default; model code is backend-agnostic).
+//!
+//! Dependencies point only downward:
+//!
+//! ```text
+//! cli -> train / eval / sample -> run -> models -> nn -> burn tensors
+//!                          data, viz, units, error, progress are leaves
+//! ```
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod models;
+pub mod nn;
+pub mod progress;
+pub mod run;
+pub mod sample;
+pub mod train;
+pub mod units;
+pub mod viz;
+
+pub use error::{Error, Result};

@@ -1,0 +1,324 @@
+//! The one trainer, for every model that implements [`Trainable`]: shuffled mini-batches, Adam or
+//! RMSProp with a learning-rate schedule and gradient clipping, validation each epoch, the best
+//! checkpoint kept, metrics appended to `metrics.jsonl`, resumable checkpoints, and a stop with
+//! the step number on a non-finite loss. The loop is written out in full below.
+
+pub mod checkpoint;
+
+use crate::data::{ImageSet, batch};
+use crate::error::{Error, Result};
+use crate::models::{AnyModel, ImageSpec, Trainable, build};
+use crate::progress::Progress;
+use crate::run::{OptimConfig, OptimizerKind, RunConfig};
+use crate::units::bits_per_dim;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig};
+use burn::tensor::Device;
+use checkpoint::{TrainState, Which};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Builds a fresh model from a run config with the run's seed (same seed, same weights).
+pub fn init_model(config: &RunConfig, image: &ImageSpec, device: &Device) -> AnyModel {
+    device.seed(config.train.seed);
+    build(&config.model, image, device)
+}
+
+/// The optimiser a config asks for.
+pub fn optimizer(config: &OptimConfig) -> ModuleOptimizer {
+    let clip = config.grad_clip_norm.map(GradientClippingConfig::Norm);
+    match config.kind {
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_epsilon(config.epsilon)
+            .with_grad_clipping(clip)
+            .init(),
+        OptimizerKind::Rmsprop => RmsPropConfig::new()
+            .with_epsilon(config.epsilon)
+            .with_grad_clipping(clip)
+            .init(),
+    }
+}
+
+/// How a training run ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainSummary {
+    pub epochs_completed: usize,
+    pub steps: u64,
+    pub seconds: f64,
+    pub best_valid_nll: Option<f64>,
+    pub last_valid_nll: Option<f64>,
+    pub stopped_by_time_budget: bool,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EpochMetrics {
+    /// Epochs completed (1-based); fractional stops are marked by `partial`.
+    pub epoch: usize,
+    pub partial: bool,
+    pub step: u64,
+    pub seconds: f64,
+    pub lr: f64,
+    /// Mean training objective over the epoch's batches (nats per image).
+    pub train_nll: f64,
+    pub train_bits_per_dim: f64,
+    /// Validation objective (nats per image) on the validation split.
+    pub valid_nll: f64,
+    pub valid_bits_per_dim: f64,
+    /// Test NLL (nats per image), when the run evaluates the test split every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_nll: Option<f64>,
+    /// Images per second of training in this epoch.
+    pub images_per_second: f64,
+}
+
+/// The training split and the validation split.
+pub struct Splits<'a> {
+    pub train: &'a ImageSet,
+    pub valid: &'a ImageSet,
+    /// Also scored after every epoch when given (a learning curve on the test split; model
+    /// selection still uses only the validation split).
+    pub test: Option<&'a ImageSet>,
+}
+
+/// Trains `model` (built on an autodiff device) and returns how it went. With `resume_from`,
+/// weights, optimiser and position are restored from that checkpoint first. `on_epoch` is
+/// called with the inference model after each validation (e.g. to write samples).
+pub fn train<M>(
+    model: M,
+    config: &RunConfig,
+    run_dir: &Path,
+    splits: Splits,
+    resume_from: Option<PathBuf>,
+    progress: &mut dyn Progress,
+    on_epoch: &mut dyn FnMut(&M, usize) -> Result<()>,
+) -> Result<TrainSummary>
+where
+    M: Module + Trainable,
+{
+    let tc = &config.train;
+    let device = model
+        .devices()
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Invalid("model has no device".into()))?;
+    let eval_device = device.clone().without_autodiff();
+    let mut optim = optimizer(&config.optim);
+    let (mut model, mut state) = match resume_from {
+        Some(dir) => {
+            let loaded = checkpoint::load(&dir, model)?;
+            optim = checkpoint::load_optimizer(&dir, optim)?;
+            (loaded.model, loaded.state)
+        }
+        None => (model, TrainState::default()),
+    };
+    let train = splits.train;
+    let n_train = tc.train_limit.map_or(train.len(), |l| l.min(train.len()));
+    let batch_size = tc.batch_size.max(1);
+    let steps_per_epoch = n_train.div_ceil(batch_size) as u64;
+    let total_steps = steps_per_epoch * tc.epochs as u64;
+    let dims = [train.shape.channels, train.shape.height, train.shape.width];
+    let valid = splits
+        .valid
+        .clone()
+        .truncate(tc.valid_limit.unwrap_or(usize::MAX));
+
+    let started = Instant::now();
+    let seconds_before = state.seconds;
+    let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
+    let mut last_checkpoint = Instant::now();
+    let mut stopped_by_budget = false;
+    let mut last_valid = None;
+
+    while state.epoch < tc.epochs && !stopped_by_budget {
+        let epoch = state.epoch;
+        let pixels = train.epoch_pixels(epoch);
+        let mut order: Vec<usize> = (0..n_train).collect();
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+            tc.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
+        ));
+        let label = match tc.max_seconds {
+            Some(_) => format!("epoch {}", epoch + 1),
+            None => format!("epoch {}/{}", epoch + 1, tc.epochs),
+        };
+        progress.start(&label, steps_per_epoch);
+        let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
+        let epoch_start = Instant::now();
+        let mut lr = 0.0;
+        let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
+        for (index, chunk) in batches.iter().enumerate().skip(state.batch_in_epoch) {
+            let images = batch::to_tensor(&pixels, chunk, dims, train.levels, &device);
+            let loss = model.loss(images);
+            let value = loss.objective.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(Error::NonFiniteLoss {
+                    step: state.step,
+                    epoch: epoch + 1,
+                    value,
+                    run_dir: run_dir.to_path_buf(),
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.objective.backward(), &model);
+            lr = config.optim.learning_rate(state.step, steps_per_epoch, total_steps);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            state.batch_in_epoch = index + 1;
+            loss_sum += value;
+            loss_count += 1;
+            let mean = loss_sum / loss_count as f64;
+            progress.update(
+                (index + 1) as u64,
+                &format!(
+                    "loss {mean:.2} nats | {:.4} bits/dim | lr {lr:.2e}",
+                    bits_per_dim(mean, train.shape.dims())
+                ),
+            );
+            state.seconds = elapsed(&started);
+            if tc.max_seconds.is_some_and(|budget| state.seconds >= budget as f64) {
+                stopped_by_budget = true;
+                break;
+            }
+            if last_checkpoint.elapsed().as_secs() >= tc.checkpoint_seconds {
+                checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
+                last_checkpoint = Instant::now();
+            }
+        }
+        let epoch_seconds = epoch_start.elapsed().as_secs_f64();
+        let partial = state.batch_in_epoch < batches.len();
+        progress.finish(&format!("epoch {} trained in {epoch_seconds:.0}s", epoch + 1));
+        if !partial {
+            state.epoch += 1;
+            state.batch_in_epoch = 0;
+        }
+
+        // Validation with the inference model: the same objective, no autodiff graph.
+        let inference = model.valid();
+        let valid_nll = mean_objective(&inference, &valid, batch_size, &eval_device, progress)?;
+        last_valid = Some(valid_nll);
+        let test_nll = match splits.test {
+            Some(test) => Some(mean_objective(&inference, test, batch_size, &eval_device, progress)?),
+            None => None,
+        };
+        state.seconds = elapsed(&started);
+        let train_nll = loss_sum / loss_count.max(1) as f64;
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            partial,
+            step: state.step,
+            seconds: state.seconds,
+            lr,
+            train_nll,
+            train_bits_per_dim: bits_per_dim(train_nll, train.shape.dims()),
+            valid_nll,
+            valid_bits_per_dim: bits_per_dim(valid_nll, train.shape.dims()),
+            test_nll,
+            images_per_second: (loss_count * batch_size) as f64 / epoch_seconds.max(1e-9),
+        };
+        append_metrics(run_dir, &metrics)?;
+        crate::viz::loss_curve(run_dir)?;
+        if state.best_valid_nll.is_none_or(|best| valid_nll < best) {
+            state.best_valid_nll = Some(valid_nll);
+            checkpoint::save(run_dir, Which::Best, &inference, None, &state)?;
+        }
+        checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
+        last_checkpoint = Instant::now();
+        on_epoch(&inference, epoch + 1)?;
+    }
+    Ok(TrainSummary {
+        epochs_completed: state.epoch,
+        steps: state.step,
+        seconds: state.seconds,
+        best_valid_nll: state.best_valid_nll,
+        last_valid_nll: last_valid,
+        stopped_by_time_budget: stopped_by_budget,
+    })
+}
+
+/// Mean training objective (nats per image) over a whole split, without gradients.
+pub fn mean_objective(
+    model: &impl Trainable,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<f64> {
+    let pixels = set.epoch_pixels(0);
+    let dims = [set.shape.channels, set.shape.height, set.shape.width];
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut total = 0.0;
+    progress.start(&format!("score {}", set.split), set.len() as u64);
+    for chunk in indices.chunks(batch_size) {
+        let images = batch::to_tensor(&pixels, chunk, dims, set.levels, device);
+        let mean = model.loss(images).objective.into_scalar::<f32>() as f64;
+        total += mean * chunk.len() as f64;
+        progress.update((chunk[0] + chunk.len()) as u64, "");
+    }
+    let nll = total / set.len().max(1) as f64;
+    progress.finish(&format!("{} {nll:.2} nats", set.split));
+    Ok(nll)
+}
+
+fn append_metrics(run_dir: &Path, metrics: &EpochMetrics) -> Result<()> {
+    let path = run_dir.join("metrics.jsonl");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    let line = serde_json::to_string(metrics).expect("metrics serialise");
+    writeln!(file, "{line}").map_err(|e| Error::io(&path, e))
+}
+
+/// Reads `metrics.jsonl` of a run (empty when absent).
+pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>> {
+    let path = run_dir.join("metrics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(vec![]);
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| Error::bad_file(&path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// A trained model, rebuilt from its run directory: the config, the model with the `which`
+/// checkpoint's weights (falling back to the last one when no best exists), and its state.
+pub struct TrainedRun {
+    pub config: RunConfig,
+    pub image: ImageSpec,
+    pub model: AnyModel,
+    pub state: TrainState,
+    pub checkpoint: PathBuf,
+}
+
+/// Loads a run for evaluation or sampling, on `device` (no autodiff needed).
+pub fn load_trained(run_dir: &Path, which: Which, device: &Device) -> Result<TrainedRun> {
+    let config = crate::run::load_run_config(run_dir)?;
+    let image = config.image_spec(run_dir)?;
+    let dir = match checkpoint::locate(run_dir, which)? {
+        Some(dir) => dir,
+        None => checkpoint::locate(run_dir, Which::Last)?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} has no checkpoint yet: training has not finished an epoch or a checkpoint interval",
+                run_dir.display()
+            ))
+        })?,
+    };
+    let model = build(&config.model, &image, device);
+    let loaded = checkpoint::load(&dir, model)?;
+    Ok(TrainedRun {
+        config,
+        image,
+        model: loaded.model,
+        state: loaded.state,
+        checkpoint: dir,
+    })
+}

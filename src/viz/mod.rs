@@ -1,0 +1,111 @@
+//! Pictures: image grids as PNG, learning curves as SVG.
+
+use crate::data::{ImageShape, Levels};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Pixels per image pixel in grids (28x28 digits become 84x84).
+const ZOOM: u32 = 3;
+/// Gap between grid cells, in output pixels.
+const GAP: u32 = 2;
+
+/// Writes `images` (row-major bytes, `shape`, values in `levels`) as a PNG grid with `columns`
+/// cells per row. Binary pixels are drawn white ink on black; `None` cells stay blank.
+pub fn save_grid(
+    path: &Path,
+    images: &[Option<&[u8]>],
+    shape: ImageShape,
+    levels: Levels,
+    columns: usize,
+) -> Result<()> {
+    let columns = columns.max(1) as u32;
+    let rows = images.len().div_ceil(columns as usize).max(1) as u32;
+    let (cw, ch) = (shape.width as u32 * ZOOM, shape.height as u32 * ZOOM);
+    let width = columns * (cw + GAP) + GAP;
+    let height = rows * (ch + GAP) + GAP;
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([96, 96, 96]));
+    let scale = 255.0 / (levels.count() - 1) as f32;
+    let plane = shape.height * shape.width;
+    for (index, cell) in images.iter().enumerate() {
+        let Some(pixels) = cell else { continue };
+        let (gx, gy) = (index as u32 % columns, index as u32 / columns);
+        let (x0, y0) = (GAP + gx * (cw + GAP), GAP + gy * (ch + GAP));
+        for y in 0..shape.height {
+            for x in 0..shape.width {
+                let at = |c: usize| (pixels[c * plane + y * shape.width + x] as f32 * scale) as u8;
+                let rgb = if shape.channels >= 3 {
+                    [at(0), at(1), at(2)]
+                } else {
+                    [at(0); 3]
+                };
+                for dy in 0..ZOOM {
+                    for dx in 0..ZOOM {
+                        canvas.put_pixel(
+                            x0 + x as u32 * ZOOM + dx,
+                            y0 + y as u32 * ZOOM + dy,
+                            image::Rgb(rgb),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    canvas
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .map_err(|e| Error::bad_file(path, format!("cannot encode PNG: {e}")))?;
+    crate::run::write_atomic(path, &bytes)
+}
+
+/// Cells of a contiguous image buffer.
+pub fn cells(pixels: &[u8], shape: ImageShape) -> Vec<Option<&[u8]>> {
+    pixels.chunks(shape.dims()).map(Some).collect()
+}
+
+/// Draws `loss_curve.svg` in `run_dir` from its `metrics.jsonl`: train and validation NLL
+/// (nats per image) against epochs.
+pub fn loss_curve(run_dir: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    let metrics = crate::train::read_metrics(run_dir)?;
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    let path = run_dir.join("loss_curve.svg");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
+        let draw = || -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let xs: Vec<f64> = (1..=metrics.len()).map(|i| i as f64).collect();
+            let all = metrics.iter().flat_map(|m| [m.train_nll, m.valid_nll]);
+            let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+            let pad = ((hi - lo) * 0.1).max(0.5);
+            let mut chart = ChartBuilder::on(&root)
+                .caption("negative log-likelihood per epoch", ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0.5..(xs.len() as f64 + 0.5), (lo - pad)..(hi + pad))?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch (row of metrics.jsonl)")
+                .y_desc("nats per image")
+                .draw()?;
+            let train: Vec<(f64, f64)> = xs.iter().zip(&metrics).map(|(&x, m)| (x, m.train_nll)).collect();
+            let valid: Vec<(f64, f64)> = xs.iter().zip(&metrics).map(|(&x, m)| (x, m.valid_nll)).collect();
+            chart
+                .draw_series(LineSeries::new(train, &BLUE))?
+                .label("train (mean over epoch)")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
+            chart
+                .draw_series(LineSeries::new(valid, &RED))?
+                .label("validation")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
+            chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| Error::bad_file(&path, format!("cannot draw loss curve: {e}")))?;
+    }
+    crate::run::write_atomic(&path, svg.as_bytes())
+}

@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests: a tiny model config and small data sets.
+#![allow(dead_code)]
+
+use genmodels::data::{Binarization, ImageSet, ImageShape, Levels, Split};
+use genmodels::models::{ImageSpec, ModelConfig, PixelCnnConfig};
+use genmodels::run::{DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
+
+pub fn tiny_pixelcnn() -> PixelCnnConfig {
+    PixelCnnConfig {
+        hidden_channels: 4,
+        residual_blocks: 2,
+        first_kernel: 5,
+        block_kernel: 3,
+        output_hidden: 8,
+    }
+}
+
+pub fn spec(channels: usize, side: usize, levels: Levels) -> ImageSpec {
+    ImageSpec {
+        shape: ImageShape { channels, height: side, width: side },
+        levels,
+    }
+}
+
+/// A run config training the tiny PixelCNN on the first images of synth-digits.
+pub fn tiny_run(epochs: usize) -> RunConfig {
+    RunConfig {
+        data: DataConfig { dataset: "synth-digits".into() },
+        image: None,
+        model: ModelConfig::Pixelcnn(tiny_pixelcnn()),
+        optim: OptimConfig {
+            lr: 3e-3,
+            schedule: Schedule::Constant,
+            ..Default::default()
+        },
+        train: TrainConfig {
+            epochs,
+            batch_size: 16,
+            seed: 7,
+            train_limit: Some(64),
+            valid_limit: Some(32),
+            ..Default::default()
+        },
+    }
+}
+
+/// Random images of a given spec (deterministic).
+pub fn random_images(spec: &ImageSpec, n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n * spec.shape.dims())
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) % spec.levels.count() as u64) as u8
+        })
+        .collect()
+}
+
+pub fn image_set(spec: &ImageSpec, pixels: Vec<u8>, split: Split) -> ImageSet {
+    ImageSet {
+        dataset: "test".into(),
+        split,
+        shape: spec.shape,
+        levels: spec.levels,
+        binarization: if spec.levels == Levels::Binary { Binarization::Static } else { Binarization::None },
+        pixels,
+        labels: None,
+        dynamic_seed: None,
+    }
+}
