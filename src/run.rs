@@ -38,7 +38,9 @@ pub struct DataConfig {
 }
 
 /// Optimiser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     Adam,
@@ -46,7 +48,9 @@ pub enum OptimizerKind {
 }
 
 /// Learning-rate schedule, a pure function of the step (see [`OptimConfig::learning_rate`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// `lr` throughout (after warm-up).
@@ -238,7 +242,9 @@ mod tests {
     #[test]
     fn config_round_trips_through_toml() {
         let config = RunConfig {
-            data: DataConfig { dataset: "synth-digits".into() },
+            data: DataConfig {
+                dataset: "synth-digits".into(),
+            },
             image: None,
             model: ModelConfig::from_name("pixelcnn").unwrap(),
             optim: OptimConfig::default(),
@@ -252,8 +258,15 @@ mod tests {
     fn unknown_keys_are_rejected_with_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[data]\ndataset='mnist'\n[model]\nkind='pixelcnn'\nhiden_channels=3\n").unwrap();
+        std::fs::write(
+            &path,
+            "[data]\ndataset='mnist'\n[model]\nkind='pixelcnn'\nhiden_channels=3\n",
+        )
+        .unwrap();
         let msg = RunConfig::load(&path).unwrap_err().to_string();
-        assert!(msg.contains("c.toml") && msg.contains("hiden_channels"), "{msg}");
+        assert!(
+            msg.contains("c.toml") && msg.contains("hiden_channels"),
+            "{msg}"
+        );
     }
 }

@@ -30,10 +30,19 @@ fn check_causality(spec: ImageSpec, config: PixelCnnConfig) {
             let logits = model.logits(x.clone()); // [1, c*L, h, w]
             let (row, col) = (pixel / w, pixel % w);
             let out = logits
-                .slice([0..1, channel * per_channel..(channel + 1) * per_channel, row..row + 1, col..col + 1])
+                .slice([
+                    0..1,
+                    channel * per_channel..(channel + 1) * per_channel,
+                    row..row + 1,
+                    col..col + 1,
+                ])
                 .sum();
             let grads = out.backward();
-            let grad: Vec<f32> = x.grad(&grads).expect("input grad").try_into_vec_as::<f32>().unwrap();
+            let grad: Vec<f32> = x
+                .grad(&grads)
+                .expect("input grad")
+                .try_into_vec_as::<f32>()
+                .unwrap();
             let mut any_earlier = false;
             for in_channel in 0..c {
                 for in_pixel in 0..h * w {
@@ -49,7 +58,10 @@ fn check_causality(spec: ImageSpec, config: PixelCnnConfig) {
                 }
             }
             if order(channel, pixel) > 0 {
-                assert!(any_earlier, "output (pixel {pixel}, channel {channel}) sees no earlier input");
+                assert!(
+                    any_earlier,
+                    "output (pixel {pixel}, channel {channel}) sees no earlier input"
+                );
             }
             if pixel == h * w - 1 && channel == c - 1 {
                 let field: String = (0..h)
@@ -73,12 +85,14 @@ fn pixelcnn_is_causal_for_binary_images() {
 
 #[test]
 fn pixelcnn_is_causal_across_rgb_channels_with_256_way_outputs() {
+    // Wide enough that, at the first pixel, some ReLU path from R to the G and B logits is
+    // alive (with 2-3 units per colour group all of them can be dead for a random model).
     let config = PixelCnnConfig {
-        hidden_channels: 6,
+        hidden_channels: 12,
         residual_blocks: 1,
         first_kernel: 3,
         block_kernel: 3,
-        output_hidden: 6,
+        output_hidden: 36,
     };
     check_causality(common::spec(3, 4, Levels::Bits8), config);
 }
@@ -103,11 +117,18 @@ fn bernoulli_nll_equals_a_per_pixel_computation() {
         let expected: f64 = (0..64)
             .map(|j| {
                 let l = logits[i * 64 + j] as f64;
-                if pixels[i * 64 + j] == 1 { log_sigmoid(l) } else { log_sigmoid(-l) }
+                if pixels[i * 64 + j] == 1 {
+                    log_sigmoid(l)
+                } else {
+                    log_sigmoid(-l)
+                }
             })
             .sum();
         let got = model_log_p[i] as f64;
-        assert!((got - expected).abs() < 1e-3 * expected.abs().max(1.0), "image {i}: {got} vs {expected}");
+        assert!(
+            (got - expected).abs() < 1e-3 * expected.abs().max(1.0),
+            "image {i}: {got} vs {expected}"
+        );
     }
 }
 
@@ -136,6 +157,9 @@ fn categorical_nll_equals_a_per_pixel_log_softmax() {
             }
         }
         let got = model_log_p[i] as f64;
-        assert!((got - expected).abs() < 1e-3 * expected.abs(), "image {i}: {got} vs {expected}");
+        assert!(
+            (got - expected).abs() < 1e-3 * expected.abs(),
+            "image {i}: {got} vs {expected}"
+        );
     }
 }

@@ -11,22 +11,37 @@ use genmodels::run::{self, RunConfig};
 use genmodels::train::{self, Splits, checkpoint::Which};
 use std::path::{Path, PathBuf};
 
-fn run_training(config: &RunConfig, dir: &Path, resume: bool) -> genmodels::Result<train::TrainSummary> {
+fn run_training(
+    config: &RunConfig,
+    dir: &Path,
+    resume: bool,
+) -> genmodels::Result<train::TrainSummary> {
     let train_set = data::load("synth-digits", Split::Train, Path::new("."))?;
     let valid_set = data::load("synth-digits", Split::Valid, Path::new("."))?;
-    let image = genmodels::models::ImageSpec { shape: train_set.shape, levels: train_set.levels };
+    let image = genmodels::models::ImageSpec {
+        shape: train_set.shape,
+        levels: train_set.levels,
+    };
     let mut config = config.clone();
     config.image = Some(image);
     std::fs::create_dir_all(dir).unwrap();
     run::save_config(dir, &config)?;
     let device = Device::flex().autodiff();
     let model = train::init_model(&config, &image, &device);
-    let resume_from = if resume { train::checkpoint::locate(dir, Which::Last)? } else { None };
+    let resume_from = if resume {
+        train::checkpoint::locate(dir, Which::Last)?
+    } else {
+        None
+    };
     train::train(
         model,
         &config,
         dir,
-        Splits { train: &train_set, valid: &valid_set, test: None },
+        Splits {
+            train: &train_set,
+            valid: &valid_set,
+            test: None,
+        },
         resume_from,
         &mut Silent,
         &mut |_, _| Ok(()),
@@ -34,7 +49,11 @@ fn run_training(config: &RunConfig, dir: &Path, resume: bool) -> genmodels::Resu
 }
 
 fn metrics(dir: &Path) -> Vec<(f64, f64)> {
-    train::read_metrics(dir).unwrap().iter().map(|m| (m.train_nll, m.valid_nll)).collect()
+    train::read_metrics(dir)
+        .unwrap()
+        .iter()
+        .map(|m| (m.train_nll, m.valid_nll))
+        .collect()
 }
 
 #[test]
@@ -59,7 +78,10 @@ fn resumed_run_matches_an_uninterrupted_one() {
     run_training(&common::tiny_run(3), split.path(), true).unwrap();
     let (a, b) = (metrics(whole.path()), metrics(split.path()));
     assert_eq!(a.len(), 3);
-    assert_eq!(a, b, "resuming changed the trajectory (optimiser state or data order lost?)");
+    assert_eq!(
+        a, b,
+        "resuming changed the trajectory (optimiser state or data order lost?)"
+    );
 }
 
 fn trained_dir() -> (tempfile::TempDir, PathBuf) {
@@ -73,36 +95,54 @@ fn trained_dir() -> (tempfile::TempDir, PathBuf) {
 fn saved_and_loaded_model_gives_identical_nll() {
     let (_keep, dir) = trained_dir();
     let device = Device::flex();
-    let test = data::load("synth-digits", Split::Test, Path::new(".")).unwrap().truncate(40);
+    let test = data::load("synth-digits", Split::Test, Path::new("."))
+        .unwrap()
+        .truncate(40);
     let first = train::load_trained(&dir, Which::Best, &device).unwrap();
     let report = exact_nll(&first.model, &test, 16, &device, &mut Silent).unwrap();
     // The best checkpoint was validated on the same 32 validation images during training.
-    let valid = data::load("synth-digits", Split::Valid, Path::new(".")).unwrap().truncate(32);
+    let valid = data::load("synth-digits", Split::Valid, Path::new("."))
+        .unwrap()
+        .truncate(32);
     let valid_report = exact_nll(&first.model, &valid, 16, &device, &mut Silent).unwrap();
     let best = first.state.best_valid_nll.unwrap();
-    assert!((valid_report.nll_nats_per_image - best).abs() < 1e-3, "{} vs {best}", valid_report.nll_nats_per_image);
+    assert!(
+        (valid_report.nll_nats_per_image - best).abs() < 1e-3,
+        "{} vs {best}",
+        valid_report.nll_nats_per_image
+    );
     // Save the loaded model again under another run and load it a second time.
     let copy = tempfile::tempdir().unwrap();
     std::fs::copy(dir.join("config.toml"), copy.path().join("config.toml")).unwrap();
     train::checkpoint::save(copy.path(), Which::Best, &first.model, None, &first.state).unwrap();
     let second = train::load_trained(copy.path(), Which::Best, &device).unwrap();
     let again = exact_nll(&second.model, &test, 7, &device, &mut Silent).unwrap();
-    assert_eq!(report.nll_nats_per_image.to_bits(), again.nll_nats_per_image.to_bits());
+    assert_eq!(
+        report.nll_nats_per_image.to_bits(),
+        again.nll_nats_per_image.to_bits()
+    );
     assert!(report.nll_nats_per_image > 0.0 && report.bits_per_dim < 1.0);
 }
 
 #[test]
 fn corrupt_or_truncated_checkpoint_is_a_clear_error() {
     let (_keep, dir) = trained_dir();
-    let ckpt = train::checkpoint::locate(&dir, Which::Best).unwrap().unwrap();
+    let ckpt = train::checkpoint::locate(&dir, Which::Best)
+        .unwrap()
+        .unwrap();
     let weights = ckpt.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
-    let err = train::load_trained(&dir, Which::Best, &Device::flex()).err().expect("must fail");
+    let err = train::load_trained(&dir, Which::Best, &Device::flex())
+        .err()
+        .expect("must fail");
     let msg = err.to_string();
     assert!(msg.contains("model.safetensors"), "{msg}");
     std::fs::write(&weights, b"not a safetensors file at all").unwrap();
-    let msg = train::load_trained(&dir, Which::Best, &Device::flex()).err().unwrap().to_string();
+    let msg = train::load_trained(&dir, Which::Best, &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("model.safetensors"), "{msg}");
     // The last checkpoint is untouched and still loads.
     assert!(train::load_trained(&dir, Which::Last, &Device::flex()).is_ok());
@@ -115,7 +155,10 @@ fn checkpoint_of_another_model_size_is_rejected() {
     let genmodels::models::ModelConfig::Pixelcnn(m) = &mut config.model;
     m.hidden_channels += 2;
     run::save_config(&dir, &config).unwrap();
-    let msg = train::load_trained(&dir, Which::Best, &Device::flex()).err().unwrap().to_string();
+    let msg = train::load_trained(&dir, Which::Best, &Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(msg.contains("model.safetensors"), "{msg}");
 }
 
@@ -128,9 +171,12 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint() {
     let mut config = common::tiny_run(3);
     config.optim.lr = 1e30;
     config.optim.grad_clip_norm = None;
-    let err = run_training(&config, &path, true).err().expect("lr 1e30 must blow up");
+    let err = run_training(&config, &path, true).expect_err("lr 1e30 must blow up");
     let msg = err.to_string();
-    assert!(msg.contains("non-finite loss") && msg.contains("step"), "{msg}");
+    assert!(
+        msg.contains("non-finite loss") && msg.contains("step"),
+        "{msg}"
+    );
     assert_eq!(std::fs::read(path.join("last.json")).unwrap(), before);
     assert!(train::load_trained(&path, Which::Last, &Device::flex()).is_ok());
 }

@@ -204,7 +204,9 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
             optim: OptimConfig::default(),
             train: TrainConfig::default(),
         },
-        (None, None) => bail!("name a model to train (e.g. `genmodels train pixelcnn --data binarized-mnist --out runs/pcnn`), or pass --config FILE or --resume"),
+        (None, None) => bail!(
+            "name a model to train (e.g. `genmodels train pixelcnn --data binarized-mnist --out runs/pcnn`), or pass --config FILE or --resume"
+        ),
     };
     if let Some(d) = &t.data {
         config.data.dataset = d.clone();
@@ -254,7 +256,10 @@ pub fn train_command(t: TrainArgs, data_dir: &Path) -> Result<PathBuf> {
         }
         let last = train::checkpoint::locate(&out, Which::Last)?;
         if last.is_none() {
-            eprintln!("{}: no checkpoint yet, starting from scratch", out.display());
+            eprintln!(
+                "{}: no checkpoint yet, starting from scratch",
+                out.display()
+            );
         }
         (config, last)
     } else {
@@ -290,11 +295,14 @@ fn train_run(
     if let Some(saved) = config.image
         && saved != image
     {
-        bail!("{}: run was trained on {saved:?} images, data set gives {image:?}", out.display());
+        bail!(
+            "{}: run was trained on {saved:?} images, data set gives {image:?}",
+            out.display()
+        );
     }
     let mut config = config;
     config.image = Some(image);
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     run::save_config(out, &config)?;
     eprintln!(
         "training {} on {} ({} train / {} valid images) -> {}",
@@ -306,12 +314,29 @@ fn train_run(
     );
     let device = device();
     let model = train::init_model(&config, &image, &device.clone().autodiff());
-    eprintln!("model: {} parameters", burn::module::Module::num_params(&model));
+    eprintln!(
+        "model: {} parameters",
+        burn::module::Module::num_params(&model)
+    );
     let sample_every = config.train.sample_every_epochs;
     let mut on_epoch = |model: &crate::models::AnyModel, epoch: usize| -> crate::Result<()> {
-        if sample_every > 0 && epoch % sample_every == 0 {
-            let images = sample::sample(model, image.shape, image.levels, 16, 1, &device, &mut crate::progress::Silent);
-            viz::save_grid(&out.join("samples.png"), &viz::cells(&images, image.shape), image.shape, image.levels, 8)?;
+        if sample_every > 0 && epoch.is_multiple_of(sample_every) {
+            let images = sample::sample(
+                model,
+                image.shape,
+                image.levels,
+                16,
+                1,
+                &device,
+                &mut crate::progress::Silent,
+            );
+            viz::save_grid(
+                &out.join("samples.png"),
+                &viz::cells(&images, image.shape),
+                image.shape,
+                image.levels,
+                8,
+            )?;
         }
         Ok(())
     };
@@ -333,8 +358,14 @@ fn train_run(
         summary.epochs_completed,
         summary.steps,
         summary.seconds,
-        if summary.stopped_by_time_budget { " (time budget reached)" } else { "" },
-        summary.best_valid_nll.map_or("-".into(), |v| format!("{v:.2}")),
+        if summary.stopped_by_time_budget {
+            " (time budget reached)"
+        } else {
+            ""
+        },
+        summary
+            .best_valid_nll
+            .map_or("-".into(), |v| format!("{v:.2}")),
         valid_set.benchmark()
     );
     let json = serde_json::to_vec_pretty(&summary)?;
@@ -356,9 +387,18 @@ fn eval_command(
     if let Some(limit) = limit {
         set = set.truncate(limit);
     }
-    let report = eval::exact_nll(&trained.model, &set, batch_size.max(1), &device, &mut TerminalProgress::new())?;
+    let report = eval::exact_nll(
+        &trained.model,
+        &set,
+        batch_size.max(1),
+        &device,
+        &mut TerminalProgress::new(),
+    )?;
     println!("benchmark: {}", report.benchmark);
-    println!("estimator: {} over {} images", report.estimator, report.images);
+    println!(
+        "estimator: {} over {} images",
+        report.estimator, report.images
+    );
     println!("checkpoint: {}", trained.checkpoint.display());
     println!("nll: {:.3} nats", report.nll_nats_per_image);
     println!("bits/dim: {:.5}", report.bits_per_dim);
@@ -374,9 +414,23 @@ fn sample_command(run_dir: &Path, n: usize, seed: u64, out: &Path, which: Which)
     let device = device();
     let trained = train::load_trained(run_dir, which, &device)?;
     let shape = trained.image.shape;
-    let images = sample::sample(&trained.model, shape, trained.image.levels, n, seed, &device, &mut TerminalProgress::new());
+    let images = sample::sample(
+        &trained.model,
+        shape,
+        trained.image.levels,
+        n,
+        seed,
+        &device,
+        &mut TerminalProgress::new(),
+    );
     let columns = (n as f64).sqrt().ceil() as usize;
-    viz::save_grid(out, &viz::cells(&images, shape), shape, trained.image.levels, columns)?;
+    viz::save_grid(
+        out,
+        &viz::cells(&images, shape),
+        shape,
+        trained.image.levels,
+        columns,
+    )?;
     println!("wrote {n} samples to {}", out.display());
     Ok(())
 }
@@ -396,7 +450,11 @@ fn complete_command(
     let trained = train::load_trained(run_dir, which, &device)?;
     let set = data::load(&trained.config.data.dataset, split, data_dir)?.truncate(n);
     write_completions(&trained.model, &set, k.max(1), seed, out, &device)?;
-    println!("wrote {} images x {k} completions to {}", set.len(), out.display());
+    println!(
+        "wrote {} images x {k} completions to {}",
+        set.len(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -413,12 +471,29 @@ fn write_completions(
     let dims = shape.dims();
     let originals = set.epoch_pixels(0);
     let known = sample::top_half_known(shape);
-    let repeated: Vec<u8> = originals.chunks(dims).flat_map(|img| img.repeat(k)).collect();
-    let completed = sample::complete(model, shape, set.levels, &repeated, &known, seed, device, &mut TerminalProgress::new());
+    let repeated: Vec<u8> = originals
+        .chunks(dims)
+        .flat_map(|img| img.repeat(k))
+        .collect();
+    let completed = sample::complete(
+        model,
+        shape,
+        set.levels,
+        &repeated,
+        &known,
+        seed,
+        device,
+        &mut TerminalProgress::new(),
+    );
     let mut cells: Vec<Option<&[u8]>> = Vec::new();
     let occluded: Vec<Vec<u8>> = originals
         .chunks(dims)
-        .map(|img| img.iter().zip(&known).map(|(&v, &keep)| if keep { v } else { 0 }).collect())
+        .map(|img| {
+            img.iter()
+                .zip(&known)
+                .map(|(&v, &keep)| if keep { v } else { 0 })
+                .collect()
+        })
         .collect();
     for (i, original) in originals.chunks(dims).enumerate() {
         cells.push(Some(&occluded[i]));
@@ -439,12 +514,17 @@ fn datasets(action: DatasetsAction, data_dir: &Path) -> Result<()> {
                 DatasetsAction::Verify { .. } => (true, catalog::NAMES.map(String::from).to_vec()),
                 _ => (false, catalog::NAMES.map(String::from).to_vec()),
             };
-            println!("data dir: {} (--data-dir, else $GENMODELS_DATA, else ./data)", data_dir.display());
+            println!(
+                "data dir: {} (--data-dir, else $GENMODELS_DATA, else ./data)",
+                data_dir.display()
+            );
             let mut bad = 0;
             for name in names {
                 let dataset = Dataset::parse(&name)?;
                 match dataset {
-                    Dataset::SynthDigits => println!("{name:16} embedded (generated by genmodels; always available)"),
+                    Dataset::SynthDigits => {
+                        println!("{name:16} embedded (generated by genmodels; always available)")
+                    }
                     Dataset::Cifar10 => {
                         let dir = data_dir.join("cifar10/cifar-10-batches-bin");
                         let found = dir.join("test_batch.bin").is_file();
@@ -460,7 +540,9 @@ fn datasets(action: DatasetsAction, data_dir: &Path) -> Result<()> {
                                 FileState::Missing => "missing".to_string(),
                                 FileState::Present => "found".to_string(),
                                 FileState::Verified => "ok (sha256)".to_string(),
-                                FileState::Unverifiable => "found (no reference checksum for this form)".to_string(),
+                                FileState::Unverifiable => {
+                                    "found (no reference checksum for this form)".to_string()
+                                }
                                 FileState::Mismatch { found } => {
                                     bad += 1;
                                     format!("CHECKSUM MISMATCH: {found}, expected {}", file.sha256)
@@ -472,15 +554,18 @@ fn datasets(action: DatasetsAction, data_dir: &Path) -> Result<()> {
                 }
             }
             if bad > 0 {
-                bail!("{bad} file(s) failed verification; re-download them with `genmodels datasets download NAME`");
+                bail!(
+                    "{bad} file(s) failed verification; re-download them with `genmodels datasets download NAME`"
+                );
             }
             Ok(())
         }
         DatasetsAction::Download { name, mirror } => {
             let dataset = Dataset::parse(&name)?;
-            let written = data::download::download(&dataset, data_dir, mirror.as_deref(), |file, url| {
-                eprintln!("downloading {file} from {url}");
-            })?;
+            let written =
+                data::download::download(&dataset, data_dir, mirror.as_deref(), |file, url| {
+                    eprintln!("downloading {file} from {url}");
+                })?;
             println!(
                 "{name}: {} file(s) downloaded and verified into {}",
                 written.len(),
@@ -504,7 +589,16 @@ fn demo(out: &Path, seconds: u64) -> Result<()> {
     let run_dir = train_run(config, out, None, &data_dir)?;
     let report = eval_command(&run_dir, Split::Test, None, 100, Which::Best, &data_dir)?;
     sample_command(&run_dir, 64, 1, &run_dir.join("samples.png"), Which::Best)?;
-    complete_command(&run_dir, Split::Test, 8, 4, 1, &run_dir.join("completions.png"), Which::Best, &data_dir)?;
+    complete_command(
+        &run_dir,
+        Split::Test,
+        8,
+        4,
+        1,
+        &run_dir.join("completions.png"),
+        Which::Best,
+        &data_dir,
+    )?;
     println!(
         "demo done: test NLL {:.2} nats ({:.4} bits/dim) on {}; see {}/samples.png, completions.png, loss_curve.svg",
         report.nll_nats_per_image,

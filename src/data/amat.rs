@@ -15,7 +15,10 @@ pub fn parse(text: &[u8], pixels: usize, path: &Path) -> Result<(usize, Vec<u8>)
             continue;
         }
         let mut count = 0;
-        for token in line.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty()) {
+        for token in line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|t| !t.is_empty())
+        {
             let value = match token {
                 b"0" | b"0.0" => 0,
                 b"1" | b"1.0" => 1,
@@ -79,13 +82,20 @@ mod tests {
 
     #[test]
     fn short_row_names_line_and_file() {
-        let msg = parse(b"0 1 0 1\n0 1 0\n", 4, Path::new("b.amat")).unwrap_err().to_string();
-        assert!(msg.contains("b.amat") && msg.contains("line 2") && msg.contains("3 values"), "{msg}");
+        let msg = parse(b"0 1 0 1\n0 1 0\n", 4, Path::new("b.amat"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("b.amat") && msg.contains("line 2") && msg.contains("3 values"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn value_outside_01_is_rejected() {
-        let msg = parse(b"0 1 2 1\n", 4, Path::new("c")).unwrap_err().to_string();
+        let msg = parse(b"0 1 2 1\n", 4, Path::new("c"))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("not 0 or 1"), "{msg}");
     }
 

@@ -17,7 +17,11 @@ pub fn to_tensor(
     let scale = 1.0 / (levels.count() - 1) as f32;
     let mut values = Vec::with_capacity(indices.len() * per_image);
     for &i in indices {
-        values.extend(pixels[i * per_image..(i + 1) * per_image].iter().map(|&v| v as f32 * scale));
+        values.extend(
+            pixels[i * per_image..(i + 1) * per_image]
+                .iter()
+                .map(|&v| v as f32 * scale),
+        );
     }
     Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device)
 }
@@ -26,5 +30,8 @@ pub fn to_tensor(
 pub fn to_bytes(images: Tensor<4>, levels: Levels) -> Vec<u8> {
     let top = (levels.count() - 1) as f32;
     let values: Vec<f32> = images.try_into_vec_as::<f32>().unwrap_or_default();
-    values.iter().map(|&v| (v * top).round().clamp(0.0, top) as u8).collect()
+    values
+        .iter()
+        .map(|&v| (v * top).round().clamp(0.0, top) as u8)
+        .collect()
 }

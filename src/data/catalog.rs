@@ -22,26 +22,81 @@ const BMNIST_URL: &str = "http://www.cs.toronto.edu/~larocheh/public/datasets/bi
 
 /// MNIST's four files (gzip IDX), with the canonical SHA-256s.
 pub const MNIST_FILES: [KnownFile; 4] = [
-    KnownFile { name: "train-images-idx3-ubyte.gz", url: MNIST_URL, sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", sha256_plain: None },
-    KnownFile { name: "train-labels-idx1-ubyte.gz", url: MNIST_URL, sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", sha256_plain: None },
-    KnownFile { name: "t10k-images-idx3-ubyte.gz", url: MNIST_URL, sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", sha256_plain: None },
-    KnownFile { name: "t10k-labels-idx1-ubyte.gz", url: MNIST_URL, sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", sha256_plain: None },
+    KnownFile {
+        name: "train-images-idx3-ubyte.gz",
+        url: MNIST_URL,
+        sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "train-labels-idx1-ubyte.gz",
+        url: MNIST_URL,
+        sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "t10k-images-idx3-ubyte.gz",
+        url: MNIST_URL,
+        sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "t10k-labels-idx1-ubyte.gz",
+        url: MNIST_URL,
+        sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        sha256_plain: None,
+    },
 ];
 
 /// Fashion-MNIST's four files (gzip IDX).
 pub const FASHION_FILES: [KnownFile; 4] = [
-    KnownFile { name: "train-images-idx3-ubyte.gz", url: FASHION_URL, sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", sha256_plain: None },
-    KnownFile { name: "train-labels-idx1-ubyte.gz", url: FASHION_URL, sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", sha256_plain: None },
-    KnownFile { name: "t10k-images-idx3-ubyte.gz", url: FASHION_URL, sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", sha256_plain: None },
-    KnownFile { name: "t10k-labels-idx1-ubyte.gz", url: FASHION_URL, sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", sha256_plain: None },
+    KnownFile {
+        name: "train-images-idx3-ubyte.gz",
+        url: FASHION_URL,
+        sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "train-labels-idx1-ubyte.gz",
+        url: FASHION_URL,
+        sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "t10k-images-idx3-ubyte.gz",
+        url: FASHION_URL,
+        sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "t10k-labels-idx1-ubyte.gz",
+        url: FASHION_URL,
+        sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        sha256_plain: None,
+    },
 ];
 
 /// Binarized MNIST: the canonical downloads are plain `.amat`; a `.amat.gz` (ours: `gzip -9 -n`)
 /// is accepted and checked by its decompressed SHA-256.
 pub const BMNIST_FILES: [KnownFile; 3] = [
-    KnownFile { name: "binarized_mnist_train.amat", url: BMNIST_URL, sha256: "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d", sha256_plain: None },
-    KnownFile { name: "binarized_mnist_valid.amat", url: BMNIST_URL, sha256: "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2", sha256_plain: None },
-    KnownFile { name: "binarized_mnist_test.amat", url: BMNIST_URL, sha256: "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c", sha256_plain: None },
+    KnownFile {
+        name: "binarized_mnist_train.amat",
+        url: BMNIST_URL,
+        sha256: "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "binarized_mnist_valid.amat",
+        url: BMNIST_URL,
+        sha256: "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2",
+        sha256_plain: None,
+    },
+    KnownFile {
+        name: "binarized_mnist_test.amat",
+        url: BMNIST_URL,
+        sha256: "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c",
+        sha256_plain: None,
+    },
 ];
 
 /// CIFAR-10, binary version: the canonical archive, which the user unpacks into
@@ -220,7 +275,9 @@ impl Dataset {
             }
         };
         if set.is_empty() {
-            return Err(Error::Invalid(format!("{name}: split {split} holds no image")));
+            return Err(Error::Invalid(format!(
+                "{name}: split {split} holds no image"
+            )));
         }
         Ok(set)
     }
@@ -273,7 +330,10 @@ fn load_idx_split(
     if images.dims.len() != 3 || images.dims[1] != synth::SIDE || images.dims[2] != synth::SIDE {
         return Err(Error::bad_file(
             &images_path,
-            format!("expected images of shape [n, 28, 28], found {:?}", images.dims),
+            format!(
+                "expected images of shape [n, 28, 28], found {:?}",
+                images.dims
+            ),
         ));
     }
     if labels.dims.len() != 1 || labels.dims[0] != images.dims[0] {
@@ -288,7 +348,10 @@ fn load_idx_split(
         ));
     }
     if let Some(bad) = labels.data.iter().find(|&&l| l > 9) {
-        return Err(Error::bad_file(&labels_path, format!("label {bad} outside 0..=9")));
+        return Err(Error::bad_file(
+            &labels_path,
+            format!("label {bad} outside 0..=9"),
+        ));
     }
     let n = images.dims[0];
     let dims = synth::SIDE * synth::SIDE;
@@ -318,7 +381,9 @@ pub enum FileState {
     Verified,
     /// Present but no reference checksum exists for this form (e.g. a raw IDX).
     Unverifiable,
-    Mismatch { found: String },
+    Mismatch {
+        found: String,
+    },
 }
 
 /// Hex SHA-256 of a byte slice.
@@ -353,14 +418,22 @@ pub fn verify_file(path: &Path, file: &KnownFile) -> Result<FileState> {
 }
 
 /// Each known file of `dataset` with its path (where found) and state.
-pub fn status(dataset: &Dataset, data_dir: &Path, check: bool) -> Vec<(KnownFile, PathBuf, FileState)> {
+pub fn status(
+    dataset: &Dataset,
+    data_dir: &Path,
+    check: bool,
+) -> Vec<(KnownFile, PathBuf, FileState)> {
     let Some((folder, files)) = dataset.files() else {
         return vec![];
     };
     files
         .iter()
         .map(|file| match locate(dataset, folder, file.name, data_dir) {
-            Err(_) => (*file, data_dir.join(folder).join(file.name), FileState::Missing),
+            Err(_) => (
+                *file,
+                data_dir.join(folder).join(file.name),
+                FileState::Missing,
+            ),
             Ok(path) if !check => (*file, path, FileState::Present),
             Ok(path) => {
                 let state = verify_file(&path, file).unwrap_or_else(|e| FileState::Mismatch {

@@ -16,7 +16,7 @@ const RECORD: usize = 1 + 3 * 32 * 32;
 
 /// Parses one batch file's bytes into (pixels, labels).
 pub fn parse_batch(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::bad_file(
             path,
             format!(
@@ -81,7 +81,9 @@ mod tests {
         assert_eq!(labels, vec![3, 7]);
         assert_eq!(pixels.len(), 2 * SHAPE.dims());
         assert_eq!(pixels[SHAPE.dims() + 5], 5);
-        let msg = parse_batch(&bytes[..bytes.len() - 1], Path::new("b.bin")).unwrap_err().to_string();
+        let msg = parse_batch(&bytes[..bytes.len() - 1], Path::new("b.bin"))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("b.bin") && msg.contains("truncated"), "{msg}");
     }
 }

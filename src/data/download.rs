@@ -55,7 +55,10 @@ fn fetch_verified(url: &str, file: &KnownFile, target: &Path) -> Result<()> {
     let response = ureq::get(url).call().map_err(|e| {
         fail(format!(
             "{e} (offline? copy the files into {} by hand, or pass --mirror URL)",
-            target.parent().map(|p| p.display().to_string()).unwrap_or_default()
+            target
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
         ))
     })?;
     let mut bytes = Vec::new();

@@ -18,7 +18,10 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Error::bad_file(dir, "no .png/.jpg/.jpeg images in this folder"));
+        return Err(Error::bad_file(
+            dir,
+            "no .png/.jpg/.jpeg images in this folder",
+        ));
     }
     Ok(files)
 }
@@ -26,6 +29,26 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Loads every image of a split; all must share the first image's size and colour type.
 pub fn load_split(dir: &Path, split: Split) -> Result<(ImageShape, Vec<u8>)> {
     let files = image_files(dir)?;
+    // Every file's size, from its header, so a stray image is caught whichever split it is in.
+    let first = image::image_dimensions(&files[0])
+        .map_err(|e| Error::bad_file(&files[0], format!("not a readable image: {e}")))?;
+    for path in &files[1..] {
+        let size = image::image_dimensions(path)
+            .map_err(|e| Error::bad_file(path, format!("not a readable image: {e}")))?;
+        if size != first {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "image is {}x{} (width x height) but {} is {}x{}: all images in a folder must share size and colour type",
+                    size.0,
+                    size.1,
+                    files[0].display(),
+                    first.0,
+                    first.1
+                ),
+            ));
+        }
+    }
     let n_valid = (files.len() / 10).max(1).min(files.len());
     let chosen = match split {
         Split::Train if files.len() > n_valid => &files[..files.len() - n_valid],
@@ -35,7 +58,8 @@ pub fn load_split(dir: &Path, split: Split) -> Result<(ImageShape, Vec<u8>)> {
     let mut shape: Option<(ImageShape, PathBuf)> = None;
     let mut pixels = Vec::new();
     for path in chosen {
-        let image = image::open(path).map_err(|e| Error::bad_file(path, format!("not a readable image: {e}")))?;
+        let image = image::open(path)
+            .map_err(|e| Error::bad_file(path, format!("not a readable image: {e}")))?;
         let grey = !image.color().has_color();
         let this = ImageShape {
             channels: if grey { 1 } else { 3 },
@@ -48,8 +72,13 @@ pub fn load_split(dir: &Path, split: Split) -> Result<(ImageShape, Vec<u8>)> {
                     path,
                     format!(
                         "image is {}x{}x{} but {} is {}x{}x{}: all images in a folder must share size and colour type",
-                        this.channels, this.height, this.width,
-                        first_path.display(), first.channels, first.height, first.width
+                        this.channels,
+                        this.height,
+                        this.width,
+                        first_path.display(),
+                        first.channels,
+                        first.height,
+                        first.width
                     ),
                 ));
             }

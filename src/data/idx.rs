@@ -16,7 +16,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     if bytes.len() < 4 {
         return Err(Error::bad_file(
             path,
-            format!("truncated IDX header: {} bytes, need at least 4", bytes.len()),
+            format!(
+                "truncated IDX header: {} bytes, need at least 4",
+                bytes.len()
+            ),
         ));
     }
     if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
@@ -30,7 +33,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     }
     let ndim = bytes[3] as usize;
     if ndim == 0 || ndim > 4 {
-        return Err(Error::bad_file(path, format!("IDX rank {ndim} not supported (1..=4)")));
+        return Err(Error::bad_file(
+            path,
+            format!("IDX rank {ndim} not supported (1..=4)"),
+        ));
     }
     let header = 4 + 4 * ndim;
     if bytes.len() < header {
@@ -55,7 +61,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
             path,
             format!(
                 "{} IDX: header {dims:?} promises {expected} data bytes, file has {}",
-                if body.len() < expected { "truncated" } else { "oversized" },
+                if body.len() < expected {
+                    "truncated"
+                } else {
+                    "oversized"
+                },
                 body.len()
             ),
         ));

@@ -153,8 +153,11 @@ mod tests {
         }
         assert!(count.iter().all(|&c| c > 20), "{count:?}");
         // Class means must be far apart (a 1 does not look like an 8).
-        let dist = |a: &[f64], b: &[f64], na, nb| {
-            a.iter().zip(b).map(|(x, y)| (x / na - y / nb).abs()).sum::<f64>()
+        let dist = |a: &[f64], b: &[f64], na: f64, nb: f64| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x / na - y / nb).abs())
+                .sum::<f64>()
         };
         let d18 = dist(&mean[1], &mean[8], count[1] as f64, count[8] as f64);
         assert!(d18 > 60.0, "mean images of 1 and 8 differ by only {d18}");

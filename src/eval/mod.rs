@@ -39,7 +39,10 @@ pub fn exact_nll(
     let mut done = 0;
     for chunk in indices.chunks(batch_size.max(1)) {
         let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
-        let log_p: Vec<f32> = model.log_prob(images).try_into_vec_as::<f32>().unwrap_or_default();
+        let log_p: Vec<f32> = model
+            .log_prob(images)
+            .try_into_vec_as::<f32>()
+            .unwrap_or_default();
         total_nats -= log_p.iter().map(|&v| v as f64).sum::<f64>();
         done += chunk.len();
         let nll = total_nats / done as f64;
@@ -58,6 +61,9 @@ pub fn exact_nll(
         nll_nats_per_image: nll,
         bits_per_dim: bits_per_dim(nll, dims),
     };
-    progress.finish(&format!("{nll:.2} nats, {:.4} bits/dim", report.bits_per_dim));
+    progress.finish(&format!(
+        "{nll:.2} nats, {:.4} bits/dim",
+        report.bits_per_dim
+    ));
     Ok(report)
 }

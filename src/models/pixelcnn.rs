@@ -131,7 +131,11 @@ impl PixelCnn {
 impl Autoregressive for PixelCnn {
     fn conditionals(&self, images: Tensor<4>) -> PixelHead {
         let [b, c, height, width] = images.dims();
-        assert_eq!(c, self.image_channels, "PixelCNN built for {} channels", self.image_channels);
+        assert_eq!(
+            c, self.image_channels,
+            "PixelCNN built for {} channels",
+            self.image_channels
+        );
         let logits = self.logits(images);
         match self.logits_per_channel {
             1 => PixelHead::Bernoulli(logits),

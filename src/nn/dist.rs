@@ -50,7 +50,10 @@ impl PixelHead {
     /// `log p(x)` per image, `[batch]`, in nats: the sum over every pixel value.
     pub fn log_prob(&self, images: Tensor<4>) -> Tensor<1> {
         let [b, ..] = images.dims();
-        self.log_prob_pixels(images).reshape([b as i64, -1]).sum_dim(1).reshape([b])
+        self.log_prob_pixels(images)
+            .reshape([b as i64, -1])
+            .sum_dim(1)
+            .reshape([b])
     }
 
     /// Probabilities of every value at one position, per image: `[batch][levels]`. Host-side,
@@ -59,16 +62,27 @@ impl PixelHead {
         match self {
             PixelHead::Bernoulli(logits) => {
                 let [b, ..] = logits.dims();
-                let p1: Vec<f32> = sigmoid(logits.clone().slice([0..b, channel..channel + 1, row..row + 1, col..col + 1]))
-                    .try_into_vec_as::<f32>()
-                    .unwrap_or_default();
+                let p1: Vec<f32> = sigmoid(logits.clone().slice([
+                    0..b,
+                    channel..channel + 1,
+                    row..row + 1,
+                    col..col + 1,
+                ]))
+                .try_into_vec_as::<f32>()
+                .unwrap_or_default();
                 p1.into_iter().map(|p| vec![1.0 - p, p]).collect()
             }
             PixelHead::Categorical(logits) => {
                 let [b, _, levels, ..] = logits.dims();
                 let at = logits
                     .clone()
-                    .slice([0..b, channel..channel + 1, 0..levels, row..row + 1, col..col + 1])
+                    .slice([
+                        0..b,
+                        channel..channel + 1,
+                        0..levels,
+                        row..row + 1,
+                        col..col + 1,
+                    ])
                     .reshape([b, levels]);
                 let p: Vec<f32> = softmax(at, 1).try_into_vec_as::<f32>().unwrap_or_default();
                 p.chunks(levels).map(<[f32]>::to_vec).collect()

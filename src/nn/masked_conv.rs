@@ -54,7 +54,10 @@ impl MaskedConv2d {
         image_channels: usize,
         device: &Device,
     ) -> Self {
-        assert!(kernel_size % 2 == 1, "masked convolutions need an odd kernel");
+        assert!(
+            kernel_size % 2 == 1,
+            "masked convolutions need an odd kernel"
+        );
         let shape = [out_channels, in_channels, kernel_size, kernel_size];
         let mask_values = causal_mask(shape, mask_type, image_channels);
         let live_per_output = mask_values.iter().filter(|&&m| m > 0.0).count() / out_channels;
@@ -121,7 +124,11 @@ mod tests {
 
     fn grid(mask: &[f32], k: usize) -> String {
         mask.chunks(k)
-            .map(|row| row.iter().map(|&v| if v > 0.0 { '1' } else { '0' }).collect::<String>())
+            .map(|row| {
+                row.iter()
+                    .map(|&v| if v > 0.0 { '1' } else { '0' })
+                    .collect::<String>()
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }

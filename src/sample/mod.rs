@@ -24,7 +24,16 @@ pub fn sample(
     progress: &mut dyn Progress,
 ) -> Vec<u8> {
     let unknown = vec![false; shape.dims()];
-    complete(model, shape, levels, &vec![0; n * shape.dims()], &unknown, seed, device, progress)
+    complete(
+        model,
+        shape,
+        levels,
+        &vec![0; n * shape.dims()],
+        &unknown,
+        seed,
+        device,
+        progress,
+    )
 }
 
 /// Samples every pixel value where `known` (per position, `c*h*w`) is false, conditioning on
@@ -64,7 +73,9 @@ pub fn complete(
                     levels,
                     device,
                 );
-                let probabilities = model.conditionals(input).probabilities_at(channel, row, col);
+                let probabilities = model
+                    .conditionals(input)
+                    .probabilities_at(channel, row, col);
                 for (image, p) in probabilities.iter().enumerate() {
                     values[image * dims + position] = draw(p, rng.random::<f32>()) as u8;
                 }

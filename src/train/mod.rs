@@ -163,7 +163,9 @@ where
                 });
             }
             let grads = GradientsParams::from_grads(loss.objective.backward(), &model);
-            lr = config.optim.learning_rate(state.step, steps_per_epoch, total_steps);
+            lr = config
+                .optim
+                .learning_rate(state.step, steps_per_epoch, total_steps);
             model = optim.step(lr, model, grads);
             state.step += 1;
             state.batch_in_epoch = index + 1;
@@ -178,7 +180,10 @@ where
                 ),
             );
             state.seconds = elapsed(&started);
-            if tc.max_seconds.is_some_and(|budget| state.seconds >= budget as f64) {
+            if tc
+                .max_seconds
+                .is_some_and(|budget| state.seconds >= budget as f64)
+            {
                 stopped_by_budget = true;
                 break;
             }
@@ -189,7 +194,10 @@ where
         }
         let epoch_seconds = epoch_start.elapsed().as_secs_f64();
         let partial = state.batch_in_epoch < batches.len();
-        progress.finish(&format!("epoch {} trained in {epoch_seconds:.0}s", epoch + 1));
+        progress.finish(&format!(
+            "epoch {} trained in {epoch_seconds:.0}s",
+            epoch + 1
+        ));
         if !partial {
             state.epoch += 1;
             state.batch_in_epoch = 0;
@@ -200,7 +208,13 @@ where
         let valid_nll = mean_objective(&inference, &valid, batch_size, &eval_device, progress)?;
         last_valid = Some(valid_nll);
         let test_nll = match splits.test {
-            Some(test) => Some(mean_objective(&inference, test, batch_size, &eval_device, progress)?),
+            Some(test) => Some(mean_objective(
+                &inference,
+                test,
+                batch_size,
+                &eval_device,
+                progress,
+            )?),
             None => None,
         };
         state.seconds = elapsed(&started);

@@ -52,7 +52,10 @@ pub fn save_grid(
     }
     let mut bytes = Vec::new();
     canvas
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| Error::bad_file(path, format!("cannot encode PNG: {e}")))?;
     crate::run::write_atomic(path, &bytes)
 }
@@ -78,7 +81,9 @@ pub fn loss_curve(run_dir: &Path) -> Result<()> {
             root.fill(&WHITE)?;
             let xs: Vec<f64> = (1..=metrics.len()).map(|i| i as f64).collect();
             let all = metrics.iter().flat_map(|m| [m.train_nll, m.valid_nll]);
-            let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+            let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
             let pad = ((hi - lo) * 0.1).max(0.5);
             let mut chart = ChartBuilder::on(&root)
                 .caption("negative log-likelihood per epoch", ("sans-serif", 20))
@@ -91,8 +96,16 @@ pub fn loss_curve(run_dir: &Path) -> Result<()> {
                 .x_desc("epoch (row of metrics.jsonl)")
                 .y_desc("nats per image")
                 .draw()?;
-            let train: Vec<(f64, f64)> = xs.iter().zip(&metrics).map(|(&x, m)| (x, m.train_nll)).collect();
-            let valid: Vec<(f64, f64)> = xs.iter().zip(&metrics).map(|(&x, m)| (x, m.valid_nll)).collect();
+            let train: Vec<(f64, f64)> = xs
+                .iter()
+                .zip(&metrics)
+                .map(|(&x, m)| (x, m.train_nll))
+                .collect();
+            let valid: Vec<(f64, f64)> = xs
+                .iter()
+                .zip(&metrics)
+                .map(|(&x, m)| (x, m.valid_nll))
+                .collect();
             chart
                 .draw_series(LineSeries::new(train, &BLUE))?
                 .label("train (mean over epoch)")
@@ -101,7 +114,11 @@ pub fn loss_curve(run_dir: &Path) -> Result<()> {
                 .draw_series(LineSeries::new(valid, &RED))?
                 .label("validation")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
-            chart.configure_series_labels().background_style(WHITE).border_style(BLACK).draw()?;
+            chart
+                .configure_series_labels()
+                .background_style(WHITE)
+                .border_style(BLACK)
+                .draw()?;
             root.present()?;
             Ok(())
         };

@@ -17,7 +17,11 @@ pub fn tiny_pixelcnn() -> PixelCnnConfig {
 
 pub fn spec(channels: usize, side: usize, levels: Levels) -> ImageSpec {
     ImageSpec {
-        shape: ImageShape { channels, height: side, width: side },
+        shape: ImageShape {
+            channels,
+            height: side,
+            width: side,
+        },
         levels,
     }
 }
@@ -25,7 +29,9 @@ pub fn spec(channels: usize, side: usize, levels: Levels) -> ImageSpec {
 /// A run config training the tiny PixelCNN on the first images of synth-digits.
 pub fn tiny_run(epochs: usize) -> RunConfig {
     RunConfig {
-        data: DataConfig { dataset: "synth-digits".into() },
+        data: DataConfig {
+            dataset: "synth-digits".into(),
+        },
         image: None,
         model: ModelConfig::Pixelcnn(tiny_pixelcnn()),
         optim: OptimConfig {
@@ -46,10 +52,14 @@ pub fn tiny_run(epochs: usize) -> RunConfig {
 
 /// Random images of a given spec (deterministic).
 pub fn random_images(spec: &ImageSpec, n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n * spec.shape.dims())
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 33) % spec.levels.count() as u64) as u8
         })
         .collect()
@@ -61,7 +71,11 @@ pub fn image_set(spec: &ImageSpec, pixels: Vec<u8>, split: Split) -> ImageSet {
         split,
         shape: spec.shape,
         levels: spec.levels,
-        binarization: if spec.levels == Levels::Binary { Binarization::Static } else { Binarization::None },
+        binarization: if spec.levels == Levels::Binary {
+            Binarization::Static
+        } else {
+            Binarization::None
+        },
         pixels,
         labels: None,
         dynamic_seed: None,

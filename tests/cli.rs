@@ -1,0 +1,233 @@
+//! The real binary, end to end, in fresh temp directories.
+
+#[path = "common/http.rs"]
+mod http;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn genmodels(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("GENMODELS_DATA")
+        .output()
+        .expect("binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn datasets_lists_missing_files_and_the_embedded_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = genmodels(&["datasets"], dir.path());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("binarized-mnist") && t.contains("missing"),
+        "{t}"
+    );
+    assert!(t.contains("synth-digits") && t.contains("embedded"), "{t}");
+}
+
+#[test]
+fn verify_reports_a_checksum_mismatch_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("mnist")).unwrap();
+    std::fs::write(
+        dir.path().join("mnist/t10k-labels-idx1-ubyte.gz"),
+        b"not mnist",
+    )
+    .unwrap();
+    let out = genmodels(&["datasets", "verify", "mnist"], dir.path());
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("CHECKSUM MISMATCH") && t.contains("t10k-labels-idx1-ubyte.gz"),
+        "{t}"
+    );
+}
+
+#[test]
+fn download_from_a_corrupt_mirror_fails_cleanly() {
+    let files = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    .map(|n| (n.to_string(), b"corrupt".to_vec()));
+    let url = http::serve(files.into_iter().collect(), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let out = genmodels(
+        &["datasets", "download", "mnist", "--mirror", &url],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("checksum mismatch") && t.contains("nothing was saved"),
+        "{t}"
+    );
+    let left = std::fs::read_dir(dir.path().join("mnist")).unwrap().count();
+    assert_eq!(left, 0, "a corrupt download left files");
+}
+
+#[test]
+fn train_eval_sample_complete_on_embedded_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let tiny = [
+        "--hidden-channels",
+        "4",
+        "--residual-blocks",
+        "1",
+        "--train-limit",
+        "64",
+        "--valid-limit",
+        "32",
+        "--batch-size",
+        "16",
+    ];
+    let mut args = vec![
+        "train",
+        "pixelcnn",
+        "--data",
+        "synth-digits",
+        "--epochs",
+        "1",
+        "--out",
+        run_s,
+    ];
+    args.extend(tiny);
+    let out = genmodels(&args, dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    for file in [
+        "config.toml",
+        "metrics.jsonl",
+        "loss_curve.svg",
+        "last.json",
+        "best.json",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    // Training again into the same directory must not clobber it.
+    let out = genmodels(&args, dir.path());
+    assert!(
+        !out.status.success() && text(&out).contains("--resume"),
+        "{}",
+        text(&out)
+    );
+
+    let out = genmodels(
+        &["eval", run_s, "--split", "test", "--limit", "20"],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("nats")
+            && t.contains("bits/dim")
+            && t.contains("split test")
+            && t.contains("static binarization (S)"),
+        "{t}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("eval-test-first20.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["images"], 20);
+
+    let png = dir.path().join("s.png");
+    let out = genmodels(
+        &[
+            "sample",
+            run_s,
+            "--n",
+            "4",
+            "--seed",
+            "1",
+            "--out",
+            png.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let first = std::fs::read(&png).unwrap();
+    image::load_from_memory(&first).expect("valid PNG");
+    // Same seed, same picture.
+    genmodels(
+        &[
+            "sample",
+            run_s,
+            "--n",
+            "4",
+            "--seed",
+            "1",
+            "--out",
+            png.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(std::fs::read(&png).unwrap(), first);
+
+    let comp = dir.path().join("c.png");
+    let out = genmodels(
+        &[
+            "complete",
+            run_s,
+            "--n",
+            "2",
+            "--k",
+            "2",
+            "--out",
+            comp.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let img = image::open(&comp).unwrap();
+    assert!(
+        img.width() > img.height(),
+        "one row per image, k + 2 columns"
+    );
+}
+
+#[test]
+fn clear_errors_for_a_missing_data_set_and_a_non_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let out = genmodels(
+        &[
+            "train",
+            "pixelcnn",
+            "--data",
+            "binarized-mnist",
+            "--epochs",
+            "1",
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(
+        !out.status.success()
+            && t.contains("binarized_mnist_train.amat")
+            && t.contains("datasets download"),
+        "{t}"
+    );
+    let out = genmodels(&["eval", dir.path().to_str().unwrap()], dir.path());
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("not a run directory"),
+        "{t}"
+    );
+}
