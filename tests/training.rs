@@ -99,12 +99,26 @@ fn saved_and_loaded_model_gives_identical_nll() {
         .unwrap()
         .truncate(40);
     let first = train::load_trained(&dir, Which::Best, &device).unwrap();
-    let report = exact_nll(&first.model, &test, 16, &device, &mut Silent).unwrap();
+    let report = exact_nll(
+        first.model.as_autoregressive().unwrap(),
+        &test,
+        16,
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
     // The best checkpoint was validated on the same 32 validation images during training.
     let valid = data::load("synth-digits", Split::Valid, Path::new("."))
         .unwrap()
         .truncate(32);
-    let valid_report = exact_nll(&first.model, &valid, 16, &device, &mut Silent).unwrap();
+    let valid_report = exact_nll(
+        first.model.as_autoregressive().unwrap(),
+        &valid,
+        16,
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
     let best = first.state.best_valid_nll.unwrap();
     assert!(
         (valid_report.nll_nats_per_image - best).abs() < 1e-3,
@@ -116,7 +130,14 @@ fn saved_and_loaded_model_gives_identical_nll() {
     std::fs::copy(dir.join("config.toml"), copy.path().join("config.toml")).unwrap();
     train::checkpoint::save(copy.path(), Which::Best, &first.model, None, &first.state).unwrap();
     let second = train::load_trained(copy.path(), Which::Best, &device).unwrap();
-    let again = exact_nll(&second.model, &test, 7, &device, &mut Silent).unwrap();
+    let again = exact_nll(
+        second.model.as_autoregressive().unwrap(),
+        &test,
+        7,
+        &device,
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(
         report.nll_nats_per_image.to_bits(),
         again.nll_nats_per_image.to_bits()
@@ -152,8 +173,9 @@ fn corrupt_or_truncated_checkpoint_is_a_clear_error() {
 fn checkpoint_of_another_model_size_is_rejected() {
     let (_keep, dir) = trained_dir();
     let mut config = run::load_run_config(&dir).unwrap();
-    let genmodels::models::ModelConfig::Pixelcnn(m) = &mut config.model;
-    m.hidden_channels += 2;
+    if let genmodels::models::ModelConfig::Pixelcnn(m) = &mut config.model {
+        m.hidden_channels += 2;
+    }
     run::save_config(&dir, &config).unwrap();
     let msg = train::load_trained(&dir, Which::Best, &Device::flex())
         .err()

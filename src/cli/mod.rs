@@ -4,7 +4,7 @@
 mod progress;
 
 use crate::data::catalog::{self, Dataset, FileState};
-use crate::data::{self, ImageSet, Split};
+use crate::data::{self, ImageSet, Levels, Split};
 use crate::models::ModelConfig;
 use crate::run::{self, DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
 use crate::sample;
@@ -27,6 +27,8 @@ pub struct Args {
     pub command: Command,
 }
 
+// Built a handful of times per process: boxing the large variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a small PixelCNN on the embedded synth-digits for a fixed time, then evaluate,
@@ -55,6 +57,22 @@ pub enum Command {
         limit: Option<usize>,
         #[arg(long, default_value_t = 100)]
         batch_size: usize,
+        /// Importance samples per image of the IWAE bound (latent models).
+        #[arg(long, default_value_t = 5000)]
+        iwae_k: usize,
+        #[arg(long, value_enum, default_value_t = Which::Best)]
+        checkpoint: Which,
+    },
+    /// VAE pictures: reconstructions, prior samples, an interpolation; for a 2-D latent also
+    /// the decoded manifold and a scatter of test-set means by label.
+    Pictures {
+        run: PathBuf,
+        /// Folder for the pictures (default: the run directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Require the 2-D manifold and scatter (an error for other latent sizes).
+        #[arg(long)]
+        manifold: bool,
         #[arg(long, value_enum, default_value_t = Which::Best)]
         checkpoint: Which,
     },
@@ -108,7 +126,8 @@ pub enum DatasetsAction {
 /// `genmodels train`.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model to train: pixelcnn. Not needed with --resume or --config.
+    /// Model to train: pixelcnn, vae-mlp, vae-conv, iwae-mlp (the VAE trained on IWAE-50),
+    /// ae-mlp, ae-conv. Not needed with --resume or --config.
     pub model: Option<String>,
     /// Data set name (see `genmodels datasets`).
     #[arg(long)]
@@ -152,6 +171,12 @@ pub struct TrainArgs {
     /// Also score the test split after every epoch (learning curve; selection uses valid).
     #[arg(long)]
     pub test_each_epoch: bool,
+    /// VAE / autoencoder latent size.
+    #[arg(long)]
+    pub latent_dim: Option<usize>,
+    /// Train the VAE on the IWAE-k bound (k samples per image); 1 = ELBO.
+    #[arg(long)]
+    pub iwae_k: Option<usize>,
 }
 
 /// Runs a parsed command line.
@@ -166,8 +191,24 @@ pub fn run(args: Args) -> Result<()> {
             split,
             limit,
             batch_size,
+            iwae_k,
             checkpoint,
-        } => eval_command(&run, split, limit, batch_size, checkpoint, &data_dir).map(|_| ()),
+        } => eval_command(
+            &run, split, limit, batch_size, iwae_k, checkpoint, &data_dir,
+        )
+        .map(|_| ()),
+        Command::Pictures {
+            run,
+            out,
+            manifold,
+            checkpoint,
+        } => pictures_command(
+            &run,
+            out.as_deref().unwrap_or(&run),
+            manifold,
+            checkpoint,
+            &data_dir,
+        ),
         Command::Sample {
             run,
             n,
@@ -233,9 +274,20 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
     if let Some(s) = t.schedule {
         config.optim.schedule = s;
     }
-    let ModelConfig::Pixelcnn(m) = &mut config.model;
-    m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
-    m.residual_blocks = t.residual_blocks.unwrap_or(m.residual_blocks);
+    match &mut config.model {
+        ModelConfig::Pixelcnn(m) => {
+            m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
+            m.residual_blocks = t.residual_blocks.unwrap_or(m.residual_blocks);
+        }
+        ModelConfig::Vae(m) => {
+            m.latent_dim = t.latent_dim.unwrap_or(m.latent_dim);
+            m.iwae_k = t.iwae_k.unwrap_or(m.iwae_k);
+            if m.iwae_k == 0 {
+                bail!("--iwae-k must be at least 1 (1 trains the plain VAE)");
+            }
+        }
+        ModelConfig::Autoencoder(m) => m.latent_dim = t.latent_dim.unwrap_or(m.latent_dim),
+    }
     if config.train.batch_size == 0 || config.train.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
     }
@@ -321,22 +373,10 @@ fn train_run(
     let sample_every = config.train.sample_every_epochs;
     let mut on_epoch = |model: &crate::models::AnyModel, epoch: usize| -> crate::Result<()> {
         if sample_every > 0 && epoch.is_multiple_of(sample_every) {
-            let images = sample::sample(
-                model,
-                image.shape,
-                image.levels,
-                16,
-                1,
-                &device,
-                &mut crate::progress::Silent,
-            );
-            viz::save_grid(
-                &out.join("samples.png"),
-                &viz::cells(&images, image.shape),
-                image.shape,
-                image.levels,
-                8,
-            )?;
+            let (images, levels) =
+                sample::draw_any(model, &image, 16, 1, &device, &mut crate::progress::Silent)?;
+            let cells = viz::cells(&images, image.shape);
+            viz::save_grid(&out.join("samples.png"), &cells, image.shape, levels, 8)?;
         }
         Ok(())
     };
@@ -373,11 +413,13 @@ fn train_run(
     Ok(out.to_path_buf())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn eval_command(
     run_dir: &Path,
     split: Split,
     limit: Option<usize>,
     batch_size: usize,
+    iwae_k: usize,
     which: Which,
     data_dir: &Path,
 ) -> Result<eval::EvalReport> {
@@ -387,25 +429,53 @@ fn eval_command(
     if let Some(limit) = limit {
         set = set.truncate(limit);
     }
-    let report = eval::exact_nll(
-        &trained.model,
-        &set,
-        batch_size.max(1),
-        &device,
-        &mut TerminalProgress::new(),
-    )?;
-    println!("benchmark: {}", report.benchmark);
-    println!(
-        "estimator: {} over {} images",
-        report.estimator, report.images
-    );
+    let progress = &mut TerminalProgress::new();
+    println!("benchmark: {}", set.benchmark());
     println!("checkpoint: {}", trained.checkpoint.display());
-    println!("nll: {:.3} nats", report.nll_nats_per_image);
-    println!("bits/dim: {:.5}", report.bits_per_dim);
-    let name = match limit {
-        Some(l) => format!("eval-{split}-first{l}.json"),
-        None => format!("eval-{split}.json"),
+    let suffix = limit.map_or(String::new(), |l| format!("-first{l}"));
+    let report = if let Some(ar) = trained.model.as_autoregressive() {
+        let report = eval::exact_nll(ar, &set, batch_size.max(1), &device, progress)?;
+        println!(
+            "estimator: {} over {} images",
+            report.estimator, report.images
+        );
+        println!("nll: {:.3} nats", report.nll_nats_per_image);
+        println!("bits/dim: {:.5}", report.bits_per_dim);
+        report
+    } else if let Some(latent) = trained.model.as_latent() {
+        let (elbo, iwae) = eval::latent::elbo_and_iwae(latent, &set, iwae_k, 1, &device, progress)?;
+        println!("images: {}", elbo.images);
+        println!(
+            "ELBO: {:.3} nats (negative ELBO, an upper bound on the NLL; {:.5} bits/dim)",
+            elbo.nll_nats_per_image, elbo.bits_per_dim
+        );
+        println!(
+            "IWAE-{iwae_k} bound: {:.3} nats (negative IWAE bound, an upper bound on the NLL; {:.5} bits/dim)",
+            iwae.nll_nats_per_image, iwae.bits_per_dim
+        );
+        let elbo_json = serde_json::to_vec_pretty(&elbo)?;
+        run::write_atomic(
+            &run_dir.join(format!("eval-{split}{suffix}-elbo.json")),
+            &elbo_json,
+        )?;
+        iwae
+    } else {
+        let nll =
+            train::mean_objective(&trained.model, &set, batch_size.max(1), &device, progress)?;
+        println!(
+            "reconstruction loss: {nll:.3} per image (BCE in nats for binary images, squared error for grey)"
+        );
+        eval::EvalReport {
+            benchmark: set.benchmark(),
+            dataset: set.dataset.clone(),
+            split: split.to_string(),
+            estimator: "autoencoder reconstruction loss (not a likelihood)".into(),
+            images: set.len(),
+            nll_nats_per_image: nll,
+            bits_per_dim: f64::NAN,
+        }
     };
+    let name = format!("eval-{split}{suffix}.json");
     run::write_atomic(&run_dir.join(&name), &serde_json::to_vec_pretty(&report)?)?;
     Ok(report)
 }
@@ -414,23 +484,16 @@ fn sample_command(run_dir: &Path, n: usize, seed: u64, out: &Path, which: Which)
     let device = device();
     let trained = train::load_trained(run_dir, which, &device)?;
     let shape = trained.image.shape;
-    let images = sample::sample(
+    let (images, levels) = sample::draw_any(
         &trained.model,
-        shape,
-        trained.image.levels,
+        &trained.image,
         n,
         seed,
         &device,
         &mut TerminalProgress::new(),
-    );
-    let columns = (n as f64).sqrt().ceil() as usize;
-    viz::save_grid(
-        out,
-        &viz::cells(&images, shape),
-        shape,
-        trained.image.levels,
-        columns,
     )?;
+    let columns = (n as f64).sqrt().ceil() as usize;
+    viz::save_grid(out, &viz::cells(&images, shape), shape, levels, columns)?;
     println!("wrote {n} samples to {}", out.display());
     Ok(())
 }
@@ -448,8 +511,15 @@ fn complete_command(
 ) -> Result<()> {
     let device = device();
     let trained = train::load_trained(run_dir, which, &device)?;
+    let Some(model) = trained.model.as_autoregressive() else {
+        bail!(
+            "completion needs an autoregressive model (pixelcnn); {} holds a {}",
+            run_dir.display(),
+            trained.config.model.name()
+        );
+    };
     let set = data::load(&trained.config.data.dataset, split, data_dir)?.truncate(n);
-    write_completions(&trained.model, &set, k.max(1), seed, out, &device)?;
+    write_completions(model, &set, k.max(1), seed, out, &device)?;
     println!(
         "wrote {} images x {k} completions to {}",
         set.len(),
@@ -458,9 +528,102 @@ fn complete_command(
     Ok(())
 }
 
+/// `genmodels pictures`: reconstructions, prior samples, an interpolation and, for a 2-D
+/// latent, the decoded manifold and a scatter of test-set posterior means by label.
+fn pictures_command(
+    run_dir: &Path,
+    out: &Path,
+    manifold: bool,
+    which: Which,
+    data_dir: &Path,
+) -> Result<()> {
+    use sample::latent;
+    let device = device();
+    let trained = train::load_trained(run_dir, which, &device)?;
+    let Some(model) = trained.model.as_latent() else {
+        bail!(
+            "latent pictures need a VAE; {} holds a {}",
+            run_dir.display(),
+            trained.config.model.name()
+        );
+    };
+    let shape = trained.image.shape;
+    if manifold && model.latent_dim() != 2 {
+        bail!(
+            "--manifold needs a 2-D latent space; this model has {} dimensions (train with --latent-dim 2)",
+            model.latent_dim()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let test = data::load(&trained.config.data.dataset, Split::Test, data_dir)?;
+    let n = 10.min(test.len());
+    // Reconstructions: inputs on the first row, outputs on the second.
+    let inputs: Vec<u8> = test.epoch_pixels(0)[..n * shape.dims()]
+        .iter()
+        .map(|&v| (v as usize * 255 / (test.levels.count() - 1)) as u8)
+        .collect();
+    let recon = latent::reconstructions(model, &test, n, &device);
+    let mut cells = viz::cells(&inputs, shape);
+    cells.extend(viz::cells(&recon, shape));
+    viz::save_grid(
+        &out.join("reconstructions.png"),
+        &cells,
+        shape,
+        Levels::Bits8,
+        n,
+    )?;
+    let samples = latent::prior_samples(model, 64, 1, &device);
+    viz::save_grid(
+        &out.join("prior_samples.png"),
+        &viz::cells(&samples, shape),
+        shape,
+        Levels::Bits8,
+        8,
+    )?;
+    let line = latent::interpolation(model, &test, 0, 1.min(test.len() - 1), 10, &device);
+    viz::save_grid(
+        &out.join("interpolation.png"),
+        &viz::cells(&line, shape),
+        shape,
+        Levels::Bits8,
+        10,
+    )?;
+    let mut written = vec![
+        "reconstructions.png",
+        "prior_samples.png",
+        "interpolation.png",
+    ];
+    if model.latent_dim() == 2 {
+        let grid = latent::manifold(model, 20, 3.0, &device)?;
+        viz::save_grid(
+            &out.join("manifold.png"),
+            &viz::cells(&grid, shape),
+            shape,
+            Levels::Bits8,
+            20,
+        )?;
+        let points = latent::posterior_means(model, &test, 5000, &device);
+        let labels = test.labels.clone().unwrap_or_else(|| vec![0; points.len()]);
+        let title = format!(
+            "posterior means of {} test images ({})",
+            points.len(),
+            test.dataset
+        );
+        viz::latent_scatter(
+            &out.join("latent_scatter.svg"),
+            &points,
+            &labels[..points.len()],
+            &title,
+        )?;
+        written.extend(["manifold.png", "latent_scatter.svg"]);
+    }
+    println!("wrote {} in {}", written.join(", "), out.display());
+    Ok(())
+}
+
 /// One row per image: the occluded input (bottom half grey), k completions, the original.
 fn write_completions(
-    model: &crate::models::AnyModel,
+    model: &dyn crate::models::Autoregressive,
     set: &ImageSet,
     k: usize,
     seed: u64,
@@ -587,8 +750,8 @@ fn demo(out: &Path, seconds: u64) -> Result<()> {
     config.train.max_seconds = Some(seconds);
     let data_dir = PathBuf::from(".");
     let run_dir = train_run(config, out, None, &data_dir)?;
-    let report = eval_command(&run_dir, Split::Test, None, 100, Which::Best, &data_dir)?;
-    sample_command(&run_dir, 64, 1, &run_dir.join("samples.png"), Which::Best)?;
+    let report = eval_command(&run_dir, Split::Test, None, 100, 1, Which::Best, &data_dir)?;
+    sample_command(&run_dir, 49, 1, &run_dir.join("samples.png"), Which::Best)?;
     complete_command(
         &run_dir,
         Split::Test,

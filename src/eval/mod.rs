@@ -1,5 +1,7 @@
 //! Evaluation: exact negative log-likelihood of a density model over a whole split, batched.
 
+pub mod latent;
+
 use crate::data::{ImageSet, batch};
 use crate::error::Result;
 use crate::models::DensityModel;
@@ -23,7 +25,7 @@ pub struct EvalReport {
 
 /// Exact NLL (nats per image, and bits/dim) of `model` on every image of `set`.
 pub fn exact_nll(
-    model: &impl DensityModel,
+    model: &(impl DensityModel + ?Sized),
     set: &ImageSet,
     batch_size: usize,
     device: &Device,

@@ -5,6 +5,8 @@
 //! come from a seeded ChaCha generator on the host, one per image per pixel in that order, so a
 //! faster (cached) sampler can be checked against it draw for draw.
 
+pub mod latent;
+
 use crate::data::{ImageShape, Levels, batch};
 use crate::models::Autoregressive;
 use crate::nn::dist::draw;
@@ -15,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// Draws `n` images from the model. Returns row-major bytes `[n, c, h, w]` in 0..levels.
 pub fn sample(
-    model: &impl Autoregressive,
+    model: &(impl Autoregressive + ?Sized),
     shape: ImageShape,
     levels: Levels,
     n: usize,
@@ -40,7 +42,7 @@ pub fn sample(
 /// the values of `images` elsewhere. `images`: row-major `[n, c, h, w]`.
 #[allow(clippy::too_many_arguments)]
 pub fn complete(
-    model: &impl Autoregressive,
+    model: &(impl Autoregressive + ?Sized),
     shape: ImageShape,
     levels: Levels,
     images: &[u8],
@@ -94,4 +96,31 @@ pub fn top_half_known(shape: ImageShape) -> Vec<bool> {
     (0..shape.dims())
         .map(|i| (i % plane) / shape.width < shape.height / 2)
         .collect()
+}
+
+/// Samples from any model: pixel by pixel for autoregressive models (values in `spec.levels`),
+/// decoded prior draws (8-bit means) for latent models. Returns the bytes and their levels.
+pub fn draw_any(
+    model: &crate::models::AnyModel,
+    spec: &crate::models::ImageSpec,
+    n: usize,
+    seed: u64,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> crate::Result<(Vec<u8>, Levels)> {
+    if let Some(ar) = model.as_autoregressive() {
+        return Ok((
+            sample(ar, spec.shape, spec.levels, n, seed, device, progress),
+            spec.levels,
+        ));
+    }
+    if let Some(latent) = model.as_latent() {
+        return Ok((
+            latent::prior_samples(latent, n, seed, device),
+            Levels::Bits8,
+        ));
+    }
+    Err(crate::Error::Invalid(
+        "this model has no distribution to sample from (an autoencoder has no prior): train a vae-mlp, vae-conv or pixelcnn".into(),
+    ))
 }

@@ -154,7 +154,10 @@ pub fn load<M: Module>(dir: &Path, mut model: M) -> Result<Loaded<M>> {
     }
     let mut store = SafetensorsStore::from_file(&model_path);
     let result = model.load_from(&mut store).map_err(|e| {
-        Error::bad_file(&model_path, format!("corrupt or truncated checkpoint: {e}"))
+        Error::bad_file(
+            &model_path,
+            format!("weights do not fit this model (a checkpoint of another model family or size?), or the file is corrupt or truncated: {e}"),
+        )
     })?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(Error::bad_file(

@@ -126,3 +126,73 @@ pub fn loss_curve(run_dir: &Path) -> Result<()> {
     }
     crate::run::write_atomic(&path, svg.as_bytes())
 }
+
+/// Ten distinguishable colours (Tableau 10), one per class.
+const CLASS_COLOURS: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
+/// A scatter plot (SVG) of 2-D points coloured by class label, with a legend.
+pub fn latent_scatter(path: &Path, points: &[Vec<f32>], labels: &[u8], title: &str) -> Result<()> {
+    use plotters::prelude::*;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 640)).into_drawing_area();
+        let draw = || -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+            for p in points {
+                for d in 0..2 {
+                    lo[d] = lo[d].min(p[d]);
+                    hi[d] = hi[d].max(p[d]);
+                }
+            }
+            let pad = |d: usize| ((hi[d] - lo[d]) * 0.05).max(0.1);
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(48)
+                .build_cartesian_2d(
+                    (lo[0] - pad(0))..(hi[0] + pad(0)),
+                    (lo[1] - pad(1))..(hi[1] + pad(1)),
+                )?;
+            chart
+                .configure_mesh()
+                .x_desc("z1 (posterior mean)")
+                .y_desc("z2")
+                .draw()?;
+            for class in 0..10u8 {
+                let (r, g, b) = CLASS_COLOURS[class as usize];
+                let colour = RGBColor(r, g, b);
+                let series = points
+                    .iter()
+                    .zip(labels)
+                    .filter(|(_, l)| **l == class)
+                    .map(|(p, _)| Circle::new((p[0], p[1]), 2, colour.filled()));
+                chart
+                    .draw_series(series)?
+                    .label(format!("{class}"))
+                    .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE)
+                .border_style(BLACK)
+                .draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| Error::bad_file(path, format!("cannot draw scatter plot: {e}")))?;
+    }
+    crate::run::write_atomic(path, svg.as_bytes())
+}
