@@ -231,3 +231,114 @@ fn clear_errors_for_a_missing_data_set_and_a_non_run() {
         "{t}"
     );
 }
+
+#[test]
+fn resume_continues_a_run_to_more_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let base = [
+        "--hidden-channels",
+        "4",
+        "--residual-blocks",
+        "1",
+        "--train-limit",
+        "32",
+        "--valid-limit",
+        "16",
+        "--batch-size",
+        "16",
+    ];
+    let mut args = vec![
+        "train",
+        "pixelcnn",
+        "--data",
+        "synth-digits",
+        "--epochs",
+        "1",
+        "--out",
+        run_s,
+    ];
+    args.extend(base);
+    assert!(genmodels(&args, dir.path()).status.success());
+    let out = genmodels(
+        &["train", "--resume", "--out", run_s, "--epochs", "2"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("train-summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["epochs_completed"], 2);
+    assert_eq!(summary["steps"], 4);
+}
+
+#[test]
+fn vae_train_eval_pictures_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("vae");
+    let run_s = run.to_str().unwrap();
+    let out = genmodels(
+        &[
+            "train",
+            "vae-mlp",
+            "--data",
+            "synth-digits",
+            "--epochs",
+            "1",
+            "--latent-dim",
+            "2",
+            "--train-limit",
+            "64",
+            "--valid-limit",
+            "32",
+            "--out",
+            run_s,
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = genmodels(
+        &["eval", run_s, "--limit", "10", "--iwae-k", "20"],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("ELBO: ") && t.contains("IWAE-20 bound: ") && t.contains(" nats"),
+        "{t}"
+    );
+    let out = genmodels(
+        &["eval", run_s, "--limit", "10", "--iwae-k", "0"],
+        dir.path(),
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("at least 1"),
+        "{}",
+        text(&out)
+    );
+    let out = genmodels(&["pictures", run_s, "--manifold"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    for file in [
+        "reconstructions.png",
+        "prior_samples.png",
+        "interpolation.png",
+        "manifold.png",
+        "latent_scatter.svg",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let png = dir.path().join("s.png");
+    let out = genmodels(
+        &["sample", run_s, "--n", "9", "--out", png.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(out.status.success() && png.is_file(), "{}", text(&out));
+    let out = genmodels(&["complete", run_s, "--n", "2"], dir.path());
+    assert!(
+        !out.status.success() && text(&out).contains("autoregressive"),
+        "{}",
+        text(&out)
+    );
+}
