@@ -342,3 +342,42 @@ fn vae_train_eval_pictures_and_refusals() {
         text(&out)
     );
 }
+
+#[test]
+fn features_compares_encoder_and_random_initialisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("f");
+    let out = genmodels(
+        &[
+            "features",
+            "--data",
+            "synth-digits",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--ae-epochs",
+            "1",
+            "--labels",
+            "50",
+            "--seeds",
+            "1",
+            "--steps",
+            "20",
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let rows: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("features.json")).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["init"], "autoencoder");
+    assert_eq!(rows[1]["init"], "random");
+    for row in rows {
+        let acc = row["mean"].as_f64().unwrap();
+        assert!(
+            acc > 0.1 && acc <= 1.0,
+            "accuracy {acc} is not better than chance on 10 classes"
+        );
+    }
+}

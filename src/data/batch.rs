@@ -1,7 +1,21 @@
 //! Images (bytes) to model input tensors.
 
-use super::Levels;
-use burn::tensor::{Device, Tensor, TensorData};
+use super::{ImageSet, Levels};
+use crate::models::Batch;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// The mini-batch of `set` at `indices`, with `pixels` the set's pixels for this epoch (see
+/// [`ImageSet::epoch_pixels`]) and labels when the set has them.
+pub fn make(set: &ImageSet, pixels: &[u8], indices: &[usize], device: &Device) -> Batch {
+    let dims = [set.shape.channels, set.shape.height, set.shape.width];
+    Batch {
+        images: to_tensor(pixels, indices, dims, set.levels, device),
+        labels: set.labels.as_ref().map(|labels| {
+            let values: Vec<i64> = indices.iter().map(|&i| labels[i] as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(values, [indices.len()]), device)
+        }),
+    }
+}
 
 /// Builds a `[n, c, h, w]` float tensor in [0, 1] (`value / (levels - 1)`) from the images at
 /// `indices` of a row-major byte buffer.

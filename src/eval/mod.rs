@@ -69,3 +69,36 @@ pub fn exact_nll(
     ));
     Ok(report)
 }
+
+/// Test accuracy of a classifier: the fraction of `set` whose argmax logit is the label.
+pub fn accuracy(
+    model: &crate::models::Classifier,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<f64> {
+    let labels = set.labels.as_ref().ok_or_else(|| {
+        crate::Error::Invalid(format!(
+            "{} has no labels to score a classifier on",
+            set.benchmark()
+        ))
+    })?;
+    let pixels = set.epoch_pixels(0);
+    let shape = [set.shape.channels, set.shape.height, set.shape.width];
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut correct = 0usize;
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
+        let predicted: Vec<i64> = model
+            .logits(images)
+            .argmax(1)
+            .try_into_vec_as::<i64>()
+            .unwrap_or_default();
+        correct += chunk
+            .iter()
+            .zip(&predicted)
+            .filter(|(i, p)| labels[**i] as i64 == **p)
+            .count();
+    }
+    Ok(correct as f64 / set.len().max(1) as f64)
+}

@@ -6,7 +6,7 @@
 //! (x̂ = sigmoid of the decoder output). MLP and convolutional variants share
 //! [`crate::nn::coders`] with the VAE.
 
-use super::{ImageSpec, Loss, Trainable};
+use super::{Batch, ImageSpec, Loss, Trainable};
 use crate::data::Levels;
 use crate::nn::PixelHead;
 use crate::nn::coders::{Activation, Architecture, Decoder, Encoder};
@@ -95,7 +95,8 @@ impl Autoencoder {
 }
 
 impl Trainable for Autoencoder {
-    fn loss(&self, images: Tensor<4>) -> Loss {
+    fn loss(&self, batch: Batch) -> Loss {
+        let images = batch.images;
         let [b, ..] = images.dims();
         let logits = self.decode_logits(self.encode(images.clone()));
         let per_image = if self.binary {

@@ -3,15 +3,17 @@
 //! [`build`]; `train/`, `eval/` and `sample/` stay as they are.
 
 pub mod autoencoder;
+pub mod classifier;
 pub mod pixelcnn;
 pub mod vae;
 
 use crate::data::{ImageShape, Levels};
 use crate::nn::{DiagGaussian, PixelHead};
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 pub use autoencoder::{Autoencoder, AutoencoderConfig};
+pub use classifier::{Classifier, ClassifierConfig};
 pub use pixelcnn::{PixelCnn, PixelCnnConfig};
 pub use vae::{Vae, VaeConfig};
 
@@ -120,9 +122,20 @@ pub struct Loss {
     pub terms: Vec<(&'static str, Tensor<1>)>,
 }
 
+/// One mini-batch: images `[b, c, h, w]` in [0, 1] and, when the data set has them, labels `[b]`.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub images: Tensor<4>,
+    pub labels: Option<Tensor<1, Int>>,
+}
+
 /// What the trainer needs of a model.
 pub trait Trainable {
-    fn loss(&self, images: Tensor<4>) -> Loss;
+    fn loss(&self, batch: Batch) -> Loss;
+    /// Whether [`Trainable::loss`] needs labels (the trainer refuses unlabelled data then).
+    fn needs_labels(&self) -> bool {
+        false
+    }
 }
 
 /// The negative log-likelihood loss of a density model, in nats per image (batch mean).
@@ -141,11 +154,19 @@ pub enum ModelConfig {
     Pixelcnn(PixelCnnConfig),
     Vae(VaeConfig),
     Autoencoder(AutoencoderConfig),
+    Classifier(ClassifierConfig),
 }
 
 /// Model names accepted by `genmodels train`.
-pub const MODEL_NAMES: [&str; 6] = [
-    "pixelcnn", "vae-mlp", "vae-conv", "iwae-mlp", "ae-mlp", "ae-conv",
+pub const MODEL_NAMES: [&str; 8] = [
+    "pixelcnn",
+    "vae-mlp",
+    "vae-conv",
+    "iwae-mlp",
+    "ae-mlp",
+    "ae-conv",
+    "classifier-mlp",
+    "classifier-conv",
 ];
 
 impl ModelConfig {
@@ -171,6 +192,11 @@ impl ModelConfig {
                 architecture: Architecture::Conv,
                 ..AutoencoderConfig::default()
             })),
+            "classifier-mlp" => Ok(ModelConfig::Classifier(ClassifierConfig::default())),
+            "classifier-conv" => Ok(ModelConfig::Classifier(ClassifierConfig {
+                architecture: Architecture::Conv,
+                ..ClassifierConfig::default()
+            })),
             other => Err(crate::error::Error::Invalid(format!(
                 "unknown model {other:?}; known: {}",
                 MODEL_NAMES.join(", ")
@@ -185,6 +211,7 @@ impl ModelConfig {
             ModelConfig::Vae(c) if c.iwae_k > 1 => "iwae",
             ModelConfig::Vae(_) => "vae",
             ModelConfig::Autoencoder(_) => "autoencoder",
+            ModelConfig::Classifier(_) => "classifier",
         }
     }
 }
@@ -195,6 +222,7 @@ pub enum AnyModel {
     Pixelcnn(PixelCnn),
     Vae(Vae),
     Autoencoder(Autoencoder),
+    Classifier(Classifier),
 }
 
 /// Builds the model a config describes. The only `match` that lists every model.
@@ -203,6 +231,7 @@ pub fn build(config: &ModelConfig, image: &ImageSpec, device: &Device) -> AnyMod
         ModelConfig::Pixelcnn(c) => AnyModel::Pixelcnn(c.init(image, device)),
         ModelConfig::Vae(c) => AnyModel::Vae(c.init(image, device)),
         ModelConfig::Autoencoder(c) => AnyModel::Autoencoder(c.init(image, device)),
+        ModelConfig::Classifier(c) => AnyModel::Classifier(c.init(image, device)),
     }
 }
 
@@ -211,7 +240,7 @@ impl AnyModel {
     pub fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
         match self {
             AnyModel::Pixelcnn(m) => Some(m),
-            AnyModel::Vae(_) | AnyModel::Autoencoder(_) => None,
+            AnyModel::Vae(_) | AnyModel::Autoencoder(_) | AnyModel::Classifier(_) => None,
         }
     }
 
@@ -219,17 +248,22 @@ impl AnyModel {
     pub fn as_latent(&self) -> Option<&dyn LatentModel> {
         match self {
             AnyModel::Vae(m) => Some(m),
-            AnyModel::Pixelcnn(_) | AnyModel::Autoencoder(_) => None,
+            AnyModel::Pixelcnn(_) | AnyModel::Autoencoder(_) | AnyModel::Classifier(_) => None,
         }
     }
 }
 
 impl Trainable for AnyModel {
-    fn loss(&self, images: Tensor<4>) -> Loss {
+    fn loss(&self, batch: Batch) -> Loss {
         match self {
-            AnyModel::Pixelcnn(m) => nll_loss(m, images),
-            AnyModel::Vae(m) => m.loss(images),
-            AnyModel::Autoencoder(m) => m.loss(images),
+            AnyModel::Pixelcnn(m) => nll_loss(m, batch.images),
+            AnyModel::Vae(m) => m.loss(batch),
+            AnyModel::Autoencoder(m) => m.loss(batch),
+            AnyModel::Classifier(m) => m.loss(batch),
         }
+    }
+
+    fn needs_labels(&self) -> bool {
+        matches!(self, AnyModel::Classifier(_))
     }
 }

@@ -20,7 +20,7 @@
 //! Architectures: the IWAE paper's MLP (784-200-200-50, tanh) as `vae-mlp`, and a small
 //! convolutional encoder/decoder as `vae-conv` (see [`crate::nn::coders`]).
 
-use super::{ImageSpec, LatentModel, Loss, Trainable, iwae_loss, neg_elbo_loss};
+use super::{Batch, ImageSpec, LatentModel, Loss, Trainable, iwae_loss, neg_elbo_loss};
 use crate::data::Levels;
 use crate::nn::coders::{Activation, Architecture, Decoder, Encoder};
 use crate::nn::{DiagGaussian, PixelHead};
@@ -126,10 +126,10 @@ impl LatentModel for Vae {
 }
 
 impl Trainable for Vae {
-    fn loss(&self, images: Tensor<4>) -> Loss {
+    fn loss(&self, batch: Batch) -> Loss {
         match self.iwae_k {
-            1 => neg_elbo_loss(self, images),
-            k => iwae_loss(self, images, k),
+            1 => neg_elbo_loss(self, batch.images),
+            k => iwae_loss(self, batch.images, k),
         }
     }
 }

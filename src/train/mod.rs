@@ -117,11 +117,19 @@ where
         None => (model, TrainState::default()),
     };
     let train = splits.train;
+    for set in [train, splits.valid] {
+        if model.needs_labels() && set.labels.is_none() {
+            return Err(Error::Invalid(format!(
+                "{} needs labels, and {} has none",
+                config.model.name(),
+                set.benchmark()
+            )));
+        }
+    }
     let n_train = tc.train_limit.map_or(train.len(), |l| l.min(train.len()));
     let batch_size = tc.batch_size.max(1);
     let steps_per_epoch = n_train.div_ceil(batch_size) as u64;
     let total_steps = steps_per_epoch * tc.epochs as u64;
-    let dims = [train.shape.channels, train.shape.height, train.shape.width];
     let valid = splits
         .valid
         .clone()
@@ -151,8 +159,7 @@ where
         let mut lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
         for (index, chunk) in batches.iter().enumerate().skip(state.batch_in_epoch) {
-            let images = batch::to_tensor(&pixels, chunk, dims, train.levels, &device);
-            let loss = model.loss(images);
+            let loss = model.loss(batch::make(train, &pixels, chunk, &device));
             let value = loss.objective.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {
@@ -261,13 +268,14 @@ pub fn mean_objective(
     progress: &mut dyn Progress,
 ) -> Result<f64> {
     let pixels = set.epoch_pixels(0);
-    let dims = [set.shape.channels, set.shape.height, set.shape.width];
     let indices: Vec<usize> = (0..set.len()).collect();
     let mut total = 0.0;
     progress.start(&format!("score {}", set.split), set.len() as u64);
     for chunk in indices.chunks(batch_size) {
-        let images = batch::to_tensor(&pixels, chunk, dims, set.levels, device);
-        let mean = model.loss(images).objective.into_scalar::<f32>() as f64;
+        let mean = model
+            .loss(batch::make(set, &pixels, chunk, device))
+            .objective
+            .into_scalar::<f32>() as f64;
         total += mean * chunk.len() as f64;
         progress.update((chunk[0] + chunk.len()) as u64, "");
     }
