@@ -111,7 +111,10 @@ fn bernoulli_nll_equals_a_per_pixel_computation() {
     let pixels = common::random_images(&spec, n, 9);
     let images: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
     let x = Tensor::<4>::from_data(TensorData::new(images, [n, 1, 8, 8]), &device);
-    let model_log_p: Vec<f32> = model.log_prob(x.clone()).try_into_vec_as::<f32>().unwrap();
+    let model_log_p: Vec<f32> = model
+        .log_prob(x.clone(), None)
+        .try_into_vec_as::<f32>()
+        .unwrap();
     let logits: Vec<f32> = model.logits(x).try_into_vec_as::<f32>().unwrap();
     for i in 0..n {
         let expected: f64 = (0..64)
@@ -142,7 +145,10 @@ fn categorical_nll_equals_a_per_pixel_log_softmax() {
     let pixels = common::random_images(&spec, n, 10);
     let images: Vec<f32> = pixels.iter().map(|&v| v as f32 / 255.0).collect();
     let x = Tensor::<4>::from_data(TensorData::new(images, [n, 3, 4, 4]), &device);
-    let model_log_p: Vec<f32> = model.log_prob(x.clone()).try_into_vec_as::<f32>().unwrap();
+    let model_log_p: Vec<f32> = model
+        .log_prob(x.clone(), None)
+        .try_into_vec_as::<f32>()
+        .unwrap();
     let logits: Vec<f32> = model.logits(x).try_into_vec_as::<f32>().unwrap(); // [n, 3*256, 4, 4]
     let plane = 16;
     for i in 0..n {

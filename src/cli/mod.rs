@@ -89,6 +89,12 @@ pub enum Command {
         seed: u64,
         #[arg(long, default_value = "samples.png")]
         out: PathBuf,
+        /// Draw every image from class C (class-conditional models).
+        #[arg(long, conflicts_with = "per_class")]
+        class: Option<u8>,
+        /// A grid with one row per class and K samples in each (class-conditional models).
+        #[arg(long)]
+        per_class: Option<usize>,
         #[arg(long, value_enum, default_value_t = Which::Best)]
         checkpoint: Which,
     },
@@ -130,7 +136,7 @@ pub enum DatasetsAction {
 /// `genmodels train`.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model to train: pixelcnn, vae-mlp, vae-conv, iwae-mlp (the VAE trained on IWAE-50),
+    /// Model to train: pixelcnn, gated-pixelcnn, vae-mlp, vae-conv, iwae-mlp (the VAE trained on IWAE-50),
     /// ae-mlp, ae-conv. Not needed with --resume or --config.
     pub model: Option<String>,
     /// Data set name (see `genmodels datasets`).
@@ -175,6 +181,12 @@ pub struct TrainArgs {
     /// Also score the test split after every epoch (learning curve; selection uses valid).
     #[arg(long)]
     pub test_each_epoch: bool,
+    /// Gated PixelCNN: number of gated layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Gated PixelCNN: learn p(x|y) with a class embedding in every gate (needs labels).
+    #[arg(long)]
+    pub conditional: bool,
     /// VAE / autoencoder latent size.
     #[arg(long)]
     pub latent_dim: Option<usize>,
@@ -219,8 +231,10 @@ pub fn run(args: Args) -> Result<()> {
             n,
             seed,
             out,
+            class,
+            per_class,
             checkpoint,
-        } => sample_command(&run, n, seed, &out, checkpoint),
+        } => sample_command(&run, n, seed, &out, class, per_class, checkpoint),
         Command::Complete {
             run,
             split,
@@ -289,6 +303,13 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
             m.iwae_k = t.iwae_k.unwrap_or(m.iwae_k);
             if m.iwae_k == 0 {
                 bail!("--iwae-k must be at least 1 (1 trains the plain VAE)");
+            }
+        }
+        ModelConfig::GatedPixelcnn(m) => {
+            m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
+            m.layers = t.layers.unwrap_or(m.layers);
+            if t.conditional {
+                m.classes = Some(10);
             }
         }
         ModelConfig::Autoencoder(m) => m.latent_dim = t.latent_dim.unwrap_or(m.latent_dim),
@@ -377,10 +398,23 @@ fn train_run(
         burn::module::Module::num_params(&model)
     );
     let sample_every = config.train.sample_every_epochs;
+    let classes: Option<Vec<u8>> = match &config.model {
+        ModelConfig::GatedPixelcnn(g) => {
+            g.classes.map(|c| (0..16).map(|i| (i % c) as u8).collect())
+        }
+        _ => None,
+    };
     let mut on_epoch = |model: &crate::models::AnyModel, epoch: usize| -> crate::Result<()> {
         if sample_every > 0 && epoch.is_multiple_of(sample_every) {
-            let (images, levels) =
-                sample::draw_any(model, &image, 16, 1, &device, &mut crate::progress::Silent)?;
+            let (images, levels) = sample::draw_any(
+                model,
+                &image,
+                16,
+                1,
+                classes.as_deref(),
+                &device,
+                &mut crate::progress::Silent,
+            )?;
             let cells = viz::cells(&images, image.shape);
             viz::save_grid(&out.join("samples.png"), &cells, image.shape, levels, 8)?;
         }
@@ -498,19 +532,41 @@ fn eval_command(
     Ok(report)
 }
 
-fn sample_command(run_dir: &Path, n: usize, seed: u64, out: &Path, which: Which) -> Result<()> {
+fn sample_command(
+    run_dir: &Path,
+    n: usize,
+    seed: u64,
+    out: &Path,
+    class: Option<u8>,
+    per_class: Option<usize>,
+    which: Which,
+) -> Result<()> {
     let device = device();
     let trained = train::load_trained(run_dir, which, &device)?;
     let shape = trained.image.shape;
+    let model_classes = trained.model.as_autoregressive().map_or(0, |m| m.classes());
+    // A class-conditional model with no class named draws one row per class.
+    let per_class = per_class.or((class.is_none() && model_classes > 0).then_some(8));
+    let (classes, n, columns): (Option<Vec<u8>>, usize, usize) = match (class, per_class) {
+        (Some(c), _) => (Some(vec![c; n]), n, (n as f64).sqrt().ceil() as usize),
+        (None, Some(k)) => {
+            if model_classes == 0 {
+                bail!("--per-class needs a class-conditional model (train with --conditional)");
+            }
+            let classes: Vec<u8> = (0..model_classes).flat_map(|c| vec![c as u8; k]).collect();
+            (Some(classes), model_classes * k, k)
+        }
+        (None, None) => (None, n, (n as f64).sqrt().ceil() as usize),
+    };
     let (images, levels) = sample::draw_any(
         &trained.model,
         &trained.image,
         n,
         seed,
+        classes.as_deref(),
         &device,
         &mut TerminalProgress::new(),
     )?;
-    let columns = (n as f64).sqrt().ceil() as usize;
     viz::save_grid(out, &viz::cells(&images, shape), shape, levels, columns)?;
     println!("wrote {n} samples to {}", out.display());
     Ok(())
@@ -656,13 +712,23 @@ fn write_completions(
         .chunks(dims)
         .flat_map(|img| img.repeat(k))
         .collect();
+    // A class-conditional model completes each image given its true class.
+    let classes: Option<Vec<u8>> = match (model.classes(), &set.labels) {
+        (0, _) => None,
+        (_, Some(labels)) => Some(labels.iter().flat_map(|&l| vec![l; k]).collect()),
+        (_, None) => bail!("a class-conditional model needs labelled images to complete"),
+    };
+    let spec = sample::SampleSpec {
+        shape,
+        levels: set.levels,
+        seed,
+        classes: classes.as_deref(),
+    };
     let completed = sample::complete(
         model,
-        shape,
-        set.levels,
+        &spec,
         &repeated,
         &known,
-        seed,
         device,
         &mut TerminalProgress::new(),
     );
@@ -769,7 +835,15 @@ fn demo(out: &Path, seconds: u64) -> Result<()> {
     let data_dir = PathBuf::from(".");
     let run_dir = train_run(config, out, None, &data_dir)?;
     let report = eval_command(&run_dir, Split::Test, None, 100, 1, Which::Best, &data_dir)?;
-    sample_command(&run_dir, 49, 1, &run_dir.join("samples.png"), Which::Best)?;
+    sample_command(
+        &run_dir,
+        49,
+        1,
+        &run_dir.join("samples.png"),
+        None,
+        None,
+        Which::Best,
+    )?;
     complete_command(
         &run_dir,
         Split::Test,

@@ -23,7 +23,8 @@ pub struct EvalReport {
     pub bits_per_dim: f64,
 }
 
-/// Exact NLL (nats per image, and bits/dim) of `model` on every image of `set`.
+/// Exact NLL (nats per image, and bits/dim) of `model` on every image of `set`; for a
+/// class-conditional model, of p(x|y) given each image's label.
 pub fn exact_nll(
     model: &(impl DensityModel + ?Sized),
     set: &ImageSet,
@@ -34,15 +35,14 @@ pub fn exact_nll(
     let n = set.len();
     let dims = set.shape.dims();
     let pixels = set.epoch_pixels(0);
-    let shape = [set.shape.channels, set.shape.height, set.shape.width];
     let indices: Vec<usize> = (0..n).collect();
     let mut total_nats = 0.0f64;
     progress.start(&format!("eval {}", set.split), n as u64);
     let mut done = 0;
     for chunk in indices.chunks(batch_size.max(1)) {
-        let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
+        let batch = batch::make(set, &pixels, chunk, device);
         let log_p: Vec<f32> = model
-            .log_prob(images)
+            .log_prob(batch.images, batch.labels.as_ref())
             .try_into_vec_as::<f32>()
             .unwrap_or_default();
         total_nats -= log_p.iter().map(|&v| v as f64).sum::<f64>();

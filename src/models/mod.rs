@@ -4,6 +4,7 @@
 
 pub mod autoencoder;
 pub mod classifier;
+pub mod gated_pixelcnn;
 pub mod pixelcnn;
 pub mod vae;
 
@@ -14,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 pub use autoencoder::{Autoencoder, AutoencoderConfig};
 pub use classifier::{Classifier, ClassifierConfig};
+pub use gated_pixelcnn::{GatedPixelCnn, GatedPixelCnnConfig};
 pub use pixelcnn::{PixelCnn, PixelCnnConfig};
 pub use vae::{Vae, VaeConfig};
 
@@ -34,22 +36,29 @@ impl ImageSpec {
     }
 }
 
-/// A model of p(x) that gives exact log-likelihoods.
+/// A model of p(x) (or p(x|y)) that gives exact log-likelihoods.
 pub trait DensityModel {
-    /// `log p(x)` in nats per image, `[batch]`; `images` are `[batch, c, h, w]` in [0, 1].
-    fn log_prob(&self, images: Tensor<4>) -> Tensor<1>;
+    /// `log p(x)` (or `log p(x|y)` for a class-conditional model given `labels` `[batch]`) in
+    /// nats per image, `[batch]`; `images` are `[batch, c, h, w]` in [0, 1].
+    fn log_prob(&self, images: Tensor<4>, labels: Option<&Tensor<1, Int>>) -> Tensor<1>;
 }
 
 /// An autoregressive model: every conditional p(x_i | x_<i) in one teacher-forced pass, in
 /// raster order with channels R -> G -> B inside a pixel.
 pub trait Autoregressive {
-    /// The conditionals of every pixel given the pixels before it in `images`.
-    fn conditionals(&self, images: Tensor<4>) -> PixelHead;
+    /// The conditionals of every pixel given the pixels before it in `images` (and the class,
+    /// for a class-conditional model; others ignore `labels`).
+    fn conditionals(&self, images: Tensor<4>, labels: Option<&Tensor<1, Int>>) -> PixelHead;
+
+    /// Classes of a class-conditional model; 0 for an unconditional one.
+    fn classes(&self) -> usize {
+        0
+    }
 }
 
 impl<T: Autoregressive + ?Sized> DensityModel for T {
-    fn log_prob(&self, images: Tensor<4>) -> Tensor<1> {
-        self.conditionals(images.clone()).log_prob(images)
+    fn log_prob(&self, images: Tensor<4>, labels: Option<&Tensor<1, Int>>) -> Tensor<1> {
+        self.conditionals(images.clone(), labels).log_prob(images)
     }
 }
 
@@ -139,8 +148,11 @@ pub trait Trainable {
 }
 
 /// The negative log-likelihood loss of a density model, in nats per image (batch mean).
-pub fn nll_loss<M: DensityModel + ?Sized>(model: &M, images: Tensor<4>) -> Loss {
-    let nll = model.log_prob(images).mean().neg();
+pub fn nll_loss<M: DensityModel + ?Sized>(model: &M, batch: Batch) -> Loss {
+    let nll = model
+        .log_prob(batch.images, batch.labels.as_ref())
+        .mean()
+        .neg();
     Loss {
         objective: nll.clone(),
         terms: vec![("nll", nll)],
@@ -152,14 +164,16 @@ pub fn nll_loss<M: DensityModel + ?Sized>(model: &M, images: Tensor<4>) -> Loss 
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelConfig {
     Pixelcnn(PixelCnnConfig),
+    GatedPixelcnn(GatedPixelCnnConfig),
     Vae(VaeConfig),
     Autoencoder(AutoencoderConfig),
     Classifier(ClassifierConfig),
 }
 
 /// Model names accepted by `genmodels train`.
-pub const MODEL_NAMES: [&str; 8] = [
+pub const MODEL_NAMES: [&str; 9] = [
     "pixelcnn",
+    "gated-pixelcnn",
     "vae-mlp",
     "vae-conv",
     "iwae-mlp",
@@ -181,6 +195,7 @@ impl ModelConfig {
         };
         match name {
             "pixelcnn" => Ok(ModelConfig::Pixelcnn(PixelCnnConfig::default())),
+            "gated-pixelcnn" => Ok(ModelConfig::GatedPixelcnn(GatedPixelCnnConfig::default())),
             "vae-mlp" => Ok(ModelConfig::Vae(VaeConfig::default())),
             "vae-conv" => Ok(ModelConfig::Vae(conv_vae)),
             "iwae-mlp" => Ok(ModelConfig::Vae(VaeConfig {
@@ -208,6 +223,7 @@ impl ModelConfig {
     pub fn name(&self) -> &'static str {
         match self {
             ModelConfig::Pixelcnn(_) => "pixelcnn",
+            ModelConfig::GatedPixelcnn(_) => "gated-pixelcnn",
             ModelConfig::Vae(c) if c.iwae_k > 1 => "iwae",
             ModelConfig::Vae(_) => "vae",
             ModelConfig::Autoencoder(_) => "autoencoder",
@@ -220,6 +236,7 @@ impl ModelConfig {
 #[derive(Module, Debug)]
 pub enum AnyModel {
     Pixelcnn(PixelCnn),
+    GatedPixelcnn(GatedPixelCnn),
     Vae(Vae),
     Autoencoder(Autoencoder),
     Classifier(Classifier),
@@ -229,6 +246,7 @@ pub enum AnyModel {
 pub fn build(config: &ModelConfig, image: &ImageSpec, device: &Device) -> AnyModel {
     match config {
         ModelConfig::Pixelcnn(c) => AnyModel::Pixelcnn(c.init(image, device)),
+        ModelConfig::GatedPixelcnn(c) => AnyModel::GatedPixelcnn(c.init(image, device)),
         ModelConfig::Vae(c) => AnyModel::Vae(c.init(image, device)),
         ModelConfig::Autoencoder(c) => AnyModel::Autoencoder(c.init(image, device)),
         ModelConfig::Classifier(c) => AnyModel::Classifier(c.init(image, device)),
@@ -240,6 +258,7 @@ impl AnyModel {
     pub fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
         match self {
             AnyModel::Pixelcnn(m) => Some(m),
+            AnyModel::GatedPixelcnn(m) => Some(m),
             AnyModel::Vae(_) | AnyModel::Autoencoder(_) | AnyModel::Classifier(_) => None,
         }
     }
@@ -248,7 +267,10 @@ impl AnyModel {
     pub fn as_latent(&self) -> Option<&dyn LatentModel> {
         match self {
             AnyModel::Vae(m) => Some(m),
-            AnyModel::Pixelcnn(_) | AnyModel::Autoencoder(_) | AnyModel::Classifier(_) => None,
+            AnyModel::Pixelcnn(_)
+            | AnyModel::GatedPixelcnn(_)
+            | AnyModel::Autoencoder(_)
+            | AnyModel::Classifier(_) => None,
         }
     }
 }
@@ -256,7 +278,8 @@ impl AnyModel {
 impl Trainable for AnyModel {
     fn loss(&self, batch: Batch) -> Loss {
         match self {
-            AnyModel::Pixelcnn(m) => nll_loss(m, batch.images),
+            AnyModel::Pixelcnn(m) => nll_loss(m, batch),
+            AnyModel::GatedPixelcnn(m) => nll_loss(m, batch),
             AnyModel::Vae(m) => m.loss(batch),
             AnyModel::Autoencoder(m) => m.loss(batch),
             AnyModel::Classifier(m) => m.loss(batch),
@@ -264,6 +287,10 @@ impl Trainable for AnyModel {
     }
 
     fn needs_labels(&self) -> bool {
-        matches!(self, AnyModel::Classifier(_))
+        match self {
+            AnyModel::Classifier(_) => true,
+            AnyModel::GatedPixelcnn(m) => m.classes() > 0,
+            _ => false,
+        }
     }
 }

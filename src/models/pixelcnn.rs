@@ -21,7 +21,7 @@ use super::{Autoregressive, ImageSpec};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 /// One residual block (PixelRNN paper, Fig. 5): 2h -> h -> h -> 2h features.
 #[derive(Module, Debug)]
@@ -129,7 +129,7 @@ impl PixelCnn {
 }
 
 impl Autoregressive for PixelCnn {
-    fn conditionals(&self, images: Tensor<4>) -> PixelHead {
+    fn conditionals(&self, images: Tensor<4>, _labels: Option<&Tensor<1, Int>>) -> PixelHead {
         let [b, c, height, width] = images.dims();
         assert_eq!(
             c, self.image_channels,

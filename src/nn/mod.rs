@@ -3,6 +3,7 @@
 pub mod coders;
 pub mod dist;
 pub mod masked_conv;
+pub mod padded_conv;
 
 pub use dist::{DiagGaussian, PixelHead};
 pub use masked_conv::{MaskType, MaskedConv2d};

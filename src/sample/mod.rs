@@ -11,28 +11,35 @@ use crate::data::{ImageShape, Levels, batch};
 use crate::models::Autoregressive;
 use crate::nn::dist::draw;
 use crate::progress::Progress;
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// What to sample: image shape and levels, the seed, and for a class-conditional model the
+/// class of each image.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleSpec<'a> {
+    pub shape: ImageShape,
+    pub levels: Levels,
+    pub seed: u64,
+    /// One class per image, for class-conditional models.
+    pub classes: Option<&'a [u8]>,
+}
 
 /// Draws `n` images from the model. Returns row-major bytes `[n, c, h, w]` in 0..levels.
 pub fn sample(
     model: &(impl Autoregressive + ?Sized),
-    shape: ImageShape,
-    levels: Levels,
+    spec: &SampleSpec,
     n: usize,
-    seed: u64,
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Vec<u8> {
-    let unknown = vec![false; shape.dims()];
+    let unknown = vec![false; spec.shape.dims()];
     complete(
         model,
-        shape,
-        levels,
-        &vec![0; n * shape.dims()],
+        spec,
+        &vec![0; n * spec.shape.dims()],
         &unknown,
-        seed,
         device,
         progress,
     )
@@ -40,22 +47,25 @@ pub fn sample(
 
 /// Samples every pixel value where `known` (per position, `c*h*w`) is false, conditioning on
 /// the values of `images` elsewhere. `images`: row-major `[n, c, h, w]`.
-#[allow(clippy::too_many_arguments)]
 pub fn complete(
     model: &(impl Autoregressive + ?Sized),
-    shape: ImageShape,
-    levels: Levels,
+    spec: &SampleSpec,
     images: &[u8],
     known: &[bool],
-    seed: u64,
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Vec<u8> {
+    let shape = spec.shape;
     let dims = shape.dims();
     assert_eq!(known.len(), dims, "known mask must cover one image");
     let n = images.len() / dims;
+    let labels = spec.classes.map(|classes| {
+        assert_eq!(classes.len(), n, "one class per image");
+        let values: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(values, [n]), device)
+    });
     let mut values = images.to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let all: Vec<usize> = (0..n).collect();
     let plane = shape.height * shape.width;
     let todo = known.iter().filter(|k| !**k).count() as u64;
@@ -72,11 +82,11 @@ pub fn complete(
                     &values,
                     &all,
                     [shape.channels, shape.height, shape.width],
-                    levels,
+                    spec.levels,
                     device,
                 );
                 let probabilities = model
-                    .conditionals(input)
+                    .conditionals(input, labels.as_ref())
                     .probabilities_at(channel, row, col);
                 for (image, p) in probabilities.iter().enumerate() {
                     values[image * dims + position] = draw(p, rng.random::<f32>()) as u8;
@@ -98,20 +108,52 @@ pub fn top_half_known(shape: ImageShape) -> Vec<bool> {
         .collect()
 }
 
-/// Samples from any model: pixel by pixel for autoregressive models (values in `spec.levels`),
-/// decoded prior draws (8-bit means) for latent models. Returns the bytes and their levels.
+/// Samples from any model: pixel by pixel for autoregressive models (values in `spec.levels`;
+/// `classes`, one per image, for class-conditional ones), decoded prior draws (8-bit means) for
+/// latent models. Returns the bytes and their levels. Refuses classes the model cannot use.
 pub fn draw_any(
     model: &crate::models::AnyModel,
     spec: &crate::models::ImageSpec,
     n: usize,
     seed: u64,
+    classes: Option<&[u8]>,
     device: &Device,
     progress: &mut dyn Progress,
 ) -> crate::Result<(Vec<u8>, Levels)> {
     if let Some(ar) = model.as_autoregressive() {
-        return Ok((
-            sample(ar, spec.shape, spec.levels, n, seed, device, progress),
-            spec.levels,
+        let model_classes = ar.classes();
+        match classes {
+            Some(_) if model_classes == 0 => {
+                return Err(crate::Error::Invalid(
+                    "this model is unconditional: --class needs a model trained with --conditional"
+                        .into(),
+                ));
+            }
+            Some(cs) if cs.iter().any(|&c| c as usize >= model_classes) => {
+                return Err(crate::Error::Invalid(format!(
+                    "class {} is outside the {model_classes} classes (0..={}) this model was trained with",
+                    cs.iter().max().copied().unwrap_or(0),
+                    model_classes - 1
+                )));
+            }
+            None if model_classes > 0 => {
+                return Err(crate::Error::Invalid(
+                    "this model is class-conditional: name the class with --class C (or --per-class K)".into(),
+                ));
+            }
+            _ => {}
+        }
+        let request = SampleSpec {
+            shape: spec.shape,
+            levels: spec.levels,
+            seed,
+            classes,
+        };
+        return Ok((sample(ar, &request, n, device, progress), spec.levels));
+    }
+    if classes.is_some() {
+        return Err(crate::Error::Invalid(
+            "--class needs a class-conditional autoregressive model".into(),
         ));
     }
     if let Some(latent) = model.as_latent() {

@@ -1,0 +1,224 @@
+//! Gated PixelCNN (van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+//! Decoders", §2.1-2.3, Fig. 2).
+//!
+//! Two stacks remove the PixelCNN's blind spot: the **vertical** stack sees every row above
+//! (a `(k/2+1) x k` convolution padded only at the top), the **horizontal** stack sees the current
+//! row to the left (a `1 x (k/2+1)` convolution padded only on the left). Each layer:
+//!
+//! ```text
+//! v     = W_v * v_in (+ V_v y)                       2p features
+//! v_out = tanh(v_f) ⊙ σ(v_g)                         p features (f, g: the two halves)
+//! h     = W_h * h_in + W_{v->h} * shift_down(v) (+ V_h y)
+//! h_out = h_in + W_o * (tanh(h_f) ⊙ σ(h_g))          (no residual in the first layer)
+//! ```
+//!
+//! `shift_down` keeps row i of the horizontal stack from seeing row i of the vertical one
+//! (which has seen all of row i). In the first layer the horizontal input is also shifted
+//! right by one, so that pixel i never sees itself (mask A). For p(x|y), a learned class
+//! embedding is added inside every gate of both stacks. Output: ReLU, 1x1 conv, ReLU, 1x1 conv
+//! to Bernoulli logits or 256-way softmax logits.
+//!
+//! Departures: single-channel images only (the R -> G -> B split inside the stacks is left out;
+//! [`super::pixelcnn`] handles colour).
+
+use super::{Autoregressive, ImageSpec};
+use crate::nn::PixelHead;
+use crate::nn::padded_conv::{PaddedConv2d, shift_down, shift_right};
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig};
+use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::{Device, Int, Tensor};
+
+/// tanh(first half) ⊙ σ(second half) over channels: `[b, 2p, H, W] -> [b, p, H, W]`.
+fn gate(x: Tensor<4>) -> Tensor<4> {
+    let [b, two_p, h, w] = x.dims();
+    let p = two_p / 2;
+    tanh(x.clone().slice([0..b, 0..p, 0..h, 0..w])) * sigmoid(x.slice([0..b, p..two_p, 0..h, 0..w]))
+}
+
+/// One gated layer with its vertical and horizontal stacks.
+#[derive(Module, Debug)]
+pub struct GatedLayer {
+    vertical: PaddedConv2d,
+    horizontal: PaddedConv2d,
+    vertical_to_horizontal: PaddedConv2d,
+    horizontal_out: PaddedConv2d,
+    class_vertical: Option<Embedding>,
+    class_horizontal: Option<Embedding>,
+    first: bool,
+}
+
+impl GatedLayer {
+    fn new(
+        in_channels: usize,
+        p: usize,
+        kernel: usize,
+        first: bool,
+        classes: Option<usize>,
+        device: &Device,
+    ) -> Self {
+        let half = kernel / 2;
+        let embed = |n: usize| EmbeddingConfig::new(n, 2 * p).init(device);
+        Self {
+            vertical: PaddedConv2d::new(
+                in_channels,
+                2 * p,
+                [half + 1, kernel],
+                [half, 0, half, half],
+                device,
+            ),
+            horizontal: PaddedConv2d::new(
+                in_channels,
+                2 * p,
+                [1, half + 1],
+                [0, 0, half, 0],
+                device,
+            ),
+            vertical_to_horizontal: PaddedConv2d::new(2 * p, 2 * p, [1, 1], [0; 4], device),
+            horizontal_out: PaddedConv2d::new(p, p, [1, 1], [0; 4], device),
+            class_vertical: classes.map(embed),
+            class_horizontal: classes.map(embed),
+            first,
+        }
+    }
+
+    /// `(v_in, h_in)` -> `(v_out, h_out)`, all `[b, ·, H, W]`; `labels` `[b]` when conditional.
+    fn forward(
+        &self,
+        v_in: Tensor<4>,
+        h_in: Tensor<4>,
+        labels: Option<&Tensor<1, Int>>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let mut v = self.vertical.forward(v_in);
+        let h_input = if self.first {
+            shift_right(h_in.clone())
+        } else {
+            h_in.clone()
+        };
+        let mut h = self.horizontal.forward(h_input)
+            + self.vertical_to_horizontal.forward(shift_down(v.clone()));
+        if let (Some(labels), Some(ev), Some(eh)) =
+            (labels, &self.class_vertical, &self.class_horizontal)
+        {
+            v = v.clone() + class_bias(ev, labels, v.dims());
+            h = h.clone() + class_bias(eh, labels, h.dims());
+        }
+        let h_gated = self.horizontal_out.forward(gate(h));
+        let h_out = if self.first { h_gated } else { h_in + h_gated };
+        (gate(v), h_out)
+    }
+}
+
+/// The class embedding as a per-channel bias, expanded to `dims` = `[b, 2p, H, W]`.
+fn class_bias(embedding: &Embedding, labels: &Tensor<1, Int>, dims: [usize; 4]) -> Tensor<4> {
+    let [b, c, h, w] = dims;
+    let e: Tensor<3> = embedding.forward(labels.clone().reshape([b, 1])); // [b, 1, 2p]
+    e.reshape([b, c, 1, 1]).expand([b, c, h, w])
+}
+
+/// Hyperparameters of a Gated PixelCNN.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatedPixelCnnConfig {
+    /// p: feature maps of each stack.
+    pub hidden_channels: usize,
+    /// Gated layers, the first included.
+    pub layers: usize,
+    /// Kernel of the first layer (7 in the paper).
+    pub first_kernel: usize,
+    /// Kernel of the later layers.
+    pub kernel: usize,
+    pub output_hidden: usize,
+    /// Number of classes for p(x|y); absent for an unconditional model.
+    pub classes: Option<usize>,
+}
+
+impl Default for GatedPixelCnnConfig {
+    fn default() -> Self {
+        Self {
+            hidden_channels: 32,
+            layers: 8,
+            first_kernel: 7,
+            kernel: 3,
+            output_hidden: 64,
+            classes: None,
+        }
+    }
+}
+
+/// The Gated PixelCNN.
+#[derive(Module, Debug)]
+pub struct GatedPixelCnn {
+    layers: Vec<GatedLayer>,
+    output_hidden: PaddedConv2d,
+    output: PaddedConv2d,
+    logits_per_channel: usize,
+    classes: usize,
+}
+
+impl GatedPixelCnnConfig {
+    pub fn init(&self, image: &ImageSpec, device: &Device) -> GatedPixelCnn {
+        let c = image.shape.channels;
+        assert_eq!(
+            c, 1,
+            "the Gated PixelCNN here models single-channel images; use pixelcnn for colour"
+        );
+        let p = self.hidden_channels;
+        let layers = (0..self.layers.max(1))
+            .map(|i| {
+                let (input, kernel) = if i == 0 {
+                    (c, self.first_kernel)
+                } else {
+                    (p, self.kernel)
+                };
+                GatedLayer::new(input, p, kernel, i == 0, self.classes, device)
+            })
+            .collect();
+        GatedPixelCnn {
+            layers,
+            output_hidden: PaddedConv2d::new(p, self.output_hidden, [1, 1], [0; 4], device),
+            output: PaddedConv2d::new(
+                self.output_hidden,
+                c * image.logits_per_channel(),
+                [1, 1],
+                [0; 4],
+                device,
+            ),
+            logits_per_channel: image.logits_per_channel(),
+            classes: self.classes.unwrap_or(0),
+        }
+    }
+}
+
+impl GatedPixelCnn {
+    /// Logits `[b, c * L, H, W]`; `labels` `[b]` are required by (and only used by) conditional models.
+    pub fn logits(&self, images: Tensor<4>, labels: Option<&Tensor<1, Int>>) -> Tensor<4> {
+        let x = images.mul_scalar(2.0).sub_scalar(1.0);
+        let (mut v, mut h) = (x.clone(), x);
+        for layer in &self.layers {
+            (v, h) = layer.forward(v, h, labels);
+        }
+        self.output
+            .forward(relu(self.output_hidden.forward(relu(h))))
+    }
+}
+
+impl Autoregressive for GatedPixelCnn {
+    fn conditionals(&self, images: Tensor<4>, labels: Option<&Tensor<1, Int>>) -> PixelHead {
+        let [b, c, height, width] = images.dims();
+        assert!(
+            self.classes == 0 || labels.is_some(),
+            "a class-conditional model needs labels (callers check this and report it)"
+        );
+        let labels = if self.classes > 0 { labels } else { None };
+        let logits = self.logits(images, labels);
+        match self.logits_per_channel {
+            1 => PixelHead::Bernoulli(logits),
+            levels => PixelHead::Categorical(logits.reshape([b, c, levels, height, width])),
+        }
+    }
+
+    fn classes(&self) -> usize {
+        self.classes
+    }
+}
