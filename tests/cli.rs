@@ -381,3 +381,133 @@ fn features_compares_encoder_and_random_initialisation() {
         );
     }
 }
+
+#[test]
+fn conditional_gated_pixelcnn_samples_by_class_and_refuses_bad_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("g");
+    let run_s = run.to_str().unwrap();
+    let out = genmodels(
+        &[
+            "train",
+            "gated-pixelcnn",
+            "--conditional",
+            "--data",
+            "synth-digits",
+            "--epochs",
+            "1",
+            "--hidden-channels",
+            "4",
+            "--layers",
+            "2",
+            "--train-limit",
+            "32",
+            "--valid-limit",
+            "16",
+            "--out",
+            run_s,
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let png = dir.path().join("c.png");
+    let png_s = png.to_str().unwrap();
+    let out = genmodels(
+        &["sample", run_s, "--class", "3", "--n", "4", "--out", png_s],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // Cached (default) and naive samplers give the same picture.
+    let cached = std::fs::read(&png).unwrap();
+    let out = genmodels(
+        &[
+            "sample", run_s, "--class", "3", "--n", "4", "--naive", "--out", png_s,
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read(&png).unwrap(), cached);
+    let out = genmodels(
+        &["sample", run_s, "--per-class", "2", "--out", png_s],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = genmodels(
+        &["sample", run_s, "--class", "12", "--out", png_s],
+        dir.path(),
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("outside the 10 classes"),
+        "{}",
+        text(&out)
+    );
+    // An unconditional model refuses --class.
+    let plain = dir.path().join("p");
+    let out = genmodels(
+        &[
+            "train",
+            "gated-pixelcnn",
+            "--data",
+            "synth-digits",
+            "--epochs",
+            "1",
+            "--hidden-channels",
+            "4",
+            "--layers",
+            "2",
+            "--train-limit",
+            "32",
+            "--valid-limit",
+            "16",
+            "--out",
+            plain.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = genmodels(
+        &[
+            "sample",
+            plain.to_str().unwrap(),
+            "--class",
+            "1",
+            "--out",
+            png_s,
+        ],
+        dir.path(),
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("unconditional"),
+        "{}",
+        text(&out)
+    );
+    // Conditional training needs labels: binarized MNIST has none.
+    std::fs::create_dir_all(dir.path().join("binarized-mnist")).unwrap();
+    for split in ["train", "valid"] {
+        std::fs::write(
+            dir.path()
+                .join(format!("binarized-mnist/binarized_mnist_{split}.amat")),
+            "0 ".repeat(783) + "1\n",
+        )
+        .unwrap();
+    }
+    let out = genmodels(
+        &[
+            "train",
+            "gated-pixelcnn",
+            "--conditional",
+            "--data",
+            "binarized-mnist",
+            "--epochs",
+            "1",
+            "--out",
+            dir.path().join("b").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("needs labels"),
+        "{}",
+        text(&out)
+    );
+}

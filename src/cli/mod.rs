@@ -95,6 +95,9 @@ pub enum Command {
         /// A grid with one row per class and K samples in each (class-conditional models).
         #[arg(long)]
         per_class: Option<usize>,
+        /// Use the naive sampler (one full forward pass per pixel) even where a cached one exists.
+        #[arg(long)]
+        naive: bool,
         #[arg(long, value_enum, default_value_t = Which::Best)]
         checkpoint: Which,
     },
@@ -233,8 +236,9 @@ pub fn run(args: Args) -> Result<()> {
             out,
             class,
             per_class,
+            naive,
             checkpoint,
-        } => sample_command(&run, n, seed, &out, class, per_class, checkpoint),
+        } => sample_command(&run, n, seed, &out, (class, per_class), naive, checkpoint),
         Command::Complete {
             run,
             split,
@@ -406,15 +410,14 @@ fn train_run(
     };
     let mut on_epoch = |model: &crate::models::AnyModel, epoch: usize| -> crate::Result<()> {
         if sample_every > 0 && epoch.is_multiple_of(sample_every) {
-            let (images, levels) = sample::draw_any(
-                model,
-                &image,
-                16,
-                1,
-                classes.as_deref(),
-                &device,
-                &mut crate::progress::Silent,
-            )?;
+            let draw = sample::Draw {
+                n: 16,
+                seed: 1,
+                classes: classes.as_deref(),
+                naive: false,
+            };
+            let (images, levels) =
+                sample::draw_any(model, &image, &draw, &device, &mut crate::progress::Silent)?;
             let cells = viz::cells(&images, image.shape);
             viz::save_grid(&out.join("samples.png"), &cells, image.shape, levels, 8)?;
         }
@@ -537,8 +540,8 @@ fn sample_command(
     n: usize,
     seed: u64,
     out: &Path,
-    class: Option<u8>,
-    per_class: Option<usize>,
+    (class, per_class): (Option<u8>, Option<usize>),
+    naive: bool,
     which: Which,
 ) -> Result<()> {
     let device = device();
@@ -558,12 +561,16 @@ fn sample_command(
         }
         (None, None) => (None, n, (n as f64).sqrt().ceil() as usize),
     };
+    let draw = sample::Draw {
+        n,
+        seed,
+        classes: classes.as_deref(),
+        naive,
+    };
     let (images, levels) = sample::draw_any(
         &trained.model,
         &trained.image,
-        n,
-        seed,
-        classes.as_deref(),
+        &draw,
         &device,
         &mut TerminalProgress::new(),
     )?;
@@ -593,7 +600,11 @@ fn complete_command(
         );
     };
     let set = data::load(&trained.config.data.dataset, split, data_dir)?.truncate(n);
-    write_completions(model, &set, k.max(1), seed, out, &device)?;
+    let gated = match &trained.model {
+        AnyModel::GatedPixelcnn(g) => Some(g),
+        _ => None,
+    };
+    write_completions(model, gated, &set, k.max(1), seed, out, &device)?;
     println!(
         "wrote {} images x {k} completions to {}",
         set.len(),
@@ -698,6 +709,7 @@ fn pictures_command(
 /// One row per image: the occluded input (bottom half grey), k completions, the original.
 fn write_completions(
     model: &dyn crate::models::Autoregressive,
+    gated: Option<&crate::models::GatedPixelCnn>,
     set: &ImageSet,
     k: usize,
     seed: u64,
@@ -724,14 +736,13 @@ fn write_completions(
         seed,
         classes: classes.as_deref(),
     };
-    let completed = sample::complete(
-        model,
-        &spec,
-        &repeated,
-        &known,
-        device,
-        &mut TerminalProgress::new(),
-    );
+    let progress = &mut TerminalProgress::new();
+    let completed = match gated {
+        Some(gated) => {
+            sample::cached::complete_gated(&gated.to_host(), &spec, &repeated, &known, progress)
+        }
+        None => sample::complete(model, &spec, &repeated, &known, device, progress),
+    };
     let mut cells: Vec<Option<&[u8]>> = Vec::new();
     let occluded: Vec<Vec<u8>> = originals
         .chunks(dims)
@@ -840,8 +851,8 @@ fn demo(out: &Path, seconds: u64) -> Result<()> {
         49,
         1,
         &run_dir.join("samples.png"),
-        None,
-        None,
+        (None, None),
+        false,
         Which::Best,
     )?;
     complete_command(

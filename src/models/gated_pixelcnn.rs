@@ -222,3 +222,86 @@ impl Autoregressive for GatedPixelCnn {
         self.classes
     }
 }
+
+/// A tensor copied to the host: row-major values and dims.
+#[derive(Debug, Clone)]
+pub struct HostTensor {
+    pub values: Vec<f32>,
+    pub dims: Vec<usize>,
+}
+
+impl HostTensor {
+    fn of<const D: usize>(t: Tensor<D>) -> Self {
+        let dims = t.dims().to_vec();
+        Self {
+            values: t.try_into_vec_as::<f32>().unwrap_or_default(),
+            dims,
+        }
+    }
+}
+
+/// One convolution's weights on the host: `weight` `[out, in, kh, kw]`, `bias` `[out]`.
+#[derive(Debug, Clone)]
+pub struct HostConv {
+    pub weight: HostTensor,
+    pub bias: Vec<f32>,
+}
+
+impl HostConv {
+    fn of(conv: &PaddedConv2d) -> Self {
+        Self {
+            weight: HostTensor::of(conv.weight.val()),
+            bias: HostTensor::of(conv.bias.val()).values,
+        }
+    }
+}
+
+/// One gated layer's weights on the host (see [`GatedLayer`]).
+#[derive(Debug, Clone)]
+pub struct HostGatedLayer {
+    pub vertical: HostConv,
+    pub horizontal: HostConv,
+    pub vertical_to_horizontal: HostConv,
+    pub horizontal_out: HostConv,
+    /// `[classes, 2p]` class embeddings of each stack, for conditional models.
+    pub class_vertical: Option<HostTensor>,
+    pub class_horizontal: Option<HostTensor>,
+    pub first: bool,
+}
+
+/// Every weight of a Gated PixelCNN on the host, for the cached sampler
+/// ([`crate::sample::cached`]), which recomputes the same equations one pixel at a time.
+#[derive(Debug, Clone)]
+pub struct HostGatedPixelCnn {
+    pub layers: Vec<HostGatedLayer>,
+    pub output_hidden: HostConv,
+    pub output: HostConv,
+    pub logits_per_channel: usize,
+    pub classes: usize,
+}
+
+impl GatedPixelCnn {
+    /// Copies the weights to the host.
+    pub fn to_host(&self) -> HostGatedPixelCnn {
+        let embedding = |e: &Option<Embedding>| e.as_ref().map(|e| HostTensor::of(e.weight.val()));
+        HostGatedPixelCnn {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| HostGatedLayer {
+                    vertical: HostConv::of(&l.vertical),
+                    horizontal: HostConv::of(&l.horizontal),
+                    vertical_to_horizontal: HostConv::of(&l.vertical_to_horizontal),
+                    horizontal_out: HostConv::of(&l.horizontal_out),
+                    class_vertical: embedding(&l.class_vertical),
+                    class_horizontal: embedding(&l.class_horizontal),
+                    first: l.first,
+                })
+                .collect(),
+            output_hidden: HostConv::of(&self.output_hidden),
+            output: HostConv::of(&self.output),
+            logits_per_channel: self.logits_per_channel,
+            classes: self.classes,
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! come from a seeded ChaCha generator on the host, one per image per pixel in that order, so a
 //! faster (cached) sampler can be checked against it draw for draw.
 
+pub mod cached;
 pub mod latent;
 
 use crate::data::{ImageShape, Levels, batch};
@@ -108,18 +109,34 @@ pub fn top_half_known(shape: ImageShape) -> Vec<bool> {
         .collect()
 }
 
+/// A request to [`draw_any`].
+#[derive(Debug, Clone, Copy)]
+pub struct Draw<'a> {
+    pub n: usize,
+    pub seed: u64,
+    /// One class per image, for class-conditional models.
+    pub classes: Option<&'a [u8]>,
+    /// Use the naive sampler even where a cached one exists.
+    pub naive: bool,
+}
+
 /// Samples from any model: pixel by pixel for autoregressive models (values in `spec.levels`;
 /// `classes`, one per image, for class-conditional ones), decoded prior draws (8-bit means) for
 /// latent models. Returns the bytes and their levels. Refuses classes the model cannot use.
+/// Models with a cached sampler use it unless `naive` (same images, far faster).
 pub fn draw_any(
     model: &crate::models::AnyModel,
     spec: &crate::models::ImageSpec,
-    n: usize,
-    seed: u64,
-    classes: Option<&[u8]>,
+    draw: &Draw,
     device: &Device,
     progress: &mut dyn Progress,
 ) -> crate::Result<(Vec<u8>, Levels)> {
+    let Draw {
+        n,
+        seed,
+        classes,
+        naive,
+    } = *draw;
     if let Some(ar) = model.as_autoregressive() {
         let model_classes = ar.classes();
         match classes {
@@ -149,7 +166,15 @@ pub fn draw_any(
             seed,
             classes,
         };
-        return Ok((sample(ar, &request, n, device, progress), spec.levels));
+        let images = match model {
+            crate::models::AnyModel::GatedPixelcnn(gated) if !naive => {
+                let unknown = vec![false; spec.shape.dims()];
+                let blank = vec![0; n * spec.shape.dims()];
+                cached::complete_gated(&gated.to_host(), &request, &blank, &unknown, progress)
+            }
+            _ => sample(ar, &request, n, device, progress),
+        };
+        return Ok((images, spec.levels));
     }
     if classes.is_some() {
         return Err(crate::Error::Invalid(
