@@ -255,6 +255,32 @@ mod tests {
     }
 
     #[test]
+    fn every_model_config_and_shipped_toml_parses() {
+        for name in crate::models::MODEL_NAMES {
+            let config = RunConfig {
+                data: DataConfig {
+                    dataset: "synth-digits".into(),
+                },
+                image: None,
+                model: ModelConfig::from_name(name).unwrap(),
+                optim: OptimConfig::default(),
+                train: TrainConfig::default(),
+            };
+            let text = toml::to_string_pretty(&config).unwrap();
+            assert_eq!(
+                toml::from_str::<RunConfig>(&text).unwrap(),
+                config,
+                "{name}"
+            );
+        }
+        let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        for entry in std::fs::read_dir(configs).unwrap() {
+            let path = entry.unwrap().path();
+            RunConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_rejected_with_the_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

@@ -511,3 +511,64 @@ fn conditional_gated_pixelcnn_samples_by_class_and_refuses_bad_classes() {
         text(&out)
     );
 }
+
+#[test]
+fn pixelrnn_models_train_evaluate_sample_and_complete() {
+    for model in ["row-lstm", "diagonal-bilstm"] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join(model);
+        let run_s = run.to_str().unwrap();
+        let out = genmodels(
+            &[
+                "train",
+                model,
+                "--data",
+                "synth-digits",
+                "--epochs",
+                "1",
+                "--hidden-channels",
+                "4",
+                "--layers",
+                "1",
+                "--train-limit",
+                "32",
+                "--valid-limit",
+                "16",
+                "--out",
+                run_s,
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{model}: {}", text(&out));
+        let out = genmodels(&["eval", run_s, "--limit", "8"], dir.path());
+        assert!(
+            out.status.success() && text(&out).contains("nats"),
+            "{model}: {}",
+            text(&out)
+        );
+        let png = dir.path().join("s.png");
+        let out = genmodels(
+            &["sample", run_s, "--n", "2", "--out", png.to_str().unwrap()],
+            dir.path(),
+        );
+        assert!(
+            out.status.success() && png.is_file(),
+            "{model}: {}",
+            text(&out)
+        );
+        let out = genmodels(
+            &[
+                "complete",
+                run_s,
+                "--n",
+                "1",
+                "--k",
+                "1",
+                "--out",
+                png.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{model}: {}", text(&out));
+    }
+}

@@ -139,7 +139,7 @@ pub enum DatasetsAction {
 /// `genmodels train`.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model to train: pixelcnn, gated-pixelcnn, vae-mlp, vae-conv, iwae-mlp (the VAE trained on IWAE-50),
+    /// Model to train: pixelcnn, gated-pixelcnn, row-lstm, diagonal-bilstm, vae-mlp, vae-conv, iwae-mlp (the VAE trained on IWAE-50),
     /// ae-mlp, ae-conv. Not needed with --resume or --config.
     pub model: Option<String>,
     /// Data set name (see `genmodels datasets`).
@@ -184,7 +184,7 @@ pub struct TrainArgs {
     /// Also score the test split after every epoch (learning curve; selection uses valid).
     #[arg(long)]
     pub test_each_epoch: bool,
-    /// Gated PixelCNN: number of gated layers.
+    /// Gated PixelCNN / PixelRNN: number of gated or LSTM layers.
     #[arg(long)]
     pub layers: Option<usize>,
     /// Gated PixelCNN: learn p(x|y) with a class embedding in every gate (needs labels).
@@ -315,6 +315,10 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
             if t.conditional {
                 m.classes = Some(10);
             }
+        }
+        ModelConfig::Pixelrnn(m) => {
+            m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
+            m.layers = t.layers.unwrap_or(m.layers);
         }
         ModelConfig::Autoencoder(m) => m.latent_dim = t.latent_dim.unwrap_or(m.latent_dim),
         ModelConfig::Classifier(m) => m.feature_dim = t.latent_dim.unwrap_or(m.feature_dim),
@@ -477,7 +481,10 @@ fn eval_command(
     println!("checkpoint: {}", trained.checkpoint.display());
     let suffix = limit.map_or(String::new(), |l| format!("-first{l}"));
     let report = if let Some(ar) = trained.model.as_autoregressive() {
-        let report = eval::exact_nll(ar, &set, batch_size.max(1), &device, progress)?;
+        let mut report = eval::exact_nll(ar, &set, batch_size.max(1), &device, progress)?;
+        if ar.classes() > 0 {
+            report.estimator = "exact NLL of p(x|y), given each image's label".into();
+        }
         println!(
             "estimator: {} over {} images",
             report.estimator, report.images

@@ -6,6 +6,7 @@ pub mod autoencoder;
 pub mod classifier;
 pub mod gated_pixelcnn;
 pub mod pixelcnn;
+pub mod pixelrnn;
 pub mod vae;
 
 use crate::data::{ImageShape, Levels};
@@ -17,6 +18,7 @@ pub use autoencoder::{Autoencoder, AutoencoderConfig};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use gated_pixelcnn::{GatedPixelCnn, GatedPixelCnnConfig};
 pub use pixelcnn::{PixelCnn, PixelCnnConfig};
+pub use pixelrnn::{PixelRnn, PixelRnnConfig, RnnKind};
 pub use vae::{Vae, VaeConfig};
 
 /// What a model is built for: the image shape and the pixel levels.
@@ -165,15 +167,18 @@ pub fn nll_loss<M: DensityModel + ?Sized>(model: &M, batch: Batch) -> Loss {
 pub enum ModelConfig {
     Pixelcnn(PixelCnnConfig),
     GatedPixelcnn(GatedPixelCnnConfig),
+    Pixelrnn(PixelRnnConfig),
     Vae(VaeConfig),
     Autoencoder(AutoencoderConfig),
     Classifier(ClassifierConfig),
 }
 
 /// Model names accepted by `genmodels train`.
-pub const MODEL_NAMES: [&str; 9] = [
+pub const MODEL_NAMES: [&str; 11] = [
     "pixelcnn",
     "gated-pixelcnn",
+    "row-lstm",
+    "diagonal-bilstm",
     "vae-mlp",
     "vae-conv",
     "iwae-mlp",
@@ -196,6 +201,11 @@ impl ModelConfig {
         match name {
             "pixelcnn" => Ok(ModelConfig::Pixelcnn(PixelCnnConfig::default())),
             "gated-pixelcnn" => Ok(ModelConfig::GatedPixelcnn(GatedPixelCnnConfig::default())),
+            "row-lstm" => Ok(ModelConfig::Pixelrnn(PixelRnnConfig::default())),
+            "diagonal-bilstm" => Ok(ModelConfig::Pixelrnn(PixelRnnConfig {
+                cell: RnnKind::DiagonalBilstm,
+                ..PixelRnnConfig::default()
+            })),
             "vae-mlp" => Ok(ModelConfig::Vae(VaeConfig::default())),
             "vae-conv" => Ok(ModelConfig::Vae(conv_vae)),
             "iwae-mlp" => Ok(ModelConfig::Vae(VaeConfig {
@@ -224,6 +234,8 @@ impl ModelConfig {
         match self {
             ModelConfig::Pixelcnn(_) => "pixelcnn",
             ModelConfig::GatedPixelcnn(_) => "gated-pixelcnn",
+            ModelConfig::Pixelrnn(c) if c.cell == RnnKind::RowLstm => "row-lstm",
+            ModelConfig::Pixelrnn(_) => "diagonal-bilstm",
             ModelConfig::Vae(c) if c.iwae_k > 1 => "iwae",
             ModelConfig::Vae(_) => "vae",
             ModelConfig::Autoencoder(_) => "autoencoder",
@@ -237,6 +249,7 @@ impl ModelConfig {
 pub enum AnyModel {
     Pixelcnn(PixelCnn),
     GatedPixelcnn(GatedPixelCnn),
+    Pixelrnn(PixelRnn),
     Vae(Vae),
     Autoencoder(Autoencoder),
     Classifier(Classifier),
@@ -247,6 +260,7 @@ pub fn build(config: &ModelConfig, image: &ImageSpec, device: &Device) -> AnyMod
     match config {
         ModelConfig::Pixelcnn(c) => AnyModel::Pixelcnn(c.init(image, device)),
         ModelConfig::GatedPixelcnn(c) => AnyModel::GatedPixelcnn(c.init(image, device)),
+        ModelConfig::Pixelrnn(c) => AnyModel::Pixelrnn(c.init(image, device)),
         ModelConfig::Vae(c) => AnyModel::Vae(c.init(image, device)),
         ModelConfig::Autoencoder(c) => AnyModel::Autoencoder(c.init(image, device)),
         ModelConfig::Classifier(c) => AnyModel::Classifier(c.init(image, device)),
@@ -259,6 +273,7 @@ impl AnyModel {
         match self {
             AnyModel::Pixelcnn(m) => Some(m),
             AnyModel::GatedPixelcnn(m) => Some(m),
+            AnyModel::Pixelrnn(m) => Some(m),
             AnyModel::Vae(_) | AnyModel::Autoencoder(_) | AnyModel::Classifier(_) => None,
         }
     }
@@ -269,6 +284,7 @@ impl AnyModel {
             AnyModel::Vae(m) => Some(m),
             AnyModel::Pixelcnn(_)
             | AnyModel::GatedPixelcnn(_)
+            | AnyModel::Pixelrnn(_)
             | AnyModel::Autoencoder(_)
             | AnyModel::Classifier(_) => None,
         }
@@ -280,6 +296,7 @@ impl Trainable for AnyModel {
         match self {
             AnyModel::Pixelcnn(m) => nll_loss(m, batch),
             AnyModel::GatedPixelcnn(m) => nll_loss(m, batch),
+            AnyModel::Pixelrnn(m) => nll_loss(m, batch),
             AnyModel::Vae(m) => m.loss(batch),
             AnyModel::Autoencoder(m) => m.loss(batch),
             AnyModel::Classifier(m) => m.loss(batch),

@@ -1,6 +1,7 @@
 //! Layers no single paper owns: masked convolutions and the per-pixel output heads.
 
 pub mod coders;
+pub mod conv_lstm;
 pub mod dist;
 pub mod masked_conv;
 pub mod padded_conv;

@@ -1,0 +1,160 @@
+//! PixelRNN (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", §3, Fig. 2-4, Table 1):
+//! the dependency on earlier pixels is carried by LSTMs built from convolutions and gates.
+//!
+//! ```text
+//! x -> 7x7 conv, mask A (2h) -> [ LSTM layer (h) -> 1x1 conv (2h), + residual ] x layers
+//!   -> ReLU -> 1x1 conv -> ReLU -> 1x1 conv -> Bernoulli or 256-way softmax logits
+//! ```
+//!
+//! The LSTM layer is a [`row_lstm::RowLstm`] or a [`diagonal_bilstm::DiagonalBiLstm`].
+//! Departures: single-channel images (the R -> G -> B split inside the LSTM is left out); the
+//! output 1x1 layers need no mask there. The first Diagonal BiLSTM's right-to-left direction
+//! also reads the image itself, which closes a gap of the paper's layout (see
+//! [`DiagonalBiLstm`]); the gradient test checks the full field.
+
+pub mod diagonal_bilstm;
+pub mod row_lstm;
+
+use super::{Autoregressive, ImageSpec};
+use crate::nn::padded_conv::PaddedConv2d;
+use crate::nn::{MaskType, MaskedConv2d, PixelHead};
+use burn::module::Module;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Int, Tensor};
+use diagonal_bilstm::DiagonalBiLstm;
+use row_lstm::RowLstm;
+
+/// Which recurrent layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RnnKind {
+    RowLstm,
+    DiagonalBilstm,
+}
+
+/// The recurrent part of one layer.
+// One per layer, built once: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Recurrent {
+    Row(RowLstm),
+    Diagonal(DiagonalBiLstm),
+}
+
+/// One residual PixelRNN layer: LSTM (h states) then a 1x1 conv back to 2h, added to the input.
+#[derive(Module, Debug)]
+pub struct RnnLayer {
+    recurrent: Recurrent,
+    up: PaddedConv2d,
+}
+
+impl RnnLayer {
+    /// `image` is given to the first layer (see [`DiagonalBiLstm`] on why).
+    fn forward(&self, x: Tensor<4>, image: Option<Tensor<4>>) -> Tensor<4> {
+        let states = match &self.recurrent {
+            Recurrent::Row(r) => r.forward(x.clone()),
+            Recurrent::Diagonal(d) => d.forward(x.clone(), image),
+        };
+        x + self.up.forward(states)
+    }
+}
+
+/// Hyperparameters of a PixelRNN.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PixelRnnConfig {
+    /// Which recurrent layer ("cell", since `kind` names the model in the TOML).
+    pub cell: RnnKind,
+    /// h: LSTM states per position; the residual stream has 2h maps.
+    pub hidden_channels: usize,
+    pub layers: usize,
+    pub first_kernel: usize,
+    /// Row LSTM: width of the 1 x k input-to-state and state-to-state convolutions.
+    pub row_kernel: usize,
+    pub output_hidden: usize,
+}
+
+impl Default for PixelRnnConfig {
+    fn default() -> Self {
+        Self {
+            cell: RnnKind::RowLstm,
+            hidden_channels: 16,
+            layers: 7,
+            first_kernel: 7,
+            row_kernel: 3,
+            output_hidden: 32,
+        }
+    }
+}
+
+/// The PixelRNN.
+#[derive(Module, Debug)]
+pub struct PixelRnn {
+    input: MaskedConv2d,
+    layers: Vec<RnnLayer>,
+    output_hidden: PaddedConv2d,
+    output: PaddedConv2d,
+    logits_per_channel: usize,
+}
+
+impl PixelRnnConfig {
+    pub fn init(&self, image: &ImageSpec, device: &Device) -> PixelRnn {
+        let c = image.shape.channels;
+        assert_eq!(
+            c, 1,
+            "the PixelRNN here models single-channel images; use pixelcnn for colour"
+        );
+        let (h, two_h) = (self.hidden_channels, 2 * self.hidden_channels);
+        let layers = (0..self.layers)
+            .map(|i| RnnLayer {
+                recurrent: match self.cell {
+                    RnnKind::RowLstm => {
+                        Recurrent::Row(RowLstm::new(two_h, h, self.row_kernel, device))
+                    }
+                    RnnKind::DiagonalBilstm => {
+                        let row_view = if i == 0 { c } else { 0 };
+                        Recurrent::Diagonal(DiagonalBiLstm::new(two_h, row_view, h, device))
+                    }
+                },
+                up: PaddedConv2d::new(h, two_h, [1, 1], [0; 4], device),
+            })
+            .collect();
+        PixelRnn {
+            input: MaskedConv2d::new(c, two_h, self.first_kernel, MaskType::A, c, device),
+            layers,
+            output_hidden: PaddedConv2d::new(two_h, self.output_hidden, [1, 1], [0; 4], device),
+            output: PaddedConv2d::new(
+                self.output_hidden,
+                c * image.logits_per_channel(),
+                [1, 1],
+                [0; 4],
+                device,
+            ),
+            logits_per_channel: image.logits_per_channel(),
+        }
+    }
+}
+
+impl PixelRnn {
+    /// Logits of every pixel, `[b, c * L, H, W]`.
+    pub fn logits(&self, images: Tensor<4>) -> Tensor<4> {
+        let image = images.mul_scalar(2.0).sub_scalar(1.0);
+        let mut x = self.input.forward(image.clone());
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x, (i == 0).then(|| image.clone()));
+        }
+        self.output
+            .forward(relu(self.output_hidden.forward(relu(x))))
+    }
+}
+
+impl Autoregressive for PixelRnn {
+    fn conditionals(&self, images: Tensor<4>, _labels: Option<&Tensor<1, Int>>) -> PixelHead {
+        let [b, c, height, width] = images.dims();
+        let logits = self.logits(images);
+        match self.logits_per_channel {
+            1 => PixelHead::Bernoulli(logits),
+            levels => PixelHead::Categorical(logits.reshape([b, c, levels, height, width])),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Row LSTM (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", §3.1, Fig. 2 left).
+//!
+//! Processes the image row by row from the top, computing a whole row of states at once:
+//!
+//! ```text
+//! gates_r = K_is ⊛ x_r  +  K_ss ⊛ h_{r-1}       x_r: row r of the layer input
+//! (h_r, c_r) = LSTM(gates_r, c_{r-1})            see crate::nn::conv_lstm
+//! ```
+//!
+//! - input-to-state: a 1 x k convolution along the row, masked (type B): it sees columns
+//!   c - k/2 ..= c, built as a `1 x (k/2+1)` convolution padded on the left only;
+//!   computed for all rows in parallel before the loop.
+//! - state-to-state: a 1 x k convolution over the previous row's hidden state, unmasked (the
+//!   whole previous row is in the past).
+//!
+//! The receptive field is a triangle above the pixel (it misses pixels far to the upper left
+//! and right); the Diagonal BiLSTM covers the whole context.
+
+use crate::nn::conv_lstm::lstm_step;
+use crate::nn::padded_conv::PaddedConv2d;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+/// One Row LSTM layer: `[b, in, H, W] -> [b, hidden, H, W]`.
+#[derive(Module, Debug)]
+pub struct RowLstm {
+    input_to_state: PaddedConv2d,
+    state_to_state: PaddedConv2d,
+    hidden: usize,
+}
+
+impl RowLstm {
+    pub fn new(in_channels: usize, hidden: usize, kernel: usize, device: &Device) -> Self {
+        let half = kernel / 2;
+        Self {
+            input_to_state: PaddedConv2d::new(
+                in_channels,
+                4 * hidden,
+                [1, half + 1],
+                [0, 0, half, 0],
+                device,
+            ),
+            state_to_state: PaddedConv2d::new(
+                hidden,
+                4 * hidden,
+                [1, kernel],
+                [0, 0, half, half],
+                device,
+            ),
+            hidden,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, _, height, width] = x.dims();
+        let input_gates = self.input_to_state.forward(x); // [b, 4h, H, W], all rows at once
+        let mut h = Tensor::zeros([b, self.hidden, 1, width], &input_gates.device());
+        let mut c = h.clone();
+        let mut rows = Vec::with_capacity(height);
+        for r in 0..height {
+            let row_gates =
+                input_gates
+                    .clone()
+                    .slice([0..b, 0..4 * self.hidden, r..r + 1, 0..width]);
+            // Row 0 has no row above: the state-to-state term sees zeros (its bias remains).
+            let gates = row_gates + self.state_to_state.forward(h);
+            (h, c) = lstm_step(gates, c);
+            rows.push(h.clone());
+        }
+        Tensor::cat(rows, 2)
+    }
+}
