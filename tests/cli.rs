@@ -572,3 +572,141 @@ fn pixelrnn_models_train_evaluate_sample_and_complete() {
         assert!(out.status.success(), "{model}: {}", text(&out));
     }
 }
+
+#[test]
+fn classify_and_ood_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |name: &str, extra: &[&str]| {
+        let path = d.join(name);
+        let mut args = vec![
+            "train",
+            "--data",
+            "synth-digits",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "256",
+            "--valid-limit",
+            "32",
+            "--out",
+            path.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = genmodels(&args, d);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        path
+    };
+    let density = run(
+        "pcnn",
+        &[
+            "pixelcnn",
+            "--hidden-channels",
+            "8",
+            "--residual-blocks",
+            "2",
+        ],
+    );
+    let conditional = run(
+        "cond",
+        &[
+            "gated-pixelcnn",
+            "--conditional",
+            "--hidden-channels",
+            "4",
+            "--layers",
+            "2",
+        ],
+    );
+    let classifier = run("clf", &["classifier-mlp"]);
+    let out = genmodels(
+        &[
+            "classify",
+            "--model",
+            conditional.to_str().unwrap(),
+            "--baseline",
+            classifier.to_str().unwrap(),
+            "--limit",
+            "20",
+        ],
+        d,
+    );
+    let t = text(&out);
+    assert!(
+        out.status.success()
+            && t.contains("Bayes classifier")
+            && t.contains("ECE")
+            && t.contains("discriminative baseline"),
+        "{t}"
+    );
+    let out = genmodels(
+        &[
+            "classify",
+            "--model",
+            density.to_str().unwrap(),
+            "--limit",
+            "5",
+        ],
+        d,
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("without class conditioning"),
+        "{}",
+        text(&out)
+    );
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            density.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            "noise",
+            "--classifier",
+            classifier.to_str().unwrap(),
+            "--limit",
+            "100",
+        ],
+        d,
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(density.join("ood-synth-digits-noise.json")).unwrap(),
+    )
+    .unwrap();
+    let likelihood_auroc = report["scores"][0]["auroc"].as_f64().unwrap();
+    // Uniform binary noise has half its pixels on; digits a tenth: any model that learned the
+    // digits' sparsity puts noise far below them.
+    assert!(
+        likelihood_auroc > 0.9,
+        "noise vs digits AUROC {likelihood_auroc}\n{t}"
+    );
+    assert!(density.join("ood-synth-digits-noise.svg").is_file());
+    // A model of another image size is refused with both shapes named.
+    let folder = d.join("imgs");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..3u8 {
+        image::GrayImage::from_pixel(8, 8, image::Luma([i]))
+            .save(folder.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            density.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            &format!("folder:{}", folder.display()),
+        ],
+        d,
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("1x8x8"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1,6 +1,7 @@
 //! The command line: clap-derive arguments per subcommand, resolved into a [`RunConfig`] and
 //! handed to train / eval / sample. The only place that prints.
 
+mod discriminate;
 mod features;
 mod progress;
 
@@ -67,6 +68,12 @@ pub enum Command {
     /// Feature learning: an autoencoder without labels, then classifiers on its encoder with
     /// 100 / 1000 / all labels against randomly initialised ones (test accuracy over seeds).
     Features(features::FeaturesArgs),
+    /// Bayes classifier from a class-conditional density p(x|y): accuracy and calibration,
+    /// against a discriminative baseline.
+    Classify(discriminate::ClassifyArgs),
+    /// Out-of-distribution detection: likelihood, typicality, likelihood ratio and classifier
+    /// confidence scores, with AUROC, AUPR and FPR at 95% TPR.
+    Ood(discriminate::OodArgs),
     /// VAE pictures: reconstructions, prior samples, an interpolation; for a 2-D latent also
     /// the decoded manifold and a scatter of test-set means by label.
     Pictures {
@@ -217,6 +224,8 @@ pub fn run(args: Args) -> Result<()> {
         )
         .map(|_| ()),
         Command::Features(a) => features::run(a, &data_dir),
+        Command::Classify(a) => discriminate::classify(a, &data_dir),
+        Command::Ood(a) => discriminate::ood_command(a, &data_dir),
         Command::Pictures {
             run,
             out,

@@ -1,6 +1,8 @@
 //! Evaluation: exact negative log-likelihood of a density model over a whole split, batched.
 
+pub mod bayes;
 pub mod latent;
+pub mod ood;
 
 use crate::data::{ImageSet, batch};
 use crate::error::Result;
@@ -23,6 +25,42 @@ pub struct EvalReport {
     pub bits_per_dim: f64,
 }
 
+/// `log p(x)` (nats) of every image of `set`, batched; for a class-conditional model, of
+/// p(x|y) given each image's label.
+pub fn per_image_log_prob(
+    model: &(impl DensityModel + ?Sized),
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Vec<f64> {
+    let n = set.len();
+    let dims = set.shape.dims();
+    let pixels = set.epoch_pixels(0);
+    let indices: Vec<usize> = (0..n).collect();
+    let mut out = Vec::with_capacity(n);
+    progress.start(&format!("log p(x) {}", set.split), n as u64);
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let batch = batch::make(set, &pixels, chunk, device);
+        let log_p: Vec<f32> = model
+            .log_prob(batch.images, batch.labels.as_ref())
+            .try_into_vec_as::<f32>()
+            .unwrap_or_default();
+        out.extend(log_p.iter().map(|&v| v as f64));
+        let nll = -out.iter().sum::<f64>() / out.len() as f64;
+        progress.update(
+            out.len() as u64,
+            &format!("{nll:.2} nats, {:.4} bits/dim", bits_per_dim(nll, dims)),
+        );
+    }
+    let nll = -out.iter().sum::<f64>() / n.max(1) as f64;
+    progress.finish(&format!(
+        "{nll:.2} nats, {:.4} bits/dim",
+        bits_per_dim(nll, dims)
+    ));
+    out
+}
+
 /// Exact NLL (nats per image, and bits/dim) of `model` on every image of `set`; for a
 /// class-conditional model, of p(x|y) given each image's label.
 pub fn exact_nll(
@@ -32,42 +70,17 @@ pub fn exact_nll(
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
-    let n = set.len();
-    let dims = set.shape.dims();
-    let pixels = set.epoch_pixels(0);
-    let indices: Vec<usize> = (0..n).collect();
-    let mut total_nats = 0.0f64;
-    progress.start(&format!("eval {}", set.split), n as u64);
-    let mut done = 0;
-    for chunk in indices.chunks(batch_size.max(1)) {
-        let batch = batch::make(set, &pixels, chunk, device);
-        let log_p: Vec<f32> = model
-            .log_prob(batch.images, batch.labels.as_ref())
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
-        total_nats -= log_p.iter().map(|&v| v as f64).sum::<f64>();
-        done += chunk.len();
-        let nll = total_nats / done as f64;
-        progress.update(
-            done as u64,
-            &format!("{nll:.2} nats, {:.4} bits/dim", bits_per_dim(nll, dims)),
-        );
-    }
-    let nll = total_nats / n.max(1) as f64;
-    let report = EvalReport {
+    let log_p = per_image_log_prob(model, set, batch_size, device, progress);
+    let nll = -log_p.iter().sum::<f64>() / set.len().max(1) as f64;
+    Ok(EvalReport {
         benchmark: set.benchmark(),
         dataset: set.dataset.clone(),
         split: set.split.to_string(),
         estimator: "exact NLL".into(),
-        images: n,
+        images: set.len(),
         nll_nats_per_image: nll,
-        bits_per_dim: bits_per_dim(nll, dims),
-    };
-    progress.finish(&format!(
-        "{nll:.2} nats, {:.4} bits/dim",
-        report.bits_per_dim
-    ));
-    Ok(report)
+        bits_per_dim: bits_per_dim(nll, set.shape.dims()),
+    })
 }
 
 /// Test accuracy of a classifier: the fraction of `set` whose argmax logit is the label.

@@ -196,3 +196,77 @@ pub fn latent_scatter(path: &Path, points: &[Vec<f32>], labels: &[u8], title: &s
     }
     crate::run::write_atomic(path, svg.as_bytes())
 }
+
+/// Overlaid histograms (SVG) of a score on in-distribution and out-of-distribution images.
+pub fn score_histogram(
+    path: &Path,
+    in_scores: &[f64],
+    out_scores: &[f64],
+    labels: [&str; 2],
+    title: &str,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let finite = |s: &[f64]| {
+        s.iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (finite(in_scores), finite(out_scores));
+    let (lo, hi) = a
+        .iter()
+        .chain(&b)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    if !lo.is_finite() || !hi.is_finite() {
+        return Err(Error::Invalid(format!("{title}: no finite scores to plot")));
+    }
+    let bins = 40;
+    let width = ((hi - lo) / bins as f64).max(1e-9);
+    let histogram = |s: &[f64]| {
+        let mut counts = vec![0f64; bins];
+        for &v in s {
+            counts[(((v - lo) / width) as usize).min(bins - 1)] += 1.0 / s.len().max(1) as f64;
+        }
+        counts
+    };
+    let (ha, hb) = (histogram(&a), histogram(&b));
+    let top = ha.iter().chain(&hb).copied().fold(0.0, f64::max) * 1.1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
+        let draw = || -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .build_cartesian_2d(lo..hi + width, 0.0..top.max(1e-9))?;
+            chart
+                .configure_mesh()
+                .x_desc("score (higher = more out of distribution)")
+                .y_desc("fraction of images")
+                .draw()?;
+            for (counts, colour, label) in [(&ha, BLUE, labels[0]), (&hb, RED, labels[1])] {
+                let bars = counts.iter().enumerate().map(move |(i, &c)| {
+                    let x0 = lo + i as f64 * width;
+                    Rectangle::new([(x0, 0.0), (x0 + width, c)], colour.mix(0.4).filled())
+                });
+                chart.draw_series(bars)?.label(label).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.4).filled())
+                });
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE)
+                .border_style(BLACK)
+                .draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| Error::bad_file(path, format!("cannot draw histogram: {e}")))?;
+    }
+    crate::run::write_atomic(path, svg.as_bytes())
+}
