@@ -33,13 +33,14 @@ pub struct Args {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Train a small PixelCNN on the embedded synth-digits for a fixed time, then evaluate,
-    /// sample and complete; everything lands in one run directory. Needs no download.
+    /// Train a small class-conditional Gated PixelCNN on the embedded synth-digits for a fixed
+    /// time, then evaluate, sample (one row per class) and complete; everything lands in one run
+    /// directory. Needs no download.
     Demo {
         #[arg(long, default_value = "runs/demo")]
         out: PathBuf,
         /// Training budget in seconds.
-        #[arg(long, default_value_t = 150)]
+        #[arg(long, default_value_t = 210)]
         seconds: u64,
     },
     /// List the known data sets and whether their files are present (`verify`, `download`).
@@ -850,8 +851,8 @@ fn datasets(action: DatasetsAction, data_dir: &Path) -> Result<()> {
     }
 }
 
-/// `genmodels demo`: a small PixelCNN on synth-digits, trained for `seconds`, then evaluated,
-/// sampled and completed, all in `out`.
+/// `genmodels demo`: a small class-conditional Gated PixelCNN on synth-digits, trained for
+/// `seconds`, then evaluated, sampled (one row per class) and completed, all in `out`.
 fn demo(out: &Path, seconds: u64) -> Result<()> {
     if out.join(run::CONFIG_FILE).is_file() {
         eprintln!("{} exists: replacing the previous demo run", out.display());
