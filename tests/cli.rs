@@ -710,3 +710,77 @@ fn classify_and_ood_commands() {
         text(&out)
     );
 }
+
+#[test]
+fn report_is_self_contained_and_compares_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut runs = Vec::new();
+    for name in ["a", "b"] {
+        let run = d.join(name);
+        let out = genmodels(
+            &[
+                "train",
+                "pixelcnn",
+                "--data",
+                "synth-digits",
+                "--epochs",
+                "1",
+                "--hidden-channels",
+                "4",
+                "--residual-blocks",
+                "1",
+                "--train-limit",
+                "32",
+                "--valid-limit",
+                "16",
+                "--out",
+                run.to_str().unwrap(),
+            ],
+            d,
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        runs.push(run);
+    }
+    let page = std::fs::read_to_string(runs[0].join("report.html")).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("pixelcnn") && page.contains("valid NLL"),
+        "report lacks the curve or metrics"
+    );
+    genmodels(
+        &[
+            "sample",
+            runs[0].to_str().unwrap(),
+            "--n",
+            "4",
+            "--out",
+            runs[0].join("samples.png").to_str().unwrap(),
+        ],
+        d,
+    );
+    let out = genmodels(&["report", runs[0].to_str().unwrap()], d);
+    assert!(out.status.success(), "{}", text(&out));
+    let page = std::fs::read_to_string(runs[0].join("report.html")).unwrap();
+    assert!(
+        page.contains("data:image/png;base64,"),
+        "samples are not inlined"
+    );
+    assert!(
+        !page.contains("src=\"http") && !page.contains("src=\"/"),
+        "the page must not load anything"
+    );
+    let both = d.join("both.html");
+    let out = genmodels(
+        &[
+            "report",
+            runs[0].to_str().unwrap(),
+            runs[1].to_str().unwrap(),
+            "--out",
+            both.to_str().unwrap(),
+        ],
+        d,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let page = std::fs::read_to_string(&both).unwrap();
+    assert!(page.contains(runs[1].to_str().unwrap()) && page.contains(runs[0].to_str().unwrap()));
+}

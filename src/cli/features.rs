@@ -130,8 +130,9 @@ pub fn run(a: FeaturesArgs, data_dir: &Path) -> Result<()> {
                     let AnyModel::Autoencoder(ae) = ae.model else {
                         bail!("{} is not an autoencoder run", ae_dir.display())
                     };
-                    ad.seed(seed);
-                    model = AnyModel::Classifier(clf.with_encoder(ae.encoder, &ad));
+                    model = crate::seeded::with_seed(&ad, seed, || {
+                        AnyModel::Classifier(clf.with_encoder(ae.encoder, &ad))
+                    });
                 }
                 config.train.sample_every_epochs = 0;
                 run::save_config(&dir, &config)?;

@@ -69,6 +69,13 @@ pub enum Command {
     /// Feature learning: an autoencoder without labels, then classifiers on its encoder with
     /// 100 / 1000 / all labels against randomly initialised ones (test accuracy over seeds).
     Features(features::FeaturesArgs),
+    /// A self-contained HTML page (images inlined) for one run, or several side by side.
+    Report {
+        runs: Vec<PathBuf>,
+        /// Output file (default: RUN/report.html for one run, report.html for several).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Bayes classifier from a class-conditional density p(x|y): accuracy and calibration,
     /// against a discriminative baseline.
     Classify(discriminate::ClassifyArgs),
@@ -225,6 +232,18 @@ pub fn run(args: Args) -> Result<()> {
         )
         .map(|_| ()),
         Command::Features(a) => features::run(a, &data_dir),
+        Command::Report { runs, out } => {
+            if runs.is_empty() {
+                bail!("name at least one run directory");
+            }
+            let out = out.unwrap_or_else(|| match runs.as_slice() {
+                [one] => one.join("report.html"),
+                _ => PathBuf::from("report.html"),
+            });
+            crate::report::write(&runs, &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
         Command::Classify(a) => discriminate::classify(a, &data_dir),
         Command::Ood(a) => discriminate::ood_command(a, &data_dir),
         Command::Pictures {
@@ -467,6 +486,7 @@ fn train_run(
     );
     let json = serde_json::to_vec_pretty(&summary)?;
     run::write_atomic(&out.join("train-summary.json"), &json)?;
+    crate::report::write(&[out.to_path_buf()], &out.join("report.html"))?;
     Ok(out.to_path_buf())
 }
 
@@ -882,8 +902,9 @@ fn demo(out: &Path, seconds: u64) -> Result<()> {
         Which::Best,
         &data_dir,
     )?;
+    crate::report::write(std::slice::from_ref(&run_dir), &run_dir.join("report.html"))?;
     println!(
-        "demo done: test NLL {:.2} nats ({:.4} bits/dim) on {}; see {}/samples.png, completions.png, loss_curve.svg",
+        "demo done: test NLL {:.2} nats ({:.4} bits/dim) on {}; see {}/report.html (samples.png, completions.png, loss_curve.svg)",
         report.nll_nats_per_image,
         report.bits_per_dim,
         report.benchmark,

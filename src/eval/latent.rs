@@ -29,7 +29,16 @@ pub fn elbo_and_iwae(
             "--iwae-k must be at least 1 (k = 1 is the ELBO)".into(),
         ));
     }
-    device.seed(seed);
+    crate::seeded::with_seed(device, seed, || bounds(model, set, k, device, progress))
+}
+
+fn bounds(
+    model: &(impl LatentModel + ?Sized),
+    set: &ImageSet,
+    k: usize,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<(EvalReport, EvalReport)> {
     let n = set.len();
     let dims = set.shape.dims();
     let pixels = set.epoch_pixels(0);

@@ -19,9 +19,10 @@ pub fn prior_samples(
     seed: u64,
     device: &Device,
 ) -> Vec<u8> {
-    device.seed(seed);
-    let z = DiagGaussian::standard(n, model.latent_dim(), device).rsample();
-    to_grey(model.decode(z).mean_image())
+    crate::seeded::with_seed(device, seed, || {
+        let z = DiagGaussian::standard(n, model.latent_dim(), device).rsample();
+        to_grey(model.decode(z).mean_image())
+    })
 }
 
 /// Reconstructions of the first `n` images of `set` from their posterior means.

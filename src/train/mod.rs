@@ -24,8 +24,9 @@ use std::time::Instant;
 
 /// Builds a fresh model from a run config with the run's seed (same seed, same weights).
 pub fn init_model(config: &RunConfig, image: &ImageSpec, device: &Device) -> AnyModel {
-    device.seed(config.train.seed);
-    build(&config.model, image, device)
+    crate::seeded::with_seed(device, config.train.seed, || {
+        build(&config.model, image, device)
+    })
 }
 
 /// The optimiser a config asks for.

@@ -1,0 +1,17 @@
+//! burn draws parameter initialisations and random tensors from one generator per device,
+//! shared by every thread of the process. Seeding it and then drawing is only reproducible if
+//! no other thread draws in between, so every seeded section runs under one lock.
+
+use burn::tensor::Device;
+use std::sync::Mutex;
+
+static DEVICE_RNG: Mutex<()> = Mutex::new(());
+
+/// Seeds `device`'s generator and runs `work` while no other seeded section can draw.
+pub fn with_seed<R>(device: &Device, seed: u64, work: impl FnOnce() -> R) -> R {
+    let _guard = DEVICE_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    work()
+}
