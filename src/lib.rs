@@ -10,6 +10,7 @@
 //!                          data, viz, units, error, progress are leaves
 //! ```
 
+pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod error;

@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::models::{ImageSpec, ModelConfig};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Everything needed to re-create a run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -172,29 +172,7 @@ impl RunConfig {
 /// Name of the config file in a run directory.
 pub const CONFIG_FILE: &str = "config.toml";
 
-/// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, then rename.
-/// On any error the old file (if any) is untouched and the temp file removed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = tmp_path(path);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
+pub use crate::atomic::write_atomic;
 
 /// Writes the run's config (atomically).
 pub fn save_config(run_dir: &Path, config: &RunConfig) -> Result<()> {

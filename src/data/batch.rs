@@ -1,8 +1,14 @@
 //! Images (bytes) to model input tensors.
 
 use super::{ImageSet, Levels};
-use crate::models::Batch;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// One mini-batch: images `[b, c, h, w]` in [0, 1] and, when the data set has them, labels `[b]`.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub images: Tensor<4>,
+    pub labels: Option<Tensor<1, Int>>,
+}
 
 /// The mini-batch of `set` at `indices`, with `pixels` the set's pixels for this epoch (see
 /// [`ImageSet::epoch_pixels`]) and labels when the set has them.

@@ -133,12 +133,7 @@ pub struct Loss {
     pub terms: Vec<(&'static str, Tensor<1>)>,
 }
 
-/// One mini-batch: images `[b, c, h, w]` in [0, 1] and, when the data set has them, labels `[b]`.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub images: Tensor<4>,
-    pub labels: Option<Tensor<1, Int>>,
-}
+pub use crate::data::batch::Batch;
 
 /// What the trainer needs of a model.
 pub trait Trainable {

@@ -241,7 +241,14 @@ where
             images_per_second: (loss_count * batch_size) as f64 / epoch_seconds.max(1e-9),
         };
         append_metrics(run_dir, &metrics)?;
-        crate::viz::loss_curve(run_dir)?;
+        let curve: Vec<crate::viz::CurvePoint> = read_metrics(run_dir)?
+            .iter()
+            .map(|m| crate::viz::CurvePoint {
+                train_nll: m.train_nll,
+                valid_nll: m.valid_nll,
+            })
+            .collect();
+        crate::viz::loss_curve(&run_dir.join("loss_curve.svg"), &curve)?;
         if state.best_valid_nll.is_none_or(|best| valid_nll < best) {
             state.best_valid_nll = Some(valid_nll);
             checkpoint::save(run_dir, Which::Best, &inference, None, &state)?;

@@ -57,7 +57,7 @@ pub fn save_grid(
             image::ImageFormat::Png,
         )
         .map_err(|e| Error::bad_file(path, format!("cannot encode PNG: {e}")))?;
-    crate::run::write_atomic(path, &bytes)
+    crate::atomic::write_atomic(path, &bytes)
 }
 
 /// Cells of a contiguous image buffer.
@@ -65,15 +65,19 @@ pub fn cells(pixels: &[u8], shape: ImageShape) -> Vec<Option<&[u8]>> {
     pixels.chunks(shape.dims()).map(Some).collect()
 }
 
-/// Draws `loss_curve.svg` in `run_dir` from its `metrics.jsonl`: train and validation NLL
-/// (nats per image) against epochs.
-pub fn loss_curve(run_dir: &Path) -> Result<()> {
+/// One point of a learning curve: train and validation NLL (nats per image) after an epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct CurvePoint {
+    pub train_nll: f64,
+    pub valid_nll: f64,
+}
+
+/// Draws a learning curve (SVG) at `path`: train and validation NLL against epochs.
+pub fn loss_curve(path: &Path, metrics: &[CurvePoint]) -> Result<()> {
     use plotters::prelude::*;
-    let metrics = crate::train::read_metrics(run_dir)?;
     if metrics.is_empty() {
         return Ok(());
     }
-    let path = run_dir.join("loss_curve.svg");
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
@@ -98,12 +102,12 @@ pub fn loss_curve(run_dir: &Path) -> Result<()> {
                 .draw()?;
             let train: Vec<(f64, f64)> = xs
                 .iter()
-                .zip(&metrics)
+                .zip(metrics)
                 .map(|(&x, m)| (x, m.train_nll))
                 .collect();
             let valid: Vec<(f64, f64)> = xs
                 .iter()
-                .zip(&metrics)
+                .zip(metrics)
                 .map(|(&x, m)| (x, m.valid_nll))
                 .collect();
             chart
@@ -122,9 +126,9 @@ pub fn loss_curve(run_dir: &Path) -> Result<()> {
             root.present()?;
             Ok(())
         };
-        draw().map_err(|e| Error::bad_file(&path, format!("cannot draw loss curve: {e}")))?;
+        draw().map_err(|e| Error::bad_file(path, format!("cannot draw loss curve: {e}")))?;
     }
-    crate::run::write_atomic(&path, svg.as_bytes())
+    crate::atomic::write_atomic(path, svg.as_bytes())
 }
 
 /// Ten distinguishable colours (Tableau 10), one per class.
@@ -194,7 +198,7 @@ pub fn latent_scatter(path: &Path, points: &[Vec<f32>], labels: &[u8], title: &s
         };
         draw().map_err(|e| Error::bad_file(path, format!("cannot draw scatter plot: {e}")))?;
     }
-    crate::run::write_atomic(path, svg.as_bytes())
+    crate::atomic::write_atomic(path, svg.as_bytes())
 }
 
 /// Overlaid histograms (SVG) of a score on in-distribution and out-of-distribution images.
@@ -268,5 +272,5 @@ pub fn score_histogram(
         };
         draw().map_err(|e| Error::bad_file(path, format!("cannot draw histogram: {e}")))?;
     }
-    crate::run::write_atomic(path, svg.as_bytes())
+    crate::atomic::write_atomic(path, svg.as_bytes())
 }
