@@ -27,3 +27,41 @@ fn tmp_path(path: &Path) -> PathBuf {
     name.push(".tmp");
     path.with_file_name(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_a_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
+    }
+
+    /// A full disk (the temp file is /dev/full, which refuses every write with ENOSPC): a clear
+    /// error naming the file, and the previous content intact.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn full_disk_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint");
+        write_atomic(&path, b"good").unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("checkpoint.tmp")).unwrap();
+        let err = write_atomic(&path, &vec![7u8; 1 << 16])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("checkpoint") && err.to_lowercase().contains("space"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+    }
+}
