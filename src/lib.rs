@@ -22,6 +22,7 @@ pub mod report;
 pub mod run;
 pub mod sample;
 pub mod seeded;
+pub mod serve;
 pub mod train;
 pub mod units;
 pub mod viz;

@@ -69,6 +69,16 @@ pub enum Command {
     /// Feature learning: an autoencoder without labels, then classifiers on its encoder with
     /// 100 / 1000 / all labels against randomly initialised ones (test accuracy over seeds).
     Features(features::FeaturesArgs),
+    /// The playground: a page on 127.0.0.1 to draw digits and see them scored, completed and
+    /// sampled by the given runs, and the JSON API behind it.
+    Serve {
+        runs: Vec<PathBuf>,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to bind; loopback by default (use 0.0.0.0 only on a trusted network).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
     /// A self-contained HTML page (images inlined) for one run, or several side by side.
     Report {
         runs: Vec<PathBuf>,
@@ -232,6 +242,18 @@ pub fn run(args: Args) -> Result<()> {
         )
         .map(|_| ()),
         Command::Features(a) => features::run(a, &data_dir),
+        Command::Serve { runs, port, host } => {
+            let playground = crate::serve::Playground::load(&runs, &data_dir, device())?;
+            crate::serve::serve(
+                std::sync::Arc::new(playground),
+                &format!("{host}:{port}"),
+                4,
+                |addr| {
+                    println!("playground on http://{addr}/ (Ctrl-C to stop)");
+                },
+            )?;
+            Ok(())
+        }
         Command::Report { runs, out } => {
             if runs.is_empty() {
                 bail!("name at least one run directory");

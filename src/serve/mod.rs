@@ -1,0 +1,458 @@
+//! The playground: a small HTTP server on loopback with one page (draw or upload a digit, see
+//! its likelihood under each loaded model, a per-pixel surprise map, the class posterior of a
+//! class-conditional model, an out-of-distribution verdict, completions of the lower half) and
+//! the JSON API behind it:
+//!
+//! - `POST /api/score` — body: a PNG of the models' image size; answer: JSON scores per model.
+//! - `POST /api/complete?model=NAME&k=4` — body: a PNG; answer: a PNG grid of completions.
+//! - `GET /api/sample?model=NAME&n=16` — a PNG grid of fresh samples.
+//! - `GET /api/models` — the loaded models.
+//!
+//! Bad requests get a 4xx with a message; the server never panics on input. Requests are
+//! served by a few threads; model calls take turns behind a lock.
+
+use crate::data::{ImageSet, ImageShape, Levels, Split};
+use crate::error::{Error, Result};
+use crate::models::{AnyModel, ImageSpec};
+use crate::progress::Silent;
+use crate::sample::{self, SampleSpec};
+use crate::train::{self, checkpoint::Which};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+const PAGE: &str = include_str!("page.html");
+
+/// A loaded model with what the page shows about it.
+struct Served {
+    name: String,
+    model: AnyModel,
+    image: ImageSpec,
+    /// NLL (nats) of the validation images at the 99th percentile: above it, "unusual".
+    ood_threshold: Option<f64>,
+    log_prior: Option<Vec<f64>>,
+}
+
+/// The server state.
+pub struct Playground {
+    models: Mutex<Vec<Served>>,
+    device: Device,
+}
+
+/// An HTTP answer: status, content type, body.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, value: serde_json::Value) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: serde_json::to_vec(&value).unwrap_or_default(),
+        }
+    }
+    fn error(status: u16, message: impl Into<String>) -> Self {
+        Self::json(status, serde_json::json!({ "error": message.into() }))
+    }
+    fn png(body: Vec<u8>) -> Self {
+        Self {
+            status: 200,
+            content_type: "image/png",
+            body,
+        }
+    }
+}
+
+impl Playground {
+    /// Loads every run; `data_dir` supplies validation images for the OOD threshold.
+    pub fn load(runs: &[PathBuf], data_dir: &std::path::Path, device: Device) -> Result<Self> {
+        let mut models = Vec::new();
+        for run in runs {
+            let trained = train::load_trained(run, Which::Best, &device)?;
+            let name = run
+                .file_name()
+                .map_or("model".into(), |n| n.to_string_lossy().to_string());
+            let valid =
+                crate::data::load(&trained.config.data.dataset, Split::Valid, data_dir).ok();
+            let ood_threshold = match (trained.model.as_autoregressive(), &valid) {
+                (Some(ar), Some(valid)) if ar.classes() == 0 => {
+                    let set = valid.clone().truncate(500);
+                    let mut nll: Vec<f64> =
+                        crate::eval::per_image_log_prob(ar, &set, 100, &device, &mut Silent)
+                            .iter()
+                            .map(|l| -l)
+                            .collect();
+                    nll.sort_by(f64::total_cmp);
+                    nll.get(nll.len() * 99 / 100).copied()
+                }
+                _ => None,
+            };
+            let log_prior = match trained.model.as_autoregressive() {
+                Some(ar) if ar.classes() > 0 => {
+                    let labels =
+                        crate::data::load(&trained.config.data.dataset, Split::Train, data_dir)
+                            .ok()
+                            .and_then(|s| s.labels)
+                            .unwrap_or_default();
+                    Some(crate::eval::bayes::log_prior(&labels, ar.classes()))
+                }
+                _ => None,
+            };
+            models.push(Served {
+                name,
+                model: trained.model,
+                image: trained.image,
+                ood_threshold,
+                log_prior,
+            });
+        }
+        if models.is_empty() {
+            return Err(Error::Invalid(
+                "serve needs at least one run directory".into(),
+            ));
+        }
+        Ok(Self {
+            models: Mutex::new(models),
+            device,
+        })
+    }
+
+    /// Answers one request. Never panics on user input.
+    pub fn handle(&self, method: &str, url: &str, body: &[u8]) -> Reply {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let param = |key: &str| {
+            query.split('&').find_map(|kv| {
+                kv.split_once('=')
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let models = match self.models.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let pick = |name: Option<String>| -> std::result::Result<&Served, Reply> {
+            match name {
+                None => Ok(&models[0]),
+                Some(n) => models
+                    .iter()
+                    .find(|m| m.name == n)
+                    .ok_or_else(|| Reply::error(404, format!("unknown model {n:?}"))),
+            }
+        };
+        match (method, path) {
+            ("GET", "/") => Reply { status: 200, content_type: "text/html; charset=utf-8", body: PAGE.as_bytes().to_vec() },
+            ("GET", "/api/models") => Reply::json(
+                200,
+                serde_json::json!(models.iter().map(|m| serde_json::json!({
+                    "name": m.name, "shape": [m.image.shape.channels, m.image.shape.height, m.image.shape.width],
+                    "levels": m.image.levels.count(),
+                })).collect::<Vec<_>>()),
+            ),
+            ("POST", "/api/score") => match decode(body, &models[0].image) {
+                Err(reply) => reply,
+                Ok(_) => {
+                    let scores: std::result::Result<Vec<_>, Reply> =
+                        models.iter().map(|m| decode(body, &m.image).map(|px| self.score(m, &px))).collect();
+                    match scores {
+                        Ok(s) => Reply::json(200, serde_json::json!({ "models": s })),
+                        Err(reply) => reply,
+                    }
+                }
+            },
+            ("POST", "/api/complete") => {
+                let served = match pick(param("model")) { Ok(s) => s, Err(r) => return r };
+                let k = param("k").and_then(|k| k.parse().ok()).unwrap_or(4usize).clamp(1, 8);
+                match decode(body, &served.image) {
+                    Err(reply) => reply,
+                    Ok(pixels) => self.complete(served, &pixels, k),
+                }
+            }
+            ("GET", "/api/sample") => {
+                let served = match pick(param("model")) { Ok(s) => s, Err(r) => return r };
+                let n = param("n").and_then(|n| n.parse().ok()).unwrap_or(16usize).clamp(1, 64);
+                let seed = param("seed").and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::random::<u64>());
+                self.sample(served, n, seed)
+            }
+            (_, "/" | "/api/score" | "/api/complete" | "/api/sample" | "/api/models") => {
+                Reply::error(405, format!("{method} is not allowed on {path}"))
+            }
+            _ => Reply::error(404, format!("no such page: {path}")),
+        }
+    }
+
+    fn score(&self, m: &Served, pixels: &[u8]) -> serde_json::Value {
+        let dims = m.image.shape.dims();
+        let set = one_image_set(m, pixels.to_vec());
+        let images = crate::data::batch::to_tensor(
+            &set.pixels,
+            &[0],
+            shape3(m.image.shape),
+            m.image.levels,
+            &self.device,
+        );
+        let mut out = serde_json::json!({ "name": m.name });
+        if let Some(ar) = m.model.as_autoregressive() {
+            let classes = ar.classes();
+            let heads: Vec<(Option<usize>, Vec<f32>)> = if classes == 0 {
+                vec![(
+                    None,
+                    ar.conditionals(images.clone(), None)
+                        .log_prob_pixels(images.clone())
+                        .try_into_vec_as::<f32>()
+                        .unwrap_or_default(),
+                )]
+            } else {
+                (0..classes)
+                    .map(|y| {
+                        let label = Tensor::<1, Int>::from_data(
+                            TensorData::new(vec![y as i64], [1]),
+                            &self.device,
+                        );
+                        (
+                            Some(y),
+                            ar.conditionals(images.clone(), Some(&label))
+                                .log_prob_pixels(images.clone())
+                                .try_into_vec_as::<f32>()
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            };
+            let log_p: Vec<f64> = heads
+                .iter()
+                .map(|(_, px)| px.iter().map(|&v| v as f64).sum())
+                .collect();
+            let (nll, pixel_nll) = match &m.log_prior {
+                Some(prior) => {
+                    let posterior = crate::eval::bayes::posterior(&log_p, prior);
+                    let joint: Vec<f64> = log_p.iter().zip(prior).map(|(a, b)| a + b).collect();
+                    let best = posterior
+                        .iter()
+                        .enumerate()
+                        .fold(0, |b, (i, &p)| if p > posterior[b] { i } else { b });
+                    out["class_posterior"] = serde_json::json!(posterior);
+                    (-crate::eval::bayes::log_sum_exp(&joint), &heads[best].1)
+                }
+                None => (-log_p[0], &heads[0].1),
+            };
+            out["nll_nats"] = serde_json::json!(nll);
+            out["bits_per_dim"] = serde_json::json!(crate::units::bits_per_dim(nll, dims));
+            out["pixel_nll"] = serde_json::json!(pixel_nll.iter().map(|v| -v).collect::<Vec<_>>());
+            if let Some(threshold) = m.ood_threshold {
+                out["ood"] = serde_json::json!({
+                    "threshold_nats": threshold,
+                    "verdict": if nll > threshold { "out of distribution" } else { "in distribution" },
+                });
+            }
+        } else if let Some(latent) = m.model.as_latent() {
+            let result =
+                crate::eval::latent::elbo_and_iwae(latent, &set, 100, 1, &self.device, &mut Silent);
+            if let Ok((elbo, iwae)) = result {
+                out["elbo_nll_nats"] = serde_json::json!(elbo.nll_nats_per_image);
+                out["iwae100_nll_nats"] = serde_json::json!(iwae.nll_nats_per_image);
+                out["bits_per_dim"] = serde_json::json!(iwae.bits_per_dim);
+            }
+        }
+        out
+    }
+
+    fn complete(&self, m: &Served, pixels: &[u8], k: usize) -> Reply {
+        let Some(ar) = m.model.as_autoregressive() else {
+            return Reply::error(
+                400,
+                format!(
+                    "{} is not autoregressive: it cannot complete images",
+                    m.name
+                ),
+            );
+        };
+        let shape = m.image.shape;
+        let known = sample::top_half_known(shape);
+        let images = pixels.repeat(k);
+        let classes: Option<Vec<u8>> = m.log_prior.as_ref().map(|_| {
+            // Complete as the class the drawing most likely shows.
+            let Some(post) = self.score(m, pixels)["class_posterior"].as_array().cloned() else {
+                return vec![0; k];
+            };
+            let best =
+                post.iter().enumerate().fold(
+                    0,
+                    |b, (i, p)| if p.as_f64() > post[b].as_f64() { i } else { b },
+                );
+            vec![best as u8; k]
+        });
+        let spec = SampleSpec {
+            shape,
+            levels: m.image.levels,
+            seed: rand::random(),
+            classes: classes.as_deref(),
+        };
+        let done = match &m.model {
+            AnyModel::GatedPixelcnn(g) => {
+                sample::cached::complete_gated(&g.to_host(), &spec, &images, &known, &mut Silent)
+            }
+            _ => sample::complete(ar, &spec, &images, &known, &self.device, &mut Silent),
+        };
+        png_grid(&done, shape, m.image.levels, k)
+    }
+
+    fn sample(&self, m: &Served, n: usize, seed: u64) -> Reply {
+        let classes: Option<Vec<u8>> = m
+            .model
+            .as_autoregressive()
+            .filter(|a| a.classes() > 0)
+            .map(|a| (0..n).map(|i| (i % a.classes()) as u8).collect());
+        let draw = sample::Draw {
+            n,
+            seed,
+            classes: classes.as_deref(),
+            naive: false,
+        };
+        match sample::draw_any(&m.model, &m.image, &draw, &self.device, &mut Silent) {
+            Ok((images, levels)) => png_grid(
+                &images,
+                m.image.shape,
+                levels,
+                (n as f64).sqrt().ceil() as usize,
+            ),
+            Err(e) => Reply::error(400, e.to_string()),
+        }
+    }
+}
+
+fn shape3(s: ImageShape) -> [usize; 3] {
+    [s.channels, s.height, s.width]
+}
+
+fn one_image_set(m: &Served, pixels: Vec<u8>) -> ImageSet {
+    ImageSet {
+        dataset: "playground".into(),
+        split: Split::Test,
+        shape: m.image.shape,
+        levels: m.image.levels,
+        binarization: crate::data::Binarization::None,
+        pixels,
+        labels: None,
+        dynamic_seed: None,
+    }
+}
+
+/// A PNG body to pixel values in the model's levels (grey; binary models threshold at half).
+fn decode(body: &[u8], spec: &ImageSpec) -> std::result::Result<Vec<u8>, Reply> {
+    if body.is_empty() {
+        return Err(Reply::error(400, "empty body: send a PNG image"));
+    }
+    let image = image::load_from_memory(body)
+        .map_err(|e| Reply::error(400, format!("not a readable image: {e}")))?;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    if (spec.shape.height, spec.shape.width) != (h, w) || spec.shape.channels != 1 {
+        return Err(Reply::error(
+            400,
+            format!(
+                "image is {w}x{h}; the models take {}x{} grey images",
+                spec.shape.width, spec.shape.height
+            ),
+        ));
+    }
+    let grey = image.to_luma8().into_raw();
+    Ok(match spec.levels {
+        Levels::Binary => grey.iter().map(|&v| (v >= 128) as u8).collect(),
+        Levels::Bits8 => grey,
+    })
+}
+
+fn png_grid(images: &[u8], shape: ImageShape, levels: Levels, columns: usize) -> Reply {
+    let dir = std::env::temp_dir().join(format!(
+        "genmodels-serve-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let path = dir.with_extension("png");
+    let result = crate::viz::save_grid(
+        &path,
+        &crate::viz::cells(images, shape),
+        shape,
+        levels,
+        columns,
+    )
+    .and_then(|_| std::fs::read(&path).map_err(|e| Error::io(&path, e)));
+    let _ = std::fs::remove_file(&path);
+    match result {
+        Ok(bytes) => Reply::png(bytes),
+        Err(e) => Reply::error(500, e.to_string()),
+    }
+}
+
+/// Serves `playground` on `address` with `threads` workers, forever. Reports the bound address
+/// through `on_ready` first (port 0 picks a free port).
+pub fn serve(
+    playground: Arc<Playground>,
+    address: &str,
+    threads: usize,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
+    let server = tiny_http::Server::http(address)
+        .map_err(|e| Error::Invalid(format!("cannot listen on {address}: {e}")))?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| Error::Invalid("not an IP address".into()))?;
+    on_ready(bound);
+    let server = Arc::new(server);
+    let workers: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let (server, playground) = (server.clone(), playground.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let Ok(mut request) = server.recv() else {
+                        return;
+                    };
+                    let reply = match request.body_length() {
+                        Some(n) if n > MAX_BODY_BYTES => {
+                            Reply::error(413, format!("body of {n} bytes exceeds {MAX_BODY_BYTES}"))
+                        }
+                        _ => {
+                            let mut body = Vec::new();
+                            match request
+                                .as_reader()
+                                .take(MAX_BODY_BYTES as u64 + 1)
+                                .read_to_end(&mut body)
+                            {
+                                Ok(_) if body.len() > MAX_BODY_BYTES => Reply::error(
+                                    413,
+                                    format!("body exceeds {MAX_BODY_BYTES} bytes"),
+                                ),
+                                Ok(_) => playground.handle(
+                                    request.method().as_str(),
+                                    request.url(),
+                                    &body,
+                                ),
+                                Err(e) => Reply::error(400, format!("cannot read the body: {e}")),
+                            }
+                        }
+                    };
+                    let header = tiny_http::Header::from_bytes(
+                        &b"Content-Type"[..],
+                        reply.content_type.as_bytes(),
+                    )
+                    .expect("valid header");
+                    let response = tiny_http::Response::from_data(reply.body)
+                        .with_status_code(reply.status)
+                        .with_header(header);
+                    let _ = request.respond(response);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    Ok(())
+}

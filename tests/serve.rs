@@ -1,0 +1,217 @@
+//! The playground's JSON API on 127.0.0.1: scores agree with the library, bad input gets a
+//! 4xx with a message, and concurrent requests are all served (a bounded load test).
+
+mod common;
+
+use burn::tensor::Device;
+use genmodels::data::{self, Split};
+use genmodels::serve::{Playground, serve};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn train(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf {
+    let run = dir.join(name);
+    let mut args = vec![
+        "train",
+        model,
+        "--data",
+        "synth-digits",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--valid-limit",
+        "32",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run
+}
+
+fn png(pixels: &[u8], side: u32) -> Vec<u8> {
+    let img = image::GrayImage::from_fn(side, side, |x, y| {
+        image::Luma([pixels[(y * side + x) as usize] * 255])
+    });
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    bytes
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn post(url: &str, body: &[u8]) -> (u16, String) {
+    let mut res = agent().post(url).send(body).unwrap();
+    (
+        res.status().as_u16(),
+        res.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn api_scores_samples_completes_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = train(
+        dir.path(),
+        "plain",
+        "pixelcnn",
+        &["--hidden-channels", "4", "--residual-blocks", "1"],
+    );
+    let cond = train(
+        dir.path(),
+        "cond",
+        "gated-pixelcnn",
+        &["--conditional", "--hidden-channels", "4", "--layers", "2"],
+    );
+    let playground =
+        Arc::new(Playground::load(&[plain.clone(), cond], Path::new("."), Device::flex()).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || serve(playground, "127.0.0.1:0", 4, |addr| tx.send(addr).unwrap()));
+    let base = format!("http://{}", rx.recv().unwrap());
+
+    let page = agent()
+        .get(&format!("{base}/"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(page.contains("<canvas") && page.contains("/api/score"));
+
+    // A test digit, scored by the server and by the library: the same NLL.
+    let test = data::load("synth-digits", Split::Test, Path::new("."))
+        .unwrap()
+        .truncate(1);
+    let (status, body) = post(&format!("{base}/api/score"), &png(&test.pixels, 28));
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let plain_score = &json["models"][0];
+    let trained = genmodels::train::load_trained(
+        &plain,
+        genmodels::train::checkpoint::Which::Best,
+        &Device::flex(),
+    )
+    .unwrap();
+    let log_p = genmodels::eval::per_image_log_prob(
+        trained.model.as_autoregressive().unwrap(),
+        &test,
+        1,
+        &Device::flex(),
+        &mut genmodels::progress::Silent,
+    );
+    let served = plain_score["nll_nats"].as_f64().unwrap();
+    assert!(
+        (served + log_p[0]).abs() < 1e-3,
+        "server {served} vs library {}",
+        -log_p[0]
+    );
+    assert_eq!(plain_score["pixel_nll"].as_array().unwrap().len(), 784);
+    assert!(plain_score["ood"]["verdict"].is_string());
+    let posterior: f64 = json["models"][1]["class_posterior"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .sum();
+    assert!(
+        (posterior - 1.0).abs() < 1e-9,
+        "posterior sums to {posterior}"
+    );
+
+    let mut res = agent()
+        .get(&format!("{base}/api/sample?model=plain&n=4&seed=3"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    image::load_from_memory(&res.body_mut().read_to_vec().unwrap()).expect("a PNG");
+    let mut res = agent()
+        .post(&format!("{base}/api/complete?model=cond&k=2"))
+        .send(&png(&test.pixels, 28)[..])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    image::load_from_memory(&res.body_mut().read_to_vec().unwrap()).expect("a PNG");
+
+    // Bad input: clear 4xx messages.
+    for (body, status, words) in [
+        (Vec::new(), 400, "empty body"),
+        (
+            b"definitely not a png".to_vec(),
+            400,
+            "not a readable image",
+        ),
+        (png(&[0; 64], 8), 400, "8x8"),
+        (vec![0u8; 2 << 20], 413, "exceeds"),
+    ] {
+        let (got, text) = post(&format!("{base}/api/score"), &body);
+        assert_eq!(got, status, "{text}");
+        assert!(text.contains(words), "{text}");
+    }
+    let mut res = agent()
+        .get(&format!("{base}/api/sample?model=nope"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
+    assert!(
+        res.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("unknown model")
+    );
+    assert_eq!(
+        agent()
+            .get(&format!("{base}/api/score"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        405
+    );
+    assert_eq!(
+        agent()
+            .get(&format!("{base}/nowhere"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+
+    // Bounded load: 6 clients x 4 requests at once, every one answered 200 within the time.
+    let started = std::time::Instant::now();
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let (base, image) = (base.clone(), png(&test.pixels, 28));
+            std::thread::spawn(move || {
+                (0..4)
+                    .map(|_| post(&format!("{base}/api/score"), &image).0)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for client in clients {
+        assert!(client.join().unwrap().iter().all(|&s| s == 200));
+    }
+    assert!(
+        started.elapsed().as_secs() < 120,
+        "load test took {:?}",
+        started.elapsed()
+    );
+}
