@@ -177,7 +177,7 @@ impl Playground {
             ("GET", "/api/sample") => {
                 let served = match pick(param("model")) { Ok(s) => s, Err(r) => return r };
                 let n = param("n").and_then(|n| n.parse().ok()).unwrap_or(16usize).clamp(1, 64);
-                let seed = param("seed").and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::random::<u64>());
+                let seed = param("seed").and_then(|s| s.parse().ok()).unwrap_or_else(rand::random::<u64>);
                 self.sample(served, n, seed)
             }
             (_, "/" | "/api/score" | "/api/complete" | "/api/sample" | "/api/models") => {
