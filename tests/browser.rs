@@ -1,0 +1,258 @@
+//! End to end in headless Chromium (Debian's chromium + chromium-driver, which .ci/run
+//! installs): draw a digit on the playground page with the mouse, click Score, and check that
+//! the number on screen is the model's NLL of the drawn image, computed by the library.
+//! Without chromedriver the test is skipped with a message, except under CI, where it fails.
+
+use burn::tensor::Device;
+use genmodels::serve::{Playground, serve};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Driver {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn call(method: &str, url: &str, body: Option<Value>) -> Value {
+    let agent = agent();
+    let mut res = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("DELETE", _) => agent.delete(url).call(),
+        (_, body) => agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(serde_json::to_vec(&body.unwrap_or(json!({}))).unwrap()),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let text = res.body_mut().read_to_string().unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn draw_score_in_headless_chromium() {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium and chromium-driver (see .ci/run)"
+        );
+        eprintln!(
+            "SKIPPED: {CHROMEDRIVER} or {CHROMIUM} missing (apt-get install chromium chromium-driver)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("pcnn");
+    let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .args([
+            "train",
+            "pixelcnn",
+            "--data",
+            "synth-digits",
+            "--epochs",
+            "1",
+            "--hidden-channels",
+            "4",
+            "--residual-blocks",
+            "1",
+            "--train-limit",
+            "64",
+            "--valid-limit",
+            "32",
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let playground = Arc::new(
+        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || serve(playground, "127.0.0.1:0", 2, |addr| tx.send(addr).unwrap()));
+    let site = format!("http://{}/", rx.recv().unwrap());
+
+    let port = free_port();
+    let driver = Driver {
+        child: Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    let ready = || {
+        agent()
+            .get(&format!("{}/status", driver.base))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|v| v["value"]["ready"] == json!(true))
+    };
+    while !ready() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let profile = dir.path().join("profile");
+    let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+        "binary": CHROMIUM,
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-quic", "--disable-component-update", "--disable-sync", "--window-size=1100,1000",
+                 format!("--user-data-dir={}", profile.display())]}}}});
+    let session = call("POST", &format!("{}/session", driver.base), Some(caps));
+    let id = session["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {session}"))
+        .to_string();
+    let s = format!("{}/session/{id}", driver.base);
+    call("POST", &format!("{s}/url"), Some(json!({"url": site})));
+    let element = |css: &str| -> String {
+        let v = call(
+            "POST",
+            &format!("{s}/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("{css}: {v}"))
+            .to_string()
+    };
+    // Draw a vertical stroke with mouse events on the pad, down its middle. (Dispatched in the
+    // page: chromedriver's pointer actions never reached the canvas in headless Chromium 156.)
+    let draw = "const pad = document.querySelector('#pad'); const r = pad.getBoundingClientRect();
+        const at = (type, y) => pad.dispatchEvent(new MouseEvent(type, {bubbles: true, clientX: r.left + 140, clientY: r.top + y}));
+        at('mousedown', 50); for (let y = 50; y <= 230; y += 10) at('mousemove', y);
+        window.dispatchEvent(new MouseEvent('mouseup')); return 1";
+    call(
+        "POST",
+        &format!("{s}/execute/sync"),
+        Some(json!({"script": draw, "args": []})),
+    );
+    let drawn = call(
+        "POST",
+        &format!("{s}/execute/sync"),
+        Some(json!({"script": "return Array.from(grid)", "args": []})),
+    );
+    let pixels: Vec<u8> = drawn["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    assert!(
+        pixels.iter().filter(|&&p| p == 1).count() > 20,
+        "the stroke drew nothing"
+    );
+    let score = element("#score");
+    call(
+        "POST",
+        &format!("{s}/element/{score}/click"),
+        Some(json!({})),
+    );
+    let started = Instant::now();
+    let shown = loop {
+        let v = call(
+            "POST",
+            &format!("{s}/elements"),
+            Some(json!({"using": "css selector", "value": "td.nll"})),
+        );
+        if let Some(first) = v["value"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|o| o.as_object())
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.as_str())
+        {
+            break call("GET", &format!("{s}/element/{first}/text"), None)["value"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no score appeared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The same image through the library.
+    let set = genmodels::data::ImageSet {
+        dataset: "drawn".into(),
+        split: genmodels::data::Split::Test,
+        shape: genmodels::data::ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        levels: genmodels::data::Levels::Binary,
+        binarization: genmodels::data::Binarization::Static,
+        pixels,
+        labels: None,
+        dynamic_seed: None,
+    };
+    let trained = genmodels::train::load_trained(
+        &run,
+        genmodels::train::checkpoint::Which::Best,
+        &Device::flex(),
+    )
+    .unwrap();
+    let log_p = genmodels::eval::per_image_log_prob(
+        trained.model.as_autoregressive().unwrap(),
+        &set,
+        1,
+        &Device::flex(),
+        &mut genmodels::progress::Silent,
+    );
+    assert_eq!(
+        shown,
+        format!("{:.2}", -log_p[0]),
+        "page shows {shown}, library says {}",
+        -log_p[0]
+    );
+    if let Some(path) = std::env::var_os("GENMODELS_SCREENSHOT") {
+        use base64::Engine;
+        let shot = call("GET", &format!("{s}/screenshot"), None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(shot["value"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    call("DELETE", &s, None);
+}
