@@ -131,6 +131,8 @@ pub struct TrainConfig {
     pub checkpoint_seconds: u64,
     /// Write `samples.png` after every this many epochs (0 = never during training).
     pub sample_every_epochs: usize,
+    /// Also write `samples.png` every this many optimiser steps (0 = never): a live view.
+    pub sample_every_steps: u64,
     /// Also score the test split after every epoch (a learning curve; selection uses valid).
     pub test_each_epoch: bool,
 }
@@ -146,6 +148,7 @@ impl Default for TrainConfig {
             train_limit: None,
             checkpoint_seconds: 300,
             sample_every_epochs: 0,
+            sample_every_steps: 0,
             test_each_epoch: false,
         }
     }

@@ -206,6 +206,9 @@ pub struct TrainArgs {
     /// Write samples.png every N epochs.
     #[arg(long)]
     pub sample_every: Option<usize>,
+    /// Write samples.png every N optimiser steps (a live view of training).
+    #[arg(long)]
+    pub sample_every_steps: Option<u64>,
     /// Also score the test split after every epoch (learning curve; selection uses valid).
     #[arg(long)]
     pub test_each_epoch: bool,
@@ -341,6 +344,7 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
     tc.train_limit = t.train_limit.or(tc.train_limit);
     tc.valid_limit = t.valid_limit.or(tc.valid_limit);
     tc.sample_every_epochs = t.sample_every.unwrap_or(tc.sample_every_epochs);
+    tc.sample_every_steps = t.sample_every_steps.unwrap_or(tc.sample_every_steps);
     tc.test_each_epoch |= t.test_each_epoch;
     if let Some(lr) = t.lr {
         config.optim.lr = lr;
@@ -463,21 +467,28 @@ fn train_run(
         }
         _ => None,
     };
-    let mut on_epoch = |model: &crate::models::AnyModel, epoch: usize| -> crate::Result<()> {
-        if sample_every > 0 && epoch.is_multiple_of(sample_every) {
-            let draw = sample::Draw {
-                n: 16,
-                seed: 1,
-                classes: classes.as_deref(),
-                naive: false,
+    let mut on_milestone =
+        |model: &crate::models::AnyModel, at: train::Milestone| -> crate::Result<()> {
+            let due = match at {
+                train::Milestone::Epoch(epoch) => {
+                    sample_every > 0 && epoch.is_multiple_of(sample_every)
+                }
+                train::Milestone::Step(_) => true,
             };
-            let (images, levels) =
-                sample::draw_any(model, &image, &draw, &device, &mut crate::progress::Silent)?;
-            let cells = viz::cells(&images, image.shape);
-            viz::save_grid(&out.join("samples.png"), &cells, image.shape, levels, 8)?;
-        }
-        Ok(())
-    };
+            if due {
+                let draw = sample::Draw {
+                    n: 16,
+                    seed: 1,
+                    classes: classes.as_deref(),
+                    naive: false,
+                };
+                let (images, levels) =
+                    sample::draw_any(model, &image, &draw, &device, &mut crate::progress::Silent)?;
+                let cells = viz::cells(&images, image.shape);
+                viz::save_grid(&out.join("samples.png"), &cells, image.shape, levels, 8)?;
+            }
+            Ok(())
+        };
     let summary = train::train(
         model,
         &config,
@@ -489,7 +500,7 @@ fn train_run(
         },
         resume_from,
         &mut TerminalProgress::new(),
-        &mut on_epoch,
+        &mut on_milestone,
     )?;
     eprintln!(
         "done: {} epochs, {} steps, {:.0}s{}; best valid NLL {} nats ({})",

@@ -77,6 +77,14 @@ pub struct EpochMetrics {
     pub images_per_second: f64,
 }
 
+/// When the trainer calls back: after each epoch's validation, or every
+/// `train.sample_every_steps` steps (for a live view of samples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Milestone {
+    Epoch(usize),
+    Step(u64),
+}
+
 /// The training split and the validation split.
 pub struct Splits<'a> {
     pub train: &'a ImageSet,
@@ -87,8 +95,8 @@ pub struct Splits<'a> {
 }
 
 /// Trains `model` (built on an autodiff device) and returns how it went. With `resume_from`,
-/// weights, optimiser and position are restored from that checkpoint first. `on_epoch` is
-/// called with the inference model after each validation (e.g. to write samples).
+/// weights, optimiser and position are restored from that checkpoint first. `on_milestone` is
+/// called with the inference model at each [`Milestone`] (e.g. to write samples).
 pub fn train<M>(
     model: M,
     config: &RunConfig,
@@ -96,7 +104,7 @@ pub fn train<M>(
     splits: Splits,
     resume_from: Option<PathBuf>,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&M, usize) -> Result<()>,
+    on_milestone: &mut dyn FnMut(&M, Milestone) -> Result<()>,
 ) -> Result<TrainSummary>
 where
     M: Module + Trainable,
@@ -195,6 +203,9 @@ where
                 stopped_by_budget = true;
                 break;
             }
+            if tc.sample_every_steps > 0 && state.step.is_multiple_of(tc.sample_every_steps) {
+                on_milestone(&model.valid(), Milestone::Step(state.step))?;
+            }
             if last_checkpoint.elapsed().as_secs() >= tc.checkpoint_seconds {
                 checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
                 last_checkpoint = Instant::now();
@@ -255,7 +266,7 @@ where
         }
         checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
         last_checkpoint = Instant::now();
-        on_epoch(&inference, epoch + 1)?;
+        on_milestone(&inference, Milestone::Epoch(epoch + 1))?;
     }
     Ok(TrainSummary {
         epochs_completed: state.epoch,
