@@ -96,6 +96,8 @@ fn train_eval_sample_complete_on_embedded_data() {
         "32",
         "--batch-size",
         "16",
+        "--sample-every-steps",
+        "2",
     ];
     let mut args = vec![
         "train",
@@ -111,6 +113,8 @@ fn train_eval_sample_complete_on_embedded_data() {
     let out = genmodels(&args, dir.path());
     assert!(out.status.success(), "{}", text(&out));
     for file in [
+        "samples.png",
+        "report.html",
         "config.toml",
         "metrics.jsonl",
         "loss_curve.svg",
