@@ -787,4 +787,16 @@ fn report_is_self_contained_and_compares_runs() {
     assert!(out.status.success(), "{}", text(&out));
     let page = std::fs::read_to_string(&both).unwrap();
     assert!(page.contains(runs[1].to_str().unwrap()) && page.contains(runs[0].to_str().unwrap()));
+    assert!(
+        page.contains("validation NLL per epoch"),
+        "no overlaid curves"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs[0].join("train-summary.json")).unwrap())
+            .unwrap();
+    let parameters = summary["parameters"].as_u64().unwrap();
+    assert!(
+        parameters > 0 && page.contains(&format!("<td>{parameters}</td>")),
+        "model size missing"
+    );
 }

@@ -59,6 +59,7 @@ struct RunSummary {
     dir: PathBuf,
     model: String,
     dataset: String,
+    parameters: Option<u64>,
     metrics: Vec<EpochMetrics>,
     seconds: Option<f64>,
     evaluations: Vec<serde_json::Value>,
@@ -66,10 +67,11 @@ struct RunSummary {
 
 fn summarise(dir: &Path) -> Result<RunSummary> {
     let config = crate::run::load_run_config(dir)?;
-    let seconds = std::fs::read(dir.join("train-summary.json"))
+    let summary = std::fs::read(dir.join("train-summary.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["seconds"].as_f64());
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let seconds = summary.as_ref().and_then(|v| v["seconds"].as_f64());
+    let parameters = summary.as_ref().and_then(|v| v["parameters"].as_u64());
     let mut evaluations = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
@@ -94,6 +96,7 @@ fn summarise(dir: &Path) -> Result<RunSummary> {
         dir: dir.to_path_buf(),
         model: config.model.name().to_string(),
         dataset: config.data.dataset.clone(),
+        parameters,
         metrics: read_metrics(dir)?,
         seconds,
         evaluations,
@@ -118,7 +121,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     // Comparison table.
     let _ = write!(
         html,
-        "<h2>Runs</h2><table><tr><th>run</th><th>model</th><th>data</th><th>epochs</th><th>training time</th>\
+        "<h2>Runs</h2><table><tr><th>run</th><th>model</th><th>parameters</th><th>data</th><th>epochs</th><th>training time</th>\
          <th>best valid NLL (nats)</th><th>evaluations</th></tr>"
     );
     for r in &runs {
@@ -142,9 +145,10 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             .collect();
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&r.dir.display().to_string()),
             r.model,
+            r.parameters.map_or("-".into(), |p| p.to_string()),
             escape(&r.dataset),
             r.metrics.iter().filter(|m| !m.partial).count(),
             r.seconds.map_or("-".into(), |s| format!("{:.0} s", s)),
@@ -157,6 +161,37 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         );
     }
     html.push_str("</table>");
+    if runs.len() > 1 {
+        let series = |f: fn(&EpochMetrics) -> f64| -> Vec<(String, Vec<f64>)> {
+            runs.iter()
+                .map(|r| {
+                    (
+                        r.dir.display().to_string(),
+                        r.metrics.iter().map(f).collect(),
+                    )
+                })
+                .collect()
+        };
+        for (title, f) in [
+            (
+                "validation NLL per epoch",
+                (|m: &EpochMetrics| m.valid_nll) as fn(&EpochMetrics) -> f64,
+            ),
+            ("validation bits/dim per epoch", |m: &EpochMetrics| {
+                m.valid_bits_per_dim
+            }),
+        ] {
+            html.push_str(&crate::viz::overlay_curves_svg(
+                title,
+                if title.contains("bits") {
+                    "bits/dim"
+                } else {
+                    "nats per image"
+                },
+                &series(f),
+            )?);
+        }
+    }
     for r in &runs {
         let _ = write!(html, "<h2>{}</h2>", escape(&r.dir.display().to_string()));
         if let Ok(config) = std::fs::read_to_string(r.dir.join(crate::run::CONFIG_FILE)) {

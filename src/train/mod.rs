@@ -47,6 +47,8 @@ pub fn optimizer(config: &OptimConfig) -> ModuleOptimizer {
 /// How a training run ended.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TrainSummary {
+    /// Trainable parameters of the model.
+    pub parameters: u64,
     pub epochs_completed: usize,
     pub steps: u64,
     pub seconds: f64,
@@ -269,6 +271,7 @@ where
         on_milestone(&inference, Milestone::Epoch(epoch + 1))?;
     }
     Ok(TrainSummary {
+        parameters: model.num_params() as u64,
         epochs_completed: state.epoch,
         steps: state.step,
         seconds: state.seconds,

@@ -274,3 +274,61 @@ pub fn score_histogram(
     }
     crate::atomic::write_atomic(path, svg.as_bytes())
 }
+
+/// An SVG (as a string) of several named curves over epochs: e.g. the validation NLL of each
+/// run in a comparison report.
+pub fn overlay_curves_svg(
+    title: &str,
+    y_label: &str,
+    series: &[(String, Vec<f64>)],
+) -> Result<String> {
+    use plotters::prelude::*;
+    let mut svg = String::new();
+    let epochs = series.iter().map(|s| s.1.len()).max().unwrap_or(0).max(1);
+    let values = series
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .filter(|v| v.is_finite());
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    if !lo.is_finite() {
+        return Ok(String::new());
+    }
+    let pad = ((hi - lo) * 0.1).max(0.5);
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
+        let draw = || -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0.5..(epochs as f64 + 0.5), (lo - pad)..(hi + pad))?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(y_label)
+                .draw()?;
+            for (i, (name, ys)) in series.iter().enumerate() {
+                let (r, g, b) = CLASS_COLOURS[i % CLASS_COLOURS.len()];
+                let colour = RGBColor(r, g, b);
+                let points = ys.iter().enumerate().map(|(e, &y)| (e as f64 + 1.0, y));
+                chart
+                    .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                    .label(name.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE)
+                .border_style(BLACK)
+                .draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| Error::Invalid(format!("cannot draw {title}: {e}")))?;
+    }
+    Ok(svg)
+}
