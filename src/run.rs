@@ -135,6 +135,8 @@ pub struct TrainConfig {
     pub sample_every_steps: u64,
     /// Also score the test split after every epoch (a learning curve; selection uses valid).
     pub test_each_epoch: bool,
+    /// Samples drawn into `samples.png` when training ends (0 = none).
+    pub final_samples: usize,
 }
 
 impl Default for TrainConfig {
@@ -150,6 +152,7 @@ impl Default for TrainConfig {
             sample_every_epochs: 0,
             sample_every_steps: 0,
             test_each_epoch: false,
+            final_samples: 16,
         }
     }
 }

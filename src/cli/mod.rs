@@ -112,8 +112,9 @@ pub enum Command {
         n: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long, default_value = "samples.png")]
-        out: PathBuf,
+        /// Output PNG (default: RUN/samples.png, where `report` finds it).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Draw every image from class C (class-conditional models).
         #[arg(long, conflicts_with = "per_class")]
         class: Option<u8>,
@@ -139,8 +140,9 @@ pub enum Command {
         k: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long, default_value = "completions.png")]
-        out: PathBuf,
+        /// Output PNG (default: RUN/completions.png, where `report` finds it).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Which::Best)]
         checkpoint: Which,
     },
@@ -292,7 +294,10 @@ pub fn run(args: Args) -> Result<()> {
             per_class,
             naive,
             checkpoint,
-        } => sample_command(&run, n, seed, &out, (class, per_class), naive, checkpoint),
+        } => {
+            let out = out.unwrap_or_else(|| run.join("samples.png"));
+            sample_command(&run, n, seed, &out, (class, per_class), naive, checkpoint)
+        }
         Command::Complete {
             run,
             split,
@@ -301,7 +306,10 @@ pub fn run(args: Args) -> Result<()> {
             seed,
             out,
             checkpoint,
-        } => complete_command(&run, split, n, k, seed, &out, checkpoint, &data_dir),
+        } => {
+            let out = out.unwrap_or_else(|| run.join("completions.png"));
+            complete_command(&run, split, n, k, seed, &out, checkpoint, &data_dir)
+        }
     }
 }
 
@@ -519,6 +527,42 @@ fn train_run(
     );
     let json = serde_json::to_vec_pretty(&summary)?;
     run::write_atomic(&out.join("train-summary.json"), &json)?;
+    if config.train.final_samples > 0 {
+        // Pictures for the report: samples from the best model (cached sampler where there is one).
+        let best = train::load_trained(out, Which::Best, &device)?;
+        let n = config.train.final_samples;
+        let per_class: Option<Vec<u8>> = best
+            .model
+            .as_autoregressive()
+            .filter(|m| m.classes() > 0)
+            .map(|m| (0..n).map(|i| (i * m.classes() / n) as u8).collect());
+        let draw = sample::Draw {
+            n,
+            seed: 1,
+            classes: per_class.as_deref(),
+            naive: false,
+        };
+        match sample::draw_any(
+            &best.model,
+            &image,
+            &draw,
+            &device,
+            &mut TerminalProgress::new(),
+        ) {
+            Ok((images, levels)) => {
+                let columns = (n as f64).sqrt().ceil() as usize;
+                viz::save_grid(
+                    &out.join("samples.png"),
+                    &viz::cells(&images, image.shape),
+                    image.shape,
+                    levels,
+                    columns,
+                )?;
+            }
+            Err(crate::Error::Invalid(_)) => {} // an autoencoder has nothing to sample
+            Err(e) => return Err(e.into()),
+        }
+    }
     crate::report::write(&[out.to_path_buf()], &out.join("report.html"))?;
     Ok(out.to_path_buf())
 }

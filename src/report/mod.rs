@@ -218,6 +218,21 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
                 );
             }
             html.push_str("</table>");
+            let bits = vec![
+                (
+                    "train".to_string(),
+                    r.metrics.iter().map(|m| m.train_bits_per_dim).collect(),
+                ),
+                (
+                    "validation".to_string(),
+                    r.metrics.iter().map(|m| m.valid_bits_per_dim).collect(),
+                ),
+            ];
+            html.push_str(&crate::viz::overlay_curves_svg(
+                "bits/dim per epoch",
+                "bits/dim",
+                &bits,
+            )?);
         }
         for (file, caption) in PICTURES {
             if let Some(picture) = inline_picture(&r.dir.join(file))? {
