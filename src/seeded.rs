@@ -15,3 +15,19 @@ pub fn with_seed<R>(device: &Device, seed: u64, work: impl FnOnce() -> R) -> R {
     device.seed(seed);
     work()
 }
+
+/// Forces every parameter of `model` to be initialised now. burn initialises parameters
+/// lazily, on first use, which would draw from the shared generator *after* a seeded section
+/// has ended; call this inside [`with_seed`] right after building a model.
+pub fn initialise_now<M: burn::module::Module>(model: &M) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(
+            &mut self,
+            param: &burn::module::Param<burn::tensor::Tensor<D>>,
+        ) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+}

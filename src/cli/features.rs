@@ -131,7 +131,9 @@ pub fn run(a: FeaturesArgs, data_dir: &Path) -> Result<()> {
                         bail!("{} is not an autoencoder run", ae_dir.display())
                     };
                     model = crate::seeded::with_seed(&ad, seed, || {
-                        AnyModel::Classifier(clf.with_encoder(ae.encoder, &ad))
+                        let classifier = AnyModel::Classifier(clf.with_encoder(ae.encoder, &ad));
+                        crate::seeded::initialise_now(&classifier);
+                        classifier
                     });
                 }
                 config.train.sample_every_epochs = 0;
