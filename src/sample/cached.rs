@@ -80,6 +80,7 @@ impl<'m> Cache<'m> {
     /// Computes row `r` of every vertical stack (row r of the image is complete).
     fn vertical_row(&mut self, r: usize) {
         let (h, w, p) = (self.height, self.width, self.p);
+        let mut acc = vec![0f32; w];
         for layer in 0..self.model.layers.len() {
             let spec = &self.model.layers[layer];
             let conv = &spec.vertical;
@@ -87,32 +88,30 @@ impl<'m> Cache<'m> {
             let half = kw / 2;
             for b in 0..self.n {
                 for o in 0..2 * p {
-                    for col in 0..w {
-                        let mut acc = conv.bias[o];
-                        for i in 0..in_ch {
-                            for dy in 0..kh {
-                                let Some(rr) = (r + dy).checked_sub(half) else {
-                                    continue;
-                                };
-                                let input = if layer == 0 {
-                                    &self.x[b * h * w + rr * w..b * h * w + rr * w + w]
-                                } else {
-                                    let base = ((b * p + i) * h + rr) * w;
-                                    &self.v_out[layer - 1][base..base + w]
-                                };
-                                let weights =
-                                    &conv.weight.values[((o * in_ch + i) * kh + dy) * kw..][..kw];
-                                for (dx, &wt) in weights.iter().enumerate() {
-                                    if let Some(cc) = (col + dx).checked_sub(half)
-                                        && cc < w
-                                    {
-                                        acc += wt * input[cc];
-                                    }
+                    acc.fill(conv.bias[o]);
+                    for i in 0..in_ch {
+                        for dy in 0..kh {
+                            let Some(rr) = (r + dy).checked_sub(half) else {
+                                continue;
+                            };
+                            let input = if layer == 0 {
+                                &self.x[b * h * w + rr * w..][..w]
+                            } else {
+                                &self.v_out[layer - 1][((b * p + i) * h + rr) * w..][..w]
+                            };
+                            let weights =
+                                &conv.weight.values[((o * in_ch + i) * kh + dy) * kw..][..kw];
+                            // Column loop innermost and contiguous: acc[col] += wt * input[col + dx - half].
+                            for (dx, &wt) in weights.iter().enumerate() {
+                                let (from, to) = (half.saturating_sub(dx), (w + half - dx).min(w));
+                                let shifted = &input[from + dx - half..to + dx - half];
+                                for (a, &x) in acc[from..to].iter_mut().zip(shifted) {
+                                    *a += wt * x;
                                 }
                             }
                         }
-                        self.v_pre[layer][((b * 2 * p + o) * h + r) * w + col] = acc;
                     }
+                    self.v_pre[layer][((b * 2 * p + o) * h + r) * w..][..w].copy_from_slice(&acc);
                 }
                 // The class enters the gate only; the link to the horizontal stack reads v_pre.
                 for j in 0..p {
@@ -138,12 +137,21 @@ impl<'m> Cache<'m> {
         let mut logits = Vec::new();
         let mut pre = vec![0f32; 2 * p];
         let mut gated = vec![0f32; p];
+        let mut link_input = vec![0f32; 2 * p];
         for b in 0..self.n {
             for layer in 0..self.model.layers.len() {
                 let spec = &self.model.layers[layer];
                 let conv = &spec.horizontal;
                 let [_, in_ch, _, kw] = dims4(conv);
                 let half = kw - 1;
+                // The vertical pre-activations of the row above, at this column (zero at row 0).
+                for (i, v) in link_input.iter_mut().enumerate() {
+                    *v = if r > 0 {
+                        self.v_pre[layer][((b * 2 * p + i) * h + r - 1) * w + c]
+                    } else {
+                        0.0
+                    };
+                }
                 for (o, pre_o) in pre.iter_mut().enumerate() {
                     let mut acc = conv.bias[o] + self.class_bias(&spec.class_horizontal, b, o);
                     for i in 0..in_ch {
