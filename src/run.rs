@@ -72,7 +72,7 @@ pub struct OptimConfig {
     pub decay: f64,
     /// Linear warm-up from 0 over this many steps.
     pub warmup_steps: u64,
-    /// Clip each parameter's gradient to this L2 norm (burn's per-tensor clipping); none if absent.
+    /// Clip each parameter's gradient to this L2 norm (burn's per-tensor clipping); 0 = none.
     pub grad_clip_norm: Option<f32>,
     /// Adam/RMSProp epsilon: 1e-8 as in the papers and PyTorch (burn's default is 1e-5).
     pub epsilon: f32,
