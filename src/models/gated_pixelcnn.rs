@@ -205,17 +205,12 @@ impl GatedPixelCnn {
 
 impl Autoregressive for GatedPixelCnn {
     fn conditionals(&self, images: Tensor<4>, labels: Option<&Tensor<1, Int>>) -> PixelHead {
-        let [b, c, height, width] = images.dims();
         assert!(
             self.classes == 0 || labels.is_some(),
             "a class-conditional model needs labels (callers check this and report it)"
         );
         let labels = if self.classes > 0 { labels } else { None };
-        let logits = self.logits(images, labels);
-        match self.logits_per_channel {
-            1 => PixelHead::Bernoulli(logits),
-            levels => PixelHead::Categorical(logits.reshape([b, c, levels, height, width])),
-        }
+        PixelHead::from_logits(self.logits(images, labels), self.logits_per_channel)
     }
 
     fn classes(&self) -> usize {

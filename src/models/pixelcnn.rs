@@ -130,17 +130,12 @@ impl PixelCnn {
 
 impl Autoregressive for PixelCnn {
     fn conditionals(&self, images: Tensor<4>, _labels: Option<&Tensor<1, Int>>) -> PixelHead {
-        let [b, c, height, width] = images.dims();
+        let [_, channels, _, _] = images.dims();
         assert_eq!(
-            c, self.image_channels,
+            channels, self.image_channels,
             "PixelCNN built for {} channels",
             self.image_channels
         );
-        let logits = self.logits(images);
-        match self.logits_per_channel {
-            1 => PixelHead::Bernoulli(logits),
-            // [b, c*L, H, W] -> [b, c, L, H, W]: channel groups are contiguous (see the masks).
-            levels => PixelHead::Categorical(logits.reshape([b, c, levels, height, width])),
-        }
+        PixelHead::from_logits(self.logits(images), self.logits_per_channel)
     }
 }

@@ -30,6 +30,23 @@ pub enum PixelHead {
 }
 
 impl PixelHead {
+    /// The head for an autoregressive model's output maps `[b, c * L, H, W]`: Bernoulli logits
+    /// when L = 1, else L-way softmax logits, `[b, c * L, H, W] -> [b, c, L, H, W]` (each
+    /// image channel's L maps are contiguous, as the channel masks lay them out).
+    pub fn from_logits(logits: Tensor<4>, logits_per_channel: usize) -> Self {
+        let [b, channels, height, width] = logits.dims();
+        match logits_per_channel {
+            1 => PixelHead::Bernoulli(logits),
+            levels => PixelHead::Categorical(logits.reshape([
+                b,
+                channels / levels,
+                levels,
+                height,
+                width,
+            ])),
+        }
+    }
+
     /// `log p(x_i | x_<i)` for every pixel value, `[batch, channels, height, width]`, in nats.
     /// `images`: `[batch, channels, height, width]` in [0, 1].
     pub fn log_prob_pixels(&self, images: Tensor<4>) -> Tensor<4> {

@@ -34,7 +34,10 @@ pub fn init_model(config: &RunConfig, image: &ImageSpec, device: &Device) -> Any
 /// The optimiser a config asks for.
 pub fn optimizer(config: &OptimConfig) -> ModuleOptimizer {
     // TOML has no null: a norm of 0 (or less) also means no clipping.
-    let clip = config.grad_clip_norm.filter(|n| *n > 0.0).map(GradientClippingConfig::Norm);
+    let clip = config
+        .grad_clip_norm
+        .filter(|n| *n > 0.0)
+        .map(GradientClippingConfig::Norm);
     match config.kind {
         OptimizerKind::Adam => AdamConfig::new()
             .with_epsilon(config.epsilon)

@@ -150,11 +150,6 @@ impl PixelRnn {
 
 impl Autoregressive for PixelRnn {
     fn conditionals(&self, images: Tensor<4>, _labels: Option<&Tensor<1, Int>>) -> PixelHead {
-        let [b, c, height, width] = images.dims();
-        let logits = self.logits(images);
-        match self.logits_per_channel {
-            1 => PixelHead::Bernoulli(logits),
-            levels => PixelHead::Categorical(logits.reshape([b, c, levels, height, width])),
-        }
+        PixelHead::from_logits(self.logits(images), self.logits_per_channel)
     }
 }
