@@ -80,3 +80,23 @@ fn missing_remote_file_and_refused_connection_are_clear_errors() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_verified_gzip_twin_counts_as_present() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let content = b"0 1 0 1\n".to_vec();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&content).unwrap();
+    std::fs::write(dir.path().join("x.amat.gz"), gz.finish().unwrap()).unwrap();
+    let files = [known("x.amat", &content)];
+    // No server at all: nothing may be fetched.
+    let written = download_files(
+        &files,
+        dir.path(),
+        Some("http://127.0.0.1:9/"),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(written.is_empty());
+}

@@ -35,7 +35,20 @@ pub fn download_files(
     let mut written = Vec::new();
     for file in files {
         let target = dir.join(file.name);
-        if target.is_file() && verify_file(&target, file)? == FileState::Verified {
+        // A verified copy under the name or its gzip twin (binarized_mnist_*.amat.gz) is enough.
+        let plain = file.name.strip_suffix(".gz").unwrap_or(file.name);
+        let present = [
+            file.name.to_string(),
+            format!("{plain}.gz"),
+            plain.to_string(),
+        ]
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|path| path.is_file())
+        .try_fold(false, |ok, path| {
+            Ok::<_, Error>(ok || verify_file(&path, file)? == FileState::Verified)
+        })?;
+        if present {
             continue;
         }
         let url = format!("{}{}", mirror.unwrap_or(file.url), file.name);
