@@ -74,60 +74,24 @@ pub struct CurvePoint {
 
 /// Draws a learning curve (SVG) at `path`: train and validation NLL against epochs.
 pub fn loss_curve(path: &Path, metrics: &[CurvePoint]) -> Result<()> {
-    use plotters::prelude::*;
     if metrics.is_empty() {
         return Ok(());
     }
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
-        let draw = || -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
-            root.fill(&WHITE)?;
-            let xs: Vec<f64> = (1..=metrics.len()).map(|i| i as f64).collect();
-            let all = metrics.iter().flat_map(|m| [m.train_nll, m.valid_nll]);
-            let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                (a.min(v), b.max(v))
-            });
-            let pad = ((hi - lo) * 0.1).max(0.5);
-            let mut chart = ChartBuilder::on(&root)
-                .caption("negative log-likelihood per epoch", ("sans-serif", 20))
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0.5..(xs.len() as f64 + 0.5), (lo - pad)..(hi + pad))?;
-            chart
-                .configure_mesh()
-                .x_desc("epoch (row of metrics.jsonl)")
-                .y_desc("nats per image")
-                .draw()?;
-            let train: Vec<(f64, f64)> = xs
-                .iter()
-                .zip(metrics)
-                .map(|(&x, m)| (x, m.train_nll))
-                .collect();
-            let valid: Vec<(f64, f64)> = xs
-                .iter()
-                .zip(metrics)
-                .map(|(&x, m)| (x, m.valid_nll))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(train, &BLUE))?
-                .label("train (mean over epoch)")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
-            chart
-                .draw_series(LineSeries::new(valid, &RED))?
-                .label("validation")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
-            chart
-                .configure_series_labels()
-                .background_style(WHITE)
-                .border_style(BLACK)
-                .draw()?;
-            root.present()?;
-            Ok(())
-        };
-        draw().map_err(|e| Error::bad_file(path, format!("cannot draw loss curve: {e}")))?;
-    }
+    let series = [
+        (
+            "train (mean over epoch)".to_string(),
+            metrics.iter().map(|m| m.train_nll).collect(),
+        ),
+        (
+            "validation".to_string(),
+            metrics.iter().map(|m| m.valid_nll).collect(),
+        ),
+    ];
+    let svg = overlay_curves_svg(
+        "negative log-likelihood per epoch",
+        "nats per image",
+        &series,
+    )?;
     crate::atomic::write_atomic(path, svg.as_bytes())
 }
 
