@@ -23,10 +23,10 @@
 
 use super::{Autoregressive, ImageSpec};
 use crate::nn::PixelHead;
-use crate::nn::padded_conv::{PaddedConv2d, shift_down, shift_right};
+use crate::nn::padded_conv::{OutputHead, PaddedConv2d, shift_down, shift_right};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig};
-use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Int, Tensor};
 
 /// tanh(first half) ⊙ σ(second half) over channels: `[b, 2p, H, W] -> [b, p, H, W]`.
@@ -150,8 +150,7 @@ impl Default for GatedPixelCnnConfig {
 #[derive(Module, Debug)]
 pub struct GatedPixelCnn {
     layers: Vec<GatedLayer>,
-    output_hidden: PaddedConv2d,
-    output: PaddedConv2d,
+    output: OutputHead,
     logits_per_channel: usize,
     classes: usize,
 }
@@ -176,12 +175,10 @@ impl GatedPixelCnnConfig {
             .collect();
         GatedPixelCnn {
             layers,
-            output_hidden: PaddedConv2d::new(p, self.output_hidden, [1, 1], [0; 4], device),
-            output: PaddedConv2d::new(
+            output: OutputHead::new(
+                p,
                 self.output_hidden,
                 c * image.logits_per_channel(),
-                [1, 1],
-                [0; 4],
                 device,
             ),
             logits_per_channel: image.logits_per_channel(),
@@ -198,8 +195,7 @@ impl GatedPixelCnn {
         for layer in &self.layers {
             (v, h) = layer.forward(v, h, labels);
         }
-        self.output
-            .forward(relu(self.output_hidden.forward(relu(h))))
+        self.output.forward(h)
     }
 }
 
@@ -293,8 +289,8 @@ impl GatedPixelCnn {
                     first: l.first,
                 })
                 .collect(),
-            output_hidden: HostConv::of(&self.output_hidden),
-            output: HostConv::of(&self.output),
+            output_hidden: HostConv::of(&self.output.hidden),
+            output: HostConv::of(&self.output.logits),
             logits_per_channel: self.logits_per_channel,
             classes: self.classes,
         }

@@ -71,3 +71,26 @@ pub fn shift_right(x: Tensor<4>) -> Tensor<4> {
     let zeros = Tensor::zeros([b, c, h, 1], &x.device());
     Tensor::cat(vec![zeros, x.slice([0..b, 0..c, 0..h, 0..w - 1])], 3)
 }
+
+/// The output layers shared by the Gated PixelCNN and the PixelRNN:
+/// `ReLU -> 1x1 conv (hidden) -> ReLU -> 1x1 conv (logits)`.
+#[derive(Module, Debug)]
+pub struct OutputHead {
+    pub hidden: PaddedConv2d,
+    pub logits: PaddedConv2d,
+}
+
+impl OutputHead {
+    pub fn new(in_channels: usize, hidden: usize, out_channels: usize, device: &Device) -> Self {
+        Self {
+            hidden: PaddedConv2d::new(in_channels, hidden, [1, 1], [0; 4], device),
+            logits: PaddedConv2d::new(hidden, out_channels, [1, 1], [0; 4], device),
+        }
+    }
+
+    /// `[b, in, H, W] -> [b, out, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        use burn::tensor::activation::relu;
+        self.logits.forward(relu(self.hidden.forward(relu(x))))
+    }
+}

@@ -16,10 +16,9 @@ pub mod diagonal_bilstm;
 pub mod row_lstm;
 
 use super::{Autoregressive, ImageSpec};
-use crate::nn::padded_conv::PaddedConv2d;
+use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor};
 use diagonal_bilstm::DiagonalBiLstm;
 use row_lstm::RowLstm;
@@ -92,8 +91,7 @@ impl Default for PixelRnnConfig {
 pub struct PixelRnn {
     input: MaskedConv2d,
     layers: Vec<RnnLayer>,
-    output_hidden: PaddedConv2d,
-    output: PaddedConv2d,
+    output: OutputHead,
     logits_per_channel: usize,
 }
 
@@ -122,12 +120,10 @@ impl PixelRnnConfig {
         PixelRnn {
             input: MaskedConv2d::new(c, two_h, self.first_kernel, MaskType::A, c, device),
             layers,
-            output_hidden: PaddedConv2d::new(two_h, self.output_hidden, [1, 1], [0; 4], device),
-            output: PaddedConv2d::new(
+            output: OutputHead::new(
+                two_h,
                 self.output_hidden,
                 c * image.logits_per_channel(),
-                [1, 1],
-                [0; 4],
                 device,
             ),
             logits_per_channel: image.logits_per_channel(),
@@ -143,8 +139,7 @@ impl PixelRnn {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x, (i == 0).then(|| image.clone()));
         }
-        self.output
-            .forward(relu(self.output_hidden.forward(relu(x))))
+        self.output.forward(x)
     }
 }
 
