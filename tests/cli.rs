@@ -688,6 +688,56 @@ fn classify_and_ood_commands() {
         "noise vs digits AUROC {likelihood_auroc}\n{t}"
     );
     assert!(density.join("ood-synth-digits-noise.svg").is_file());
+    // A VAE scores by its IWAE bound, and can be the likelihood ratio's background.
+    let vae = run("vae", &["vae-mlp", "--latent-dim", "4"]);
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            vae.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            "noise",
+            "--background",
+            density.to_str().unwrap(),
+            "--iwae-k",
+            "8",
+            "--limit",
+            "100",
+        ],
+        d,
+    );
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.contains("IWAE-8 bound") && t.contains("likelihood ratio"),
+        "{t}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vae.join("ood-synth-digits-noise.json")).unwrap())
+            .unwrap();
+    let vae_auroc = report["scores"][0]["auroc"].as_f64().unwrap();
+    assert!(
+        vae_auroc > 0.9,
+        "noise vs digits AUROC under the VAE {vae_auroc}\n{t}"
+    );
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            conditional.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            "noise",
+        ],
+        d,
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("class-conditional"),
+        "{}",
+        text(&out)
+    );
     // A model of another image size is refused with both shapes named.
     let folder = d.join("imgs");
     std::fs::create_dir_all(&folder).unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use genmodels::data::{self, Levels, Split};
-use genmodels::eval::latent::elbo_and_iwae;
+use genmodels::eval::latent::{elbo_and_iwae, per_image_bounds};
 use genmodels::models::{LatentModel, ModelConfig, VaeConfig};
 use genmodels::nn::{DiagGaussian, PixelHead};
 use genmodels::progress::Silent;
@@ -72,7 +72,7 @@ fn bounds_equal_the_log_likelihood_when_the_posterior_is_exact() {
     let model = ExactPosterior { logits };
     let pixels = common::random_images(&spec, 7, 3);
     let set = common::image_set(&spec, pixels.clone(), Split::Test);
-    let expected_nll: f64 = pixels
+    let per_image_nll: Vec<f64> = pixels
         .chunks(25)
         .map(|img| {
             img.iter()
@@ -83,8 +83,16 @@ fn bounds_equal_the_log_likelihood_when_the_posterior_is_exact() {
                 })
                 .sum::<f64>()
         })
-        .sum::<f64>()
-        / 7.0;
+        .collect();
+    let expected_nll = per_image_nll.iter().sum::<f64>() / 7.0;
+    // Image by image too (the scores that out-of-distribution detection ranks).
+    let (elbo, iwae) = per_image_bounds(&model, &set, 50, 1, &device, &mut Silent).unwrap();
+    for (i, want) in per_image_nll.iter().enumerate() {
+        assert!(
+            (elbo[i] + want).abs() < 1e-4 && (iwae[i] + want).abs() < 1e-4,
+            "image {i}"
+        );
+    }
     for k in [1, 7, 5000] {
         let (elbo, iwae) = elbo_and_iwae(&model, &set, k, 1, &device, &mut Silent).unwrap();
         assert!(

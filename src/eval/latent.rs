@@ -24,31 +24,66 @@ pub fn elbo_and_iwae(
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Result<(EvalReport, EvalReport)> {
+    let (elbo, iwae) = per_image_bounds(model, set, k, seed, device, progress)?;
+    let (n, dims) = (set.len(), set.shape.dims());
+    let (elbo_sum, iwae_sum): (f64, f64) = (elbo.iter().sum(), iwae.iter().sum());
+    let report = |nll: f64, estimator: String| EvalReport {
+        benchmark: set.benchmark(),
+        dataset: set.dataset.clone(),
+        split: set.split.to_string(),
+        estimator,
+        images: n,
+        nll_nats_per_image: nll,
+        bits_per_dim: bits_per_dim(nll, dims),
+    };
+    let elbo = report(
+        -elbo_sum / n as f64,
+        "ELBO (negative, one-sample reconstruction term + closed-form KL)".into(),
+    );
+    let iwae = report(-iwae_sum / n as f64, format!("IWAE-{k} bound (negative)"));
+    progress.finish(&format!(
+        "ELBO {:.2} nats, IWAE-{k} {:.2} nats",
+        elbo.nll_nats_per_image, iwae.nll_nats_per_image
+    ));
+    Ok((elbo, iwae))
+}
+
+/// Per-image ELBO and IWAE-k bound on log p(x) (nats, `[n]` each), in `set` order: the scores
+/// that out-of-distribution detection ranks.
+pub fn per_image_bounds(
+    model: &(impl LatentModel + ?Sized),
+    set: &ImageSet,
+    k: usize,
+    seed: u64,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     if k == 0 {
         return Err(Error::Invalid(
             "--iwae-k must be at least 1 (k = 1 is the ELBO)".into(),
         ));
     }
-    crate::seeded::with_seed(device, seed, || bounds(model, set, k, device, progress))
+    Ok(crate::seeded::with_seed(device, seed, || {
+        per_image(model, set, k, device, progress)
+    }))
 }
 
-fn bounds(
+fn per_image(
     model: &(impl LatentModel + ?Sized),
     set: &ImageSet,
     k: usize,
     device: &Device,
     progress: &mut dyn Progress,
-) -> Result<(EvalReport, EvalReport)> {
+) -> (Vec<f64>, Vec<f64>) {
     let n = set.len();
-    let dims = set.shape.dims();
     let pixels = set.epoch_pixels(0);
     let shape = [set.shape.channels, set.shape.height, set.shape.width];
     let images_per_pass = (ROWS_PER_PASS / k).clamp(1, 256);
     let samples_per_pass = (ROWS_PER_PASS / images_per_pass).clamp(1, k);
-    let (mut elbo_sum, mut iwae_sum) = (0.0f64, 0.0f64);
+    let (mut elbo_all, mut iwae_all) = (Vec::with_capacity(n), Vec::with_capacity(n));
     progress.start(&format!("IWAE-{k} {}", set.split), n as u64);
     let indices: Vec<usize> = (0..n).collect();
-    for (done, chunk) in indices.chunks(images_per_pass).enumerate() {
+    for chunk in indices.chunks(images_per_pass) {
         let b = chunk.len();
         let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
         let q = model.encode(images.clone());
@@ -57,7 +92,7 @@ fn bounds(
         let elbo: Vec<f32> = (recon - q.kl_to_standard_normal())
             .try_into_vec_as::<f32>()
             .unwrap_or_default();
-        elbo_sum += elbo.iter().map(|&v| v as f64).sum::<f64>();
+        elbo_all.extend(elbo.iter().map(|&v| v as f64));
         // IWAE: per image, running max and sum of exp(log w - max).
         let mut max = vec![f64::NEG_INFINITY; b];
         let mut sum = vec![0.0f64; b];
@@ -80,36 +115,16 @@ fn bounds(
             }
             drawn += s;
         }
-        iwae_sum += (0..b)
-            .map(|i| max[i] + sum[i].ln() - (k as f64).ln())
-            .sum::<f64>();
-        let seen = (done * images_per_pass + b) as f64;
+        iwae_all.extend((0..b).map(|i| max[i] + sum[i].ln() - (k as f64).ln()));
+        let seen = iwae_all.len() as f64;
         progress.update(
             seen as u64,
             &format!(
                 "ELBO {:.2} | IWAE-{k} {:.2} nats",
-                -elbo_sum / seen,
-                -iwae_sum / seen
+                -elbo_all.iter().sum::<f64>() / seen,
+                -iwae_all.iter().sum::<f64>() / seen
             ),
         );
     }
-    let report = |nll: f64, estimator: String| EvalReport {
-        benchmark: set.benchmark(),
-        dataset: set.dataset.clone(),
-        split: set.split.to_string(),
-        estimator,
-        images: n,
-        nll_nats_per_image: nll,
-        bits_per_dim: bits_per_dim(nll, dims),
-    };
-    let elbo = report(
-        -elbo_sum / n as f64,
-        "ELBO (negative, one-sample reconstruction term + closed-form KL)".into(),
-    );
-    let iwae = report(-iwae_sum / n as f64, format!("IWAE-{k} bound (negative)"));
-    progress.finish(&format!(
-        "ELBO {:.2} nats, IWAE-{k} {:.2} nats",
-        elbo.nll_nats_per_image, iwae.nll_nats_per_image
-    ));
-    Ok((elbo, iwae))
+    (elbo_all, iwae_all)
 }
