@@ -84,6 +84,7 @@ pub fn run(a: FeaturesArgs, data_dir: &Path) -> Result<()> {
         feature_dim: ae_config.latent_dim,
         activation: ae_config.activation,
         classes: 10,
+        dropout: 0.0,
     };
     let device = device();
     let mut rows = Vec::new();

@@ -5,7 +5,7 @@
 use super::{Batch, ImageSpec, Loss, Trainable};
 use crate::nn::coders::{Activation, Architecture, Encoder};
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Int, Tensor};
 
@@ -20,6 +20,8 @@ pub struct ClassifierConfig {
     pub feature_dim: usize,
     pub activation: Activation,
     pub classes: usize,
+    /// Dropout probability on the features before the head (training only; 0 = none).
+    pub dropout: f64,
 }
 
 impl Default for ClassifierConfig {
@@ -30,14 +32,16 @@ impl Default for ClassifierConfig {
             feature_dim: 32,
             activation: Activation::Relu,
             classes: 10,
+            dropout: 0.0,
         }
     }
 }
 
-/// Encoder, ReLU, linear head.
+/// Encoder, ReLU, dropout, linear head.
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub encoder: Encoder,
+    dropout: Dropout,
     head: Linear,
 }
 
@@ -59,6 +63,7 @@ impl ClassifierConfig {
     pub fn with_encoder(&self, encoder: Encoder, device: &Device) -> Classifier {
         Classifier {
             encoder,
+            dropout: DropoutConfig::new(self.dropout).init(),
             head: LinearConfig::new(self.feature_dim, self.classes).init(device),
         }
     }
@@ -67,7 +72,8 @@ impl ClassifierConfig {
 impl Classifier {
     /// Class logits, `[b, classes]`.
     pub fn logits(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head.forward(relu(self.encoder.forward(images)))
+        let features = relu(self.encoder.forward(images));
+        self.head.forward(self.dropout.forward(features))
     }
 }
 
