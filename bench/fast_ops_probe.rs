@@ -33,6 +33,7 @@ use rayon::prelude::*;
 // ------------------------------------------------------------------------------------------
 
 /// Rational 13/6 approximation of tanh (Eigen's `generic_fast_tanh_float`), branch-free.
+#[allow(clippy::excessive_precision)] // Eigen's constants, digit for digit
 #[inline(always)]
 fn tanh_f(x: f32) -> f32 {
     const C: f32 = 7.905_311_1;
@@ -143,6 +144,10 @@ fn contiguous_f32(t: FlexTensor) -> FlexTensor {
 }
 fn slice(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("contiguous f32")
+}
+/// Address of an inference-device tensor's f32 storage (zero-copy checks).
+fn flex_ptr<const D: usize>(t: Tensor<D>) -> *const f32 {
+    slice(&t.try_into_primitive::<Flex>().unwrap()).as_ptr()
 }
 /// Wraps a Vec<f32> as a flex tensor without copying (Bytes::from_elems takes the allocation).
 fn flex_from_vec(data: Vec<f32>, shape: Shape) -> FlexTensor {
@@ -471,13 +476,7 @@ fn zero_copy_checks() {
     let t = Tensor::<2>::from_primitive::<Flex>(flex_from_vec(back, Shape::new([256, 256])));
     println!(
         "  flex: from_primitive::<Flex>(FlexTensor::new(Bytes::from_elems(vec))) zero-copy: {}",
-        t.clone()
-            .try_into_primitive::<Flex>()
-            .unwrap()
-            .as_slice::<f32>()
-            .unwrap()
-            .as_ptr()
-            == p
+        flex_ptr(t.clone()) == p
     );
     // autodiff device
     let v: Vec<f32> = (0..n).map(|i| i as f32).collect();
@@ -501,13 +500,7 @@ fn zero_copy_checks() {
     let inner = t.clone().inner();
     println!(
         "  autodiff: t.inner() shares buffer: {}",
-        inner
-            .try_into_primitive::<Flex>()
-            .unwrap()
-            .as_slice::<f32>()
-            .unwrap()
-            .as_ptr()
-            == p
+        flex_ptr(inner) == p
     );
 }
 

@@ -135,21 +135,26 @@ def time_steps(steps, warmup, step):
     return ms
 
 
+def adam_steps(model, steps, warmup, loss):
+    """Times Adam steps (lr 1e-3, eps 1e-8) on loss(), as both training workloads do."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        value = loss()
+        value.backward()
+        opt.step()
+        value.item()
+
+    return time_steps(steps, warmup, step)
+
+
 def pixelcnn(steps, warmup):
     x = t(fixed_binary(32 * 784, 0.25), (32, 1, 28, 28))
     model = PixelCnn()
     with torch.no_grad():
         loss0 = model.loss(x).item()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = model.loss(x)
-        loss.backward()
-        opt.step()
-        loss.item()
-
-    return loss0, time_steps(steps, warmup, step)
+    return loss0, adam_steps(model, steps, warmup, lambda: model.loss(x))
 
 
 def sample(steps, warmup):
@@ -176,16 +181,7 @@ def vae(steps, warmup):
     model = Vae()
     with torch.no_grad():
         loss0 = model.loss(x, eps).item()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = model.loss(x, torch.randn(128, 20))
-        loss.backward()
-        opt.step()
-        loss.item()
-
-    return loss0, time_steps(steps, warmup, step)
+    return loss0, adam_steps(model, steps, warmup, lambda: model.loss(x, torch.randn(128, 20)))
 
 
 def row_lstm(steps, warmup):

@@ -137,6 +137,22 @@ fn time_steps(steps: usize, warmup: usize, mut step: impl FnMut()) -> Vec<f64> {
     ms
 }
 
+/// Times Adam steps (lr 1e-3, eps 1e-8) on `loss(&model)`, as both training workloads do.
+fn adam_steps<M: Module + Clone>(
+    mut model: M,
+    steps: usize,
+    warmup: usize,
+    loss: impl Fn(&M) -> Tensor<1>,
+) -> Vec<f64> {
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    time_steps(steps, warmup, || {
+        let value = loss(&model);
+        let grads = GradientsParams::from_grads(value.backward(), &model);
+        model = optim.step(1e-3, model.clone(), grads);
+        let _ = value.into_scalar::<f32>();
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // PixelCNN
 
@@ -189,15 +205,9 @@ fn pixelcnn_steps(steps: usize, warmup: usize) -> (f64, Vec<f64>) {
     let device = Device::flex().autodiff();
     let shape = [32, 1, 28, 28];
     let x = tensor(fixed_binary(32 * 784, 0.25), shape, &device);
-    let mut model = PixelCnn::new(&device);
+    let model = PixelCnn::new(&device);
     let loss0 = model.loss(x.clone()).into_scalar::<f32>() as f64;
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let ms = time_steps(steps, warmup, || {
-        let loss = model.loss(x.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model.clone(), grads);
-        let _ = loss.into_scalar::<f32>();
-    });
+    let ms = adam_steps(model, steps, warmup, |m| m.loss(x.clone()));
     (loss0, ms)
 }
 
@@ -272,15 +282,11 @@ fn vae_steps(steps: usize, warmup: usize) -> (f64, Vec<f64>) {
     let device = Device::flex().autodiff();
     let x = tensor(fixed_binary(128 * 784, 0.75), [128, 784], &device);
     let eps = tensor(fixed(128 * 20, 16.0, 1.0), [128, 20], &device);
-    let mut model = Vae::new(&device);
+    let model = Vae::new(&device);
     let loss0 = model.loss(x.clone(), eps).into_scalar::<f32>() as f64;
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let ms = time_steps(steps, warmup, || {
+    let ms = adam_steps(model, steps, warmup, |m| {
         let eps = Tensor::random([128, 20], Distribution::Normal(0.0, 1.0), &device);
-        let loss = model.loss(x.clone(), eps);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model.clone(), grads);
-        let _ = loss.into_scalar::<f32>();
+        m.loss(x.clone(), eps)
     });
     (loss0, ms)
 }

@@ -3,6 +3,8 @@
 //! the number on screen is the model's NLL of the drawn image, computed by the library.
 //! Without chromedriver the test is skipped with a message, except under CI, where it fails.
 
+mod common;
+
 use burn::tensor::Device;
 use genmodels::serve::{Playground, serve};
 use serde_json::{Value, json};
@@ -68,32 +70,11 @@ fn draw_score_in_headless_chromium() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("pcnn");
-    let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
-        .args([
-            "train",
-            "pixelcnn",
-            "--data",
-            "synth-digits",
-            "--epochs",
-            "1",
-            "--hidden-channels",
-            "4",
-            "--residual-blocks",
-            "1",
-            "--train-limit",
-            "64",
-            "--valid-limit",
-            "32",
-            "--out",
-            run.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let run = common::train_cli(
+        dir.path(),
+        "pcnn",
+        "pixelcnn",
+        &["--hidden-channels", "4", "--residual-blocks", "1"],
     );
     let playground = Arc::new(
         Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap(),
@@ -227,19 +208,7 @@ fn draw_score_in_headless_chromium() {
         labels: None,
         dynamic_seed: None,
     };
-    let trained = genmodels::train::load_trained(
-        &run,
-        genmodels::train::checkpoint::Which::Best,
-        &Device::flex(),
-    )
-    .unwrap();
-    let log_p = genmodels::eval::per_image_log_prob(
-        trained.model.as_autoregressive().unwrap(),
-        &set,
-        1,
-        &Device::flex(),
-        &mut genmodels::progress::Silent,
-    );
+    let log_p = common::library_log_prob(&run, &set);
     assert_eq!(
         shown,
         format!("{:.2}", -log_p[0]),

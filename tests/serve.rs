@@ -6,37 +6,8 @@ mod common;
 use burn::tensor::Device;
 use genmodels::data::{self, Split};
 use genmodels::serve::{Playground, serve};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-
-fn train(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf {
-    let run = dir.join(name);
-    let mut args = vec![
-        "train",
-        model,
-        "--data",
-        "synth-digits",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "64",
-        "--valid-limit",
-        "32",
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_genmodels"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    run
-}
 
 fn png(pixels: &[u8], side: u32) -> Vec<u8> {
     let img = image::GrayImage::from_fn(side, side, |x, y| {
@@ -69,13 +40,13 @@ fn post(url: &str, body: &[u8]) -> (u16, String) {
 #[test]
 fn api_scores_samples_completes_and_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = train(
+    let plain = common::train_cli(
         dir.path(),
         "plain",
         "pixelcnn",
         &["--hidden-channels", "4", "--residual-blocks", "1"],
     );
-    let cond = train(
+    let cond = common::train_cli(
         dir.path(),
         "cond",
         "gated-pixelcnn",
@@ -104,19 +75,7 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let plain_score = &json["models"][0];
-    let trained = genmodels::train::load_trained(
-        &plain,
-        genmodels::train::checkpoint::Which::Best,
-        &Device::flex(),
-    )
-    .unwrap();
-    let log_p = genmodels::eval::per_image_log_prob(
-        trained.model.as_autoregressive().unwrap(),
-        &test,
-        1,
-        &Device::flex(),
-        &mut genmodels::progress::Silent,
-    );
+    let log_p = common::library_log_prob(&plain, &test);
     let served = plain_score["nll_nats"].as_f64().unwrap();
     assert!(
         (served + log_p[0]).abs() < 1e-3,

@@ -210,9 +210,7 @@ impl<'a> Density<'a> {
             return Ok(Density::Exact(model));
         }
         if let Some(model) = trained.model.as_latent() {
-            if iwae_k == 0 {
-                bail!("--iwae-k must be at least 1 (k = 1 is the ELBO)");
-            }
+            // k = 0 is refused by `per_image_bounds` at the first score.
             return Ok(Density::Latent(model, iwae_k));
         }
         bail!(

@@ -4,6 +4,7 @@
 use genmodels::data::{Binarization, ImageSet, ImageShape, Levels, Split};
 use genmodels::models::{ImageSpec, ModelConfig, PixelCnnConfig};
 use genmodels::run::{DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
+use std::path::{Path, PathBuf};
 
 pub fn tiny_pixelcnn() -> PixelCnnConfig {
     PixelCnnConfig {
@@ -80,4 +81,51 @@ pub fn image_set(spec: &ImageSpec, pixels: Vec<u8>, split: Split) -> ImageSet {
         labels: None,
         dynamic_seed: None,
     }
+}
+
+/// Trains `model` through the `genmodels` command on 64 synth-digits images for one epoch
+/// (32 validation images) into `dir/name`, with `extra` flags; panics with its stderr on failure.
+pub fn train_cli(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf {
+    let run = dir.join(name);
+    let mut args = vec![
+        "train",
+        model,
+        "--data",
+        "synth-digits",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--valid-limit",
+        "32",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run
+}
+
+/// log p(x) of each image of `set` under the best checkpoint of the autoregressive run `run`,
+/// computed by the library (what the command-line and HTTP front ends must agree with).
+pub fn library_log_prob(run: &Path, set: &ImageSet) -> Vec<f64> {
+    let device = burn::tensor::Device::flex();
+    let trained =
+        genmodels::train::load_trained(run, genmodels::train::checkpoint::Which::Best, &device)
+            .unwrap();
+    genmodels::eval::per_image_log_prob(
+        trained.model.as_autoregressive().unwrap(),
+        set,
+        1,
+        &device,
+        &mut genmodels::progress::Silent,
+    )
 }
