@@ -23,18 +23,11 @@
 
 use super::{Autoregressive, ImageSpec};
 use crate::nn::PixelHead;
+use crate::nn::fused::gate;
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d, shift_down, shift_right};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig};
-use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Int, Tensor};
-
-/// tanh(first half) ⊙ σ(second half) over channels: `[b, 2p, H, W] -> [b, p, H, W]`.
-fn gate(x: Tensor<4>) -> Tensor<4> {
-    let [b, two_p, h, w] = x.dims();
-    let p = two_p / 2;
-    tanh(x.clone().slice([0..b, 0..p, 0..h, 0..w])) * sigmoid(x.slice([0..b, p..two_p, 0..h, 0..w]))
-}
 
 /// One gated layer with its vertical and horizontal stacks.
 #[derive(Module, Debug)]

@@ -16,6 +16,7 @@
 use super::SampleSpec;
 use crate::models::gated_pixelcnn::{HostConv, HostGatedPixelCnn};
 use crate::nn::dist::draw;
+use crate::nn::fused::gate_value;
 use crate::progress::Progress;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -123,7 +124,7 @@ impl<'m> Cache<'m> {
                         let f = self.v_pre[layer][((b * 2 * p + j) * h + r) * w + col] + class_f;
                         let g =
                             self.v_pre[layer][((b * 2 * p + p + j) * h + r) * w + col] + class_g;
-                        self.v_out[layer][((b * p + j) * h + r) * w + col] = f.tanh() * sigmoid(g);
+                        self.v_out[layer][((b * p + j) * h + r) * w + col] = gate_value(f, g);
                     }
                 }
             }
@@ -184,7 +185,7 @@ impl<'m> Cache<'m> {
                     *pre_o = acc;
                 }
                 for j in 0..p {
-                    gated[j] = pre[j].tanh() * sigmoid(pre[p + j]);
+                    gated[j] = gate_value(pre[j], pre[p + j]);
                 }
                 let out = &spec.horizontal_out;
                 for o in 0..p {

@@ -14,39 +14,34 @@
 //! are added: otherwise a pixel would see its future (the bug of e.g.
 //! carpedm20/pixel-rnn-tensorflow#16). The result has the full dependency field: no blind spot.
 
-use crate::nn::conv_lstm::lstm_step;
+use crate::nn::conv_lstm::{lstm_step, unstack};
 use crate::nn::padded_conv::{PaddedConv2d, shift_down};
 use burn::module::Module;
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 
 /// `[b, c, H, W] -> [b, c, H, W + H - 1]`, row r shifted right by r (zeros elsewhere).
+///
+/// Without a loop over rows: pad each row with H zeros to length W + H and read the same
+/// memory back with rows one element shorter; element (r, c) at `r (W + H) + c` then lies in
+/// row r at column `r + c`.
 pub fn skew(x: Tensor<4>) -> Tensor<4> {
     let [b, c, height, width] = x.dims();
-    let device = x.device();
-    let rows: Vec<Tensor<4>> = (0..height)
-        .map(|r| {
-            let row = x.clone().slice([0..b, 0..c, r..r + 1, 0..width]);
-            let mut parts = Vec::with_capacity(3);
-            if r > 0 {
-                parts.push(Tensor::zeros([b, c, 1, r], &device));
-            }
-            parts.push(row);
-            if height - 1 - r > 0 {
-                parts.push(Tensor::zeros([b, c, 1, height - 1 - r], &device));
-            }
-            Tensor::cat(parts, 3)
-        })
-        .collect();
-    Tensor::cat(rows, 2)
+    let skewed_width = width + height - 1;
+    x.pad((0, height, 0, 0), PadMode::Constant(0.0))
+        .reshape([b, c, height * (skewed_width + 1)])
+        .narrow(2, 0, height * skewed_width)
+        .reshape([b, c, height, skewed_width])
 }
 
-/// The inverse of [`skew`]: `[b, c, H, W + H - 1] -> [b, c, H, W]` for the given `width`.
+/// The inverse of [`skew`]: `[b, c, H, W + H - 1] -> [b, c, H, W]` for the given `width`
+/// (the same reading, backwards: append H zeros, read rows of W + H, keep the first W).
 pub fn unskew(s: Tensor<4>, width: usize) -> Tensor<4> {
-    let [b, c, height, _] = s.dims();
-    let rows: Vec<Tensor<4>> = (0..height)
-        .map(|r| s.clone().slice([0..b, 0..c, r..r + 1, r..r + width]))
-        .collect();
-    Tensor::cat(rows, 2)
+    let [b, c, height, skewed_width] = s.dims();
+    s.reshape([b, c, 1, height * skewed_width])
+        .pad((0, height, 0, 0), PadMode::Constant(0.0))
+        .reshape([b, c, height, skewed_width + 1])
+        .narrow(3, 0, width)
 }
 
 /// One direction: a column-wise LSTM over the skewed map, `[b, in, H, W] -> [b, hidden, H, W]`.
@@ -69,16 +64,12 @@ impl DiagonalLstm {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, _, height, width] = x.dims();
-        let input_gates = self.input_to_state.forward(skew(x)); // [b, 4h, H, W + H - 1]
-        let columns = width + height - 1;
-        let mut h = Tensor::zeros([b, self.hidden, height, 1], &input_gates.device());
+        // [b, 4h, H, W + H - 1], then one [b, 4h, H, 1] tensor per column of the skewed map
+        let input_gates = unstack(self.input_to_state.forward(skew(x)), 3);
+        let mut h = Tensor::zeros([b, self.hidden, height, 1], &input_gates[0].device());
         let mut c = h.clone();
-        let mut outputs = Vec::with_capacity(columns);
-        for j in 0..columns {
-            let column_gates =
-                input_gates
-                    .clone()
-                    .slice([0..b, 0..4 * self.hidden, 0..height, j..j + 1]);
+        let mut outputs = Vec::with_capacity(input_gates.len());
+        for column_gates in input_gates {
             (h, c) = lstm_step(column_gates + self.state_to_state.forward(h), c);
             outputs.push(h.clone());
         }

@@ -16,7 +16,7 @@
 //! The receptive field is a triangle above the pixel (it misses pixels far to the upper left
 //! and right); the Diagonal BiLSTM covers the whole context.
 
-use crate::nn::conv_lstm::lstm_step;
+use crate::nn::conv_lstm::{lstm_step, unstack};
 use crate::nn::padded_conv::PaddedConv2d;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -53,15 +53,12 @@ impl RowLstm {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, _, height, width] = x.dims();
-        let input_gates = self.input_to_state.forward(x); // [b, 4h, H, W], all rows at once
-        let mut h = Tensor::zeros([b, self.hidden, 1, width], &input_gates.device());
+        // All rows' input-to-state terms at once, then one [b, 4h, 1, W] tensor per row.
+        let input_gates = unstack(self.input_to_state.forward(x), 2);
+        let mut h = Tensor::zeros([b, self.hidden, 1, width], &input_gates[0].device());
         let mut c = h.clone();
         let mut rows = Vec::with_capacity(height);
-        for r in 0..height {
-            let row_gates =
-                input_gates
-                    .clone()
-                    .slice([0..b, 0..4 * self.hidden, r..r + 1, 0..width]);
+        for row_gates in input_gates {
             // Row 0 has no row above: the state-to-state term sees zeros (its bias remains).
             let gates = row_gates + self.state_to_state.forward(h);
             (h, c) = lstm_step(gates, c);

@@ -1,0 +1,174 @@
+//! Fused elementwise ops with their own backward: the gated activation of the Gated PixelCNN
+//! and the LSTM cell of the PixelRNN.
+//!
+//! Written as burn ops, each of these is a chain of small kernels (slice, sigmoid, tanh,
+//! multiply, add) that each read and write the whole tensor, plus as many again in the
+//! backward, and burn's scalar `tanhf`/`expf` do not vectorise: the profile of the Gated
+//! PixelCNN spent 40% of a training step there (docs/PERFORMANCE.md). Fused, each is one pass
+//! over memory in the forward and one in the backward, with a vectorised tanh.
+//!
+//! With the `fast-ops` feature (default) they run as burn backend extensions on flex
+//! ([`flex`]); without it, or through [`reference`], as the plain burn composition. Tests hold
+//! the two to float tolerance, values and gradients.
+
+#[cfg(feature = "fast-ops")]
+mod flex;
+pub mod kernels;
+
+use burn::tensor::Tensor;
+
+/// The gated activation `[b, 2p, ..] -> [b, p, ..]`: y = tanh(a) ⊙ σ(b) with x = [a; b] split
+/// along the channels (van den Oord et al. 2016b, Eq. 2).
+pub fn gate(x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "fast-ops")]
+    return flex::gate(x);
+    #[cfg(not(feature = "fast-ops"))]
+    return reference::gate(x);
+}
+
+/// [`gate`] for one value pair, with the same arithmetic, so that host-side code (the cached
+/// sampler) reproduces the tensor path bit for bit.
+pub fn gate_value(a: f32, b: f32) -> f32 {
+    #[cfg(feature = "fast-ops")]
+    return kernels::tanh(a) * kernels::sigmoid(b);
+    #[cfg(not(feature = "fast-ops"))]
+    return a.tanh() * (1.0 / (1.0 + (-b).exp()));
+}
+
+/// One LSTM step (van den Oord et al. 2016, Eq. 3): `gates` `[b, 4h, ..]` are the
+/// pre-activations in the order o, f, i, g, `c_prev` `[b, h, ..]`; returns `(h, c)`:
+///
+/// ```text
+/// c = σ(f) ⊙ c_prev + σ(i) ⊙ tanh(g)
+/// h = σ(o) ⊙ tanh(c)
+/// ```
+pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    #[cfg(feature = "fast-ops")]
+    {
+        let c = flex::lstm_cell(gates.clone(), c_prev);
+        (flex::lstm_output(gates, c.clone()), c)
+    }
+    #[cfg(not(feature = "fast-ops"))]
+    reference::lstm_step(gates, c_prev)
+}
+
+/// The same ops as plain burn compositions: the definition the fused kernels are tested
+/// against, and the path on builds without `fast-ops`.
+pub mod reference {
+    use burn::tensor::Tensor;
+    use burn::tensor::activation::{sigmoid, tanh};
+
+    pub fn gate(x: Tensor<4>) -> Tensor<4> {
+        let [a, b]: [Tensor<4>; 2] = x.chunk(2, 1).try_into().expect("even channel count");
+        tanh(a) * sigmoid(b)
+    }
+
+    pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let [o, f, i, g]: [Tensor<4>; 4] = gates
+            .chunk(4, 1)
+            .try_into()
+            .expect("channels divisible by 4");
+        let c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g);
+        (sigmoid(o) * tanh(c.clone()), c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution, TensorData};
+
+    fn random(shape: [usize; 4], scale: f32, device: &Device) -> Tensor<4> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device) * scale
+    }
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        let (a, b): (Vec<f32>, Vec<f32>) = (
+            a.try_into_vec_as::<f32>().unwrap(),
+            b.try_into_vec_as::<f32>().unwrap(),
+        );
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// Same values on a fresh leaf, so fused and reference get separate graphs.
+    fn leaf(t: &Tensor<4>) -> Tensor<4> {
+        Tensor::from_data(t.to_data(), &t.device()).require_grad()
+    }
+
+    /// Shapes the models use (Gated PixelCNN feature maps, Row LSTM rows, Diagonal BiLSTM
+    /// columns), a batch large enough to take the parallel path, and an empty batch.
+    const SHAPES: [[usize; 4]; 5] = [
+        [2, 3, 5, 7],
+        [32, 16, 28, 28],
+        [16, 16, 1, 28],
+        [32, 16, 28, 1],
+        [1, 1, 1, 1],
+    ];
+
+    #[test]
+    fn the_fused_gate_matches_tanh_times_sigmoid_in_value_and_gradient() {
+        let device = Device::flex().autodiff();
+        for [b, p, h, w] in SHAPES {
+            let x = random([b, 2 * p, h, w], 3.0, &device);
+            let weight = random([b, p, h, w], 1.0, &device);
+            let (x1, x2) = (leaf(&x), leaf(&x));
+            let (y1, y2) = (gate(x1.clone()), reference::gate(x2.clone()));
+            let g1 = (y1.clone() * weight.clone()).sum().backward();
+            let g2 = (y2.clone() * weight).sum().backward();
+            assert!(max_diff(y1, y2) < 1e-6, "gate forward at {b}x{p}x{h}x{w}");
+            let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+            assert!(d < 1e-5, "gate gradient at {b}x{p}x{h}x{w}: {d}");
+        }
+    }
+
+    #[test]
+    fn the_fused_lstm_step_matches_the_reference_in_value_and_gradients() {
+        let device = Device::flex().autodiff();
+        for [b, hidden, h, w] in SHAPES {
+            let gates = random([b, 4 * hidden, h, w], 3.0, &device);
+            let c_prev = random([b, hidden, h, w], 2.0, &device);
+            let (wh, wc) = (
+                random([b, hidden, h, w], 1.0, &device),
+                random([b, hidden, h, w], 1.0, &device),
+            );
+            let (g1, c1) = (leaf(&gates), leaf(&c_prev));
+            let (g2, c2) = (leaf(&gates), leaf(&c_prev));
+            let (h1, cell1) = lstm_step(g1.clone(), c1.clone());
+            let (h2, cell2) = reference::lstm_step(g2.clone(), c2.clone());
+            // A loss that reads both outputs, so that both backward paths into c meet.
+            let grads1 =
+                ((h1.clone() * wh.clone()).sum() + (cell1.clone() * wc.clone()).sum()).backward();
+            let grads2 = ((h2.clone() * wh).sum() + (cell2.clone() * wc).sum()).backward();
+            let at = format!("{b}x{hidden}x{h}x{w}");
+            assert!(max_diff(h1, h2) < 1e-6, "h at {at}");
+            assert!(max_diff(cell1, cell2) < 1e-5, "c at {at}");
+            let d = max_diff(g1.grad(&grads1).unwrap(), g2.grad(&grads2).unwrap());
+            assert!(d < 1e-5, "d gates at {at}: {d}");
+            let d = max_diff(c1.grad(&grads1).unwrap(), c2.grad(&grads2).unwrap());
+            assert!(d < 1e-5, "d c_prev at {at}: {d}");
+        }
+    }
+
+    #[test]
+    fn the_fused_ops_run_on_the_inference_device_and_on_strided_views() {
+        let device = Device::flex();
+        let x = random([2, 8, 5, 3], 3.0, &device);
+        // A permuted view: the op must read it in logical order, not storage order.
+        let view = x.clone().permute([0, 1, 3, 2]);
+        assert!(max_diff(gate(view.clone()), reference::gate(view.clone())) < 1e-6);
+        let c = random([2, 2, 3, 5], 1.0, &device);
+        let (h1, c1) = lstm_step(view.clone(), c.clone());
+        let (h2, c2) = reference::lstm_step(view, c);
+        assert!(max_diff(h1, h2) < 1e-6 && max_diff(c1, c2) < 1e-6);
+        // An untracked c_prev (the zeros of a first step) on the autodiff device.
+        let device = Device::flex().autodiff();
+        let gates = leaf(&random([3, 8, 2, 2], 2.0, &device));
+        let zeros = Tensor::<4>::from_data(TensorData::zeros::<f32, _>([3, 2, 2, 2]), &device);
+        let (h, _) = lstm_step(gates.clone(), zeros);
+        assert!(gates.grad(&h.sum().backward()).is_some());
+    }
+}
