@@ -18,17 +18,19 @@
 //!   (nats per image), Adam.
 //! - `row-lstm`: a Row-LSTM-like loop, forward and backward: a 1x3 input-to-state conv over the
 //!   whole map, then 28 sequential rows of a 1x3 state-to-state conv and the LSTM gates (i, f,
-//!   o, g), batch 16, 32 channels, width 28; loss mean(h^2).
+//!   o, g), batch 16, 32 channels, width 28; loss mean(h^2). The burn side runs genmodels' own
+//!   Row LSTM path (the fused `lstm_scan` op).
 //! - `sample`: naive sampling from the `pixelcnn` network, batch 16: 784 full forward passes.
 //! - `gemm`: a 2048x2048x2048 matrix product (the practical peak of the machine).
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use genmodels::nn::dist::PixelHead;
+use genmodels::nn::fused::lstm_scan;
 use genmodels::nn::masked_conv::{MaskType, MaskedConv2d};
 use std::time::Instant;
 
@@ -301,26 +303,26 @@ struct RowLstm {
 }
 
 impl RowLstm {
-    /// mean(h^2) over the `[b, c, rows, w]` hidden states of a row-by-row LSTM over `x`.
+    /// mean(h^2) over the `[b, c, rows, w]` hidden states of a row-by-row LSTM over `x`,
+    /// computed as genmodels' Row LSTM layer computes it: the input-to-state conv over the whole
+    /// map, then the fused recurrence (`lstm_scan`). The weights are PyTorch's, with the gate
+    /// blocks reordered from its (i, f, o, g) to our (o, f, i, g): the same function.
     fn loss(&self, x: Tensor<4>) -> Tensor<1> {
-        let [b, c, rows, w] = x.dims();
         let row_conv = ConvOptions::new([1, 1], [0, 1], [1, 1], 1);
         let (wi, bi) = &self.input_to_state;
         let (ws, bs) = &self.state_to_state;
-        let input_gates = conv2d(x.clone(), wi.val(), Some(bi.val()), row_conv.clone()); // [b, 4c, rows, w]
-        let mut hidden = Tensor::<4>::zeros([b, c, 1, w], &x.device());
-        let mut cell = hidden.clone();
-        let mut outputs = Vec::with_capacity(rows);
-        for r in 0..rows {
-            let gates = input_gates.clone().slice([0..b, 0..4 * c, r..r + 1, 0..w])
-                + conv2d(hidden, ws.val(), Some(bs.val()), row_conv.clone());
-            let [i, f, o, g]: [Tensor<4>; 4] = gates.chunk(4, 1).try_into().expect("4 gates");
-            cell = sigmoid(f) * cell + sigmoid(i) * tanh(g);
-            hidden = sigmoid(o) * tanh(cell.clone());
-            outputs.push(hidden.clone());
-        }
-        Tensor::cat(outputs, 2).powi_scalar(2).mean()
+        let [four_c, c, _, k] = ws.dims();
+        let bias = to_ofig(bi.val()) + to_ofig(bs.val());
+        let input_gates = conv2d(x, to_ofig(wi.val()), Some(bias), row_conv); // [b, 4c, rows, w]
+        let kernel = to_ofig(ws.val()).reshape([four_c, c, k]);
+        lstm_scan(input_gates, kernel, 1).powi_scalar(2).mean()
     }
+}
+
+/// Gate blocks along dim 0 from PyTorch's order (i, f, o, g) to genmodels' (o, f, i, g).
+fn to_ofig<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    let [i, f, o, g]: [Tensor<D>; 4] = t.chunk(4, 0).try_into().expect("4 gate blocks");
+    Tensor::cat(vec![o, f, i, g], 0)
 }
 
 fn row_lstm_steps(steps: usize, warmup: usize) -> (f64, Vec<f64>) {

@@ -7,11 +7,13 @@
 //! h = o ⊙ tanh(c)
 //! ```
 //!
-//! The cell itself is a fused op ([`crate::nn::fused::lstm_step`]).
+//! The whole recurrence, convolution and cell for every step, is one fused op with its own
+//! backward ([`crate::nn::fused::lstm_scan`]); the step-by-step burn loop it replaces is kept
+//! as its reference and as the path without the `fast-ops` feature.
 
 use burn::tensor::Tensor;
 
-pub use crate::nn::fused::lstm_step;
+pub use crate::nn::fused::{lstm_scan, lstm_step};
 
 /// `x` cut into its unit slices along `dim`, in order: the rows or columns an LSTM loop visits.
 ///

@@ -14,7 +14,7 @@
 //! are added: otherwise a pixel would see its future (the bug of e.g.
 //! carpedm20/pixel-rnn-tensorflow#16). The result has the full dependency field: no blind spot.
 
-use crate::nn::conv_lstm::{lstm_step, unstack};
+use crate::nn::conv_lstm::lstm_scan;
 use crate::nn::padded_conv::{PaddedConv2d, shift_down};
 use burn::module::Module;
 use burn::tensor::ops::PadMode;
@@ -63,17 +63,16 @@ impl DiagonalLstm {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, _, height, width] = x.dims();
-        // [b, 4h, H, W + H - 1], then one [b, 4h, H, 1] tensor per column of the skewed map
-        let input_gates = unstack(self.input_to_state.forward(skew(x)), 3);
-        let mut h = Tensor::zeros([b, self.hidden, height, 1], &input_gates[0].device());
-        let mut c = h.clone();
-        let mut outputs = Vec::with_capacity(input_gates.len());
-        for column_gates in input_gates {
-            (h, c) = lstm_step(column_gates + self.state_to_state.forward(h), c);
-            outputs.push(h.clone());
-        }
-        unskew(Tensor::cat(outputs, 3), width)
+        let [_, _, _, width] = x.dims();
+        let kernel = self.state_to_state.weight.val(); // [4h, h, 2, 1]
+        let [four_h, hidden, k, _] = kernel.dims();
+        debug_assert_eq!(hidden, self.hidden);
+        let bias = self.state_to_state.bias.val().reshape([1, four_h, 1, 1]);
+        // [b, 4h, H, W + H - 1] -> steps are the skewed columns, positions the rows
+        let input_gates = (self.input_to_state.forward(skew(x)) + bias).swap_dims(2, 3);
+        let [top, ..] = self.state_to_state.padding;
+        let states = lstm_scan(input_gates, kernel.reshape([four_h, hidden, k]), top);
+        unskew(states.swap_dims(2, 3), width)
     }
 }
 

@@ -16,7 +16,7 @@
 //! The receptive field is a triangle above the pixel (it misses pixels far to the upper left
 //! and right); the Diagonal BiLSTM covers the whole context.
 
-use crate::nn::conv_lstm::{lstm_step, unstack};
+use crate::nn::conv_lstm::lstm_scan;
 use crate::nn::padded_conv::PaddedConv2d;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -52,18 +52,14 @@ impl RowLstm {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [b, _, height, width] = x.dims();
-        // All rows' input-to-state terms at once, then one [b, 4h, 1, W] tensor per row.
-        let input_gates = unstack(self.input_to_state.forward(x), 2);
-        let mut h = Tensor::zeros([b, self.hidden, 1, width], &input_gates[0].device());
-        let mut c = h.clone();
-        let mut rows = Vec::with_capacity(height);
-        for row_gates in input_gates {
-            // Row 0 has no row above: the state-to-state term sees zeros (its bias remains).
-            let gates = row_gates + self.state_to_state.forward(h);
-            (h, c) = lstm_step(gates, c);
-            rows.push(h.clone());
-        }
-        Tensor::cat(rows, 2)
+        let kernel = self.state_to_state.weight.val(); // [4h, h, 1, k]
+        let [four_h, hidden, _, k] = kernel.dims();
+        debug_assert_eq!(hidden, self.hidden);
+        // All rows' input-to-state terms at once (plus the state-to-state bias); then the
+        // recurrence over rows, in which row 0 sees a zero state above it.
+        let bias = self.state_to_state.bias.val().reshape([1, four_h, 1, 1]);
+        let input_gates = self.input_to_state.forward(x) + bias; // [b, 4h, H, W]
+        let [_, _, left, _] = self.state_to_state.padding;
+        lstm_scan(input_gates, kernel.reshape([four_h, hidden, k]), left)
     }
 }

@@ -3,7 +3,7 @@
 //! Shapes are `[b, k * n_per_item...]`: every op maps batch item to batch item, so the batch
 //! is split across rayon threads.
 
-use super::kernels;
+use super::{kernels, scan};
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
@@ -13,6 +13,7 @@ use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{Bytes, DType, Shape, Tensor};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedOps: Backend {
@@ -22,6 +23,12 @@ pub trait FusedOps: Backend {
     fn lstm_cell(gates: FloatTensor<Self>, c_prev: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `[b, 4h, ..]`, `[b, h, ..] -> [b, h, ..]`: h = σ(o) ⊙ tanh(c).
     fn lstm_output(gates: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `[b, 4h, T, L]`, `[4h, h, k] -> [b, h, T, L]`: a whole LSTM recurrence (see [`scan`]).
+    fn lstm_scan(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        pad_before: usize,
+    ) -> FloatTensor<Self>;
 }
 
 pub fn gate<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -39,6 +46,14 @@ pub fn lstm_output<const D: usize>(gates: Tensor<D>, c: Tensor<D>) -> Tensor<D> 
     Tensor::from_dispatch(<Dispatch as FusedOps>::lstm_output(
         gates.into_dispatch(),
         c.into_dispatch(),
+    ))
+}
+
+pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::lstm_scan(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        pad_before,
     ))
 }
 
@@ -239,6 +254,26 @@ fn lstm_output_backward(
     )
 }
 
+fn scan_forward(x: FlexTensor, w: FlexTensor, pad_before: usize) -> (FlexTensor, scan::Tape) {
+    let (x, w) = (contiguous_f32(x), contiguous_f32(w));
+    let (xs, ws) = (x.layout().shape(), w.layout().shape());
+    assert!(
+        xs.num_dims() == 4 && ws.num_dims() == 3 && xs[1] == ws[0] && ws[0] == 4 * ws[1],
+        "lstm_scan: x {xs:?} and w {ws:?} are not [b, 4h, T, L] and [4h, h, k]"
+    );
+    let shape = scan::ScanShape {
+        batch: xs[0],
+        hidden: ws[1],
+        steps: xs[2],
+        positions: xs[3],
+        kernel: ws[2],
+        pad_before,
+    };
+    let (out, tape) = scan::forward(values(&x), values(&w), shape);
+    let out_shape = Shape::from(vec![xs[0], ws[1], xs[2], xs[3]]);
+    (from_vec(out, out_shape), tape)
+}
+
 // ---- the backend extension: inference device, then autodiff device ----------------------------
 
 impl FusedOps for Flex {
@@ -250,6 +285,30 @@ impl FusedOps for Flex {
     }
     fn lstm_output(gates: FlexTensor, c: FlexTensor) -> FlexTensor {
         lstm_output_forward(gates, c)
+    }
+    fn lstm_scan(x: FlexTensor, w: FlexTensor, pad_before: usize) -> FlexTensor {
+        scan_forward(x, w, pad_before).0
+    }
+}
+
+#[derive(Debug)]
+struct ScanBackward {
+    x_shape: Shape,
+    w_shape: Shape,
+}
+
+impl Backward<Flex, 2> for ScanBackward {
+    type State = Arc<scan::Tape>;
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, w_node] = ops.parents;
+        let dy = contiguous_f32(grads.consume::<Flex>(&ops.node));
+        let (dx, dw) = scan::backward(&ops.state, values(&dy));
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, from_vec(dx, self.x_shape));
+        }
+        if let Some(node) = w_node {
+            grads.register::<Flex>(node.id, from_vec(dw, self.w_shape));
+        }
     }
 }
 
@@ -311,6 +370,31 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
 
     fn lstm_output(gates: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self> {
         lstm_op::<C>(gates, c, lstm_output_forward, lstm_output_backward)
+    }
+
+    fn lstm_scan(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        pad_before: usize,
+    ) -> FloatTensor<Self> {
+        let backward = ScanBackward {
+            x_shape: x.primitive().layout().shape().clone(),
+            w_shape: w.primitive().layout().shape().clone(),
+        };
+        match backward
+            .prepare::<C>([x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, w) = (x.primitive().clone(), w.primitive().clone());
+                let (out, tape) = scan_forward(x, w, pad_before);
+                prep.finish(Arc::new(tape), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(scan_forward(x.into_primitive(), w.into_primitive(), pad_before).0)
+            }
+        }
     }
 }
 

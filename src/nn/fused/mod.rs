@@ -14,6 +14,8 @@
 #[cfg(feature = "fast-ops")]
 mod flex;
 pub mod kernels;
+#[cfg(feature = "fast-ops")]
+pub mod scan;
 
 use burn::tensor::Tensor;
 
@@ -52,6 +54,21 @@ pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) 
     reference::lstm_step(gates, c_prev)
 }
 
+/// A whole convolutional LSTM recurrence (the PixelRNN layers): `x` `[b, 4h, T, L]` holds the
+/// input-to-state gate terms (biases included) for T steps of L positions, `w` `[4h, h, k]`
+/// the state-to-state kernel, a 1-D convolution along the positions that reads
+/// `l + kk - pad_before`; returns every step's hidden state `[b, h, T, L]`:
+///
+/// ```text
+/// (h_t, c_t) = lstm_step(x_t + w ⊛ h_{t-1}, c_{t-1}),   h_{-1} = c_{-1} = 0
+/// ```
+pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
+    #[cfg(feature = "fast-ops")]
+    return flex::lstm_scan(x, w, pad_before);
+    #[cfg(not(feature = "fast-ops"))]
+    return reference::lstm_scan(x, w, pad_before);
+}
+
 /// The same ops as plain burn compositions: the definition the fused kernels are tested
 /// against, and the path on builds without `fast-ops`.
 pub mod reference {
@@ -70,6 +87,25 @@ pub mod reference {
             .expect("channels divisible by 4");
         let c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g);
         (sigmoid(o) * tanh(c.clone()), c)
+    }
+
+    pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
+        use burn::tensor::module::conv2d;
+        use burn::tensor::ops::ConvOptions;
+        let [b, _, _, positions] = x.dims();
+        let [four_h, hidden, kernel] = w.dims();
+        let w = w.reshape([four_h, hidden, 1, kernel]);
+        let padding = [(0, 0), (pad_before, kernel - 1 - pad_before)];
+        let options = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
+        let mut h = Tensor::zeros([b, hidden, 1, positions], &x.device());
+        let mut c = h.clone();
+        let mut steps = Vec::new();
+        for x_t in crate::nn::conv_lstm::unstack(x, 2) {
+            let gates = x_t + conv2d(h, w.clone(), None, options.clone());
+            (h, c) = lstm_step(gates, c);
+            steps.push(h.clone());
+        }
+        Tensor::cat(steps, 2)
     }
 }
 
@@ -150,6 +186,57 @@ mod tests {
             assert!(d < 1e-5, "d gates at {at}: {d}");
             let d = max_diff(c1.grad(&grads1).unwrap(), c2.grad(&grads2).unwrap());
             assert!(d < 1e-5, "d c_prev at {at}: {d}");
+        }
+    }
+
+    #[test]
+    fn the_fused_lstm_scan_matches_the_step_by_step_loop_in_value_and_gradients() {
+        // (batch, hidden, steps, positions, kernel, pad_before): the Row LSTM's 1 x 3 (pad 1),
+        // the Diagonal BiLSTM's 2 x 1 (pad 1), a 1 x 1, a one-sided kernel, and a size that
+        // takes the threaded GEMM path.
+        let cases = [
+            (3, 2, 4, 5, 3, 1),
+            (2, 3, 5, 4, 2, 1),
+            (2, 2, 3, 3, 1, 0),
+            (1, 2, 4, 6, 3, 0),
+            (32, 16, 3, 28, 2, 1),
+        ];
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let tracked = device.is_autodiff();
+            for (b, hidden, steps, positions, kernel, pad) in cases {
+                let at = format!("b{b} h{hidden} T{steps} L{positions} k{kernel} pad{pad}");
+                let x = random([b, 4 * hidden, steps, positions], 2.0, &device);
+                let w = Tensor::<3>::random(
+                    [4 * hidden, hidden, kernel],
+                    Distribution::Normal(0.0, 0.5),
+                    &device,
+                );
+                let weight = random([b, hidden, steps, positions], 1.0, &device);
+                let fresh_x = || {
+                    let t = Tensor::<4>::from_data(x.to_data(), &device);
+                    if tracked { t.require_grad() } else { t }
+                };
+                let fresh_w = || {
+                    let t = Tensor::<3>::from_data(w.to_data(), &device);
+                    if tracked { t.require_grad() } else { t }
+                };
+                let (x1, x2, w1, w2) = (fresh_x(), fresh_x(), fresh_w(), fresh_w());
+                let y1 = lstm_scan(x1.clone(), w1.clone(), pad);
+                let y2 = reference::lstm_scan(x2.clone(), w2.clone(), pad);
+                assert!(max_diff(y1.clone(), y2.clone()) < 1e-5, "forward at {at}");
+                if !tracked {
+                    continue;
+                }
+                let g1 = (y1 * weight.clone()).sum().backward();
+                let g2 = (y2 * weight).sum().backward();
+                let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+                assert!(d < 1e-4, "d x at {at}: {d}");
+                let (dw1, dw2) = (w1.grad(&g1).unwrap(), w2.grad(&g2).unwrap());
+                let scale = dw2.clone().abs().max().into_scalar::<f32>().max(1.0);
+                let d = max_diff(dw1.unsqueeze::<4>(), dw2.unsqueeze::<4>());
+                // dw sums b T L products: compare relative to its largest entry.
+                assert!(d < 1e-5 * scale, "d w at {at}: {d}");
+            }
         }
     }
 
