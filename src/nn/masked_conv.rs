@@ -16,12 +16,14 @@
 //! into `image_channels` contiguous groups, and output group g sees input groups < g (type A)
 //! or <= g (type B). With one image channel, A drops the centre and B keeps it.
 //!
-//! Departure from a mask-aware kernel: the masked taps are still computed (a later issue removes
-//! that waste); the mask is applied to the weight in `forward`, so masked weights get zero gradient.
+//! The kept taps are, in raster order, the first `live_taps` of the window, so `forward` hands
+//! only those to a convolution that never computes the others
+//! ([`crate::nn::fused::causal_conv2d`]: 5 of 9 taps for a 3 x 3 mask B, 24 of 49 for a 7 x 7
+//! mask A). The mask is still applied to the weight, for the centre tap's colour groups, so
+//! masked weights get zero gradient.
 
+use crate::nn::fused::causal_conv2d;
 use burn::module::{Initializer, Module, Param};
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Which mask: A excludes the current pixel's own channel (group), B includes it.
@@ -41,6 +43,8 @@ pub struct MaskedConv2d {
     /// Fixed 0/1 mask, same shape as `weight`; not a parameter.
     pub mask: Tensor<4>,
     pub kernel_size: usize,
+    /// How many taps, in raster order, the mask keeps for some channel pair.
+    pub live_taps: usize,
 }
 
 impl MaskedConv2d {
@@ -60,6 +64,11 @@ impl MaskedConv2d {
         );
         let shape = [out_channels, in_channels, kernel_size, kernel_size];
         let mask_values = causal_mask(shape, mask_type, image_channels);
+        let taps = kernel_size * kernel_size;
+        let live_taps = (0..taps)
+            .rev()
+            .find(|&t| mask_values.chunks(taps).any(|window| window[t] > 0.0))
+            .map_or(0, |last| last + 1);
         let live_per_output = mask_values.iter().filter(|&&m| m > 0.0).count() / out_channels;
         let fan_in = live_per_output.max(1);
         let init = Initializer::KaimingUniform {
@@ -71,6 +80,7 @@ impl MaskedConv2d {
             bias: init.init_with([out_channels], Some(fan_in), None, device),
             mask: Tensor::from_data(TensorData::new(mask_values, shape), device),
             kernel_size,
+            live_taps,
         }
     }
 
@@ -78,14 +88,11 @@ impl MaskedConv2d {
     /// - `input`: `[batch, in_channels, height, width]`
     /// - output: `[batch, out_channels, height, width]`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let pad = self.kernel_size / 2;
-        let weight = self.weight.val() * self.mask.clone();
-        conv2d(
-            input,
-            weight,
-            Some(self.bias.val()),
-            ConvOptions::new([1, 1], [pad, pad], [1, 1], 1),
-        )
+        let [out_channels, in_channels, k, _] = self.weight.dims();
+        let live = (self.weight.val() * self.mask.clone())
+            .reshape([out_channels, in_channels, k * k])
+            .narrow(2, 0, self.live_taps); // [out, in, live taps]
+        causal_conv2d(input, live, self.bias.val(), k)
     }
 }
 
@@ -153,6 +160,37 @@ mod tests {
                 assert_eq!(at(&a, o, i), i < o / 2, "A o={o} i={i}");
                 assert_eq!(at(&b, o, i), i <= o / 2, "B o={o} i={i}");
             }
+        }
+    }
+
+    #[test]
+    fn the_layer_computes_only_the_kept_taps_and_equals_the_dense_masked_conv() {
+        use burn::tensor::module::conv2d;
+        use burn::tensor::ops::ConvOptions;
+        use burn::tensor::{Device, Distribution};
+        let device = Device::flex();
+        // (in, out, kernel, mask, image channels, expected live taps)
+        let cases = [
+            (1, 8, 7, MaskType::A, 1, 24),
+            (8, 8, 3, MaskType::B, 1, 5),
+            (3, 6, 5, MaskType::A, 3, 13), // colour groups keep part of the centre
+            (6, 6, 3, MaskType::B, 3, 5),
+        ];
+        for (i, o, k, mask_type, groups, live) in cases {
+            let layer = MaskedConv2d::new(i, o, k, mask_type, groups, &device);
+            assert_eq!(
+                layer.live_taps, live,
+                "{k}x{k} {mask_type:?} with {groups} groups"
+            );
+            let x = Tensor::<4>::random([2, i, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+            let dense = conv2d(
+                x.clone(),
+                layer.weight.val() * layer.mask.clone(),
+                Some(layer.bias.val()),
+                ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1),
+            );
+            let diff = (layer.forward(x) - dense).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-5, "{k}x{k} {mask_type:?}: {diff}");
         }
     }
 }

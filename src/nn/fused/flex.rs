@@ -3,7 +3,7 @@
 //! Shapes are `[b, k * n_per_item...]`: every op maps batch item to batch item, so the batch
 //! is split across rayon threads.
 
-use super::{kernels, scan};
+use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
@@ -28,6 +28,14 @@ pub trait FusedOps: Backend {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         pad_before: usize,
+    ) -> FloatTensor<Self>;
+    /// `[b, C, H, W]`, `[O, C, T]`, `[O] -> [b, O, H, W]`: a convolution over the first T taps
+    /// of a `kernel x kernel` window (see [`causal_conv`]).
+    fn causal_conv(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        kernel: usize,
     ) -> FloatTensor<Self>;
 }
 
@@ -54,6 +62,15 @@ pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
         x.into_dispatch(),
         w.into_dispatch(),
         pad_before,
+    ))
+}
+
+pub fn causal_conv(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::causal_conv(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        bias.into_dispatch(),
+        kernel,
     ))
 }
 
@@ -274,6 +291,38 @@ fn scan_forward(x: FlexTensor, w: FlexTensor, pad_before: usize) -> (FlexTensor,
     (from_vec(out, out_shape), tape)
 }
 
+fn conv_shape(x: &FlexTensor, w: &FlexTensor, kernel: usize) -> causal_conv::ConvShape {
+    let (xs, ws) = (x.layout().shape(), w.layout().shape());
+    assert!(
+        xs.num_dims() == 4 && ws.num_dims() == 3 && xs[1] == ws[1],
+        "causal_conv: x {xs:?} and w {ws:?} are not [b, C, H, W] and [O, C, T]"
+    );
+    causal_conv::ConvShape {
+        batch: xs[0],
+        in_channels: xs[1],
+        out_channels: ws[0],
+        height: xs[2],
+        width: xs[3],
+        kernel,
+        taps: ws[2],
+    }
+}
+
+fn causal_conv_forward(
+    x: FlexTensor,
+    w: FlexTensor,
+    bias: FlexTensor,
+    kernel: usize,
+) -> FlexTensor {
+    let (x, w, bias) = (contiguous_f32(x), contiguous_f32(w), contiguous_f32(bias));
+    let s = conv_shape(&x, &w, kernel);
+    let y = causal_conv::forward(values(&x), values(&w), values(&bias), s);
+    from_vec(
+        y,
+        Shape::from(vec![s.batch, s.out_channels, s.height, s.width]),
+    )
+}
+
 // ---- the backend extension: inference device, then autodiff device ----------------------------
 
 impl FusedOps for Flex {
@@ -288,6 +337,34 @@ impl FusedOps for Flex {
     }
     fn lstm_scan(x: FlexTensor, w: FlexTensor, pad_before: usize) -> FlexTensor {
         scan_forward(x, w, pad_before).0
+    }
+    fn causal_conv(x: FlexTensor, w: FlexTensor, bias: FlexTensor, kernel: usize) -> FlexTensor {
+        causal_conv_forward(x, w, bias, kernel)
+    }
+}
+
+#[derive(Debug)]
+struct CausalConvBackward {
+    kernel: usize,
+}
+
+impl Backward<Flex, 3> for CausalConvBackward {
+    type State = (FlexTensor, FlexTensor); // x, w (contiguous)
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, w_node, bias_node] = ops.parents;
+        let dy = contiguous_f32(grads.consume::<Flex>(&ops.node));
+        let (x, w) = ops.state;
+        let s = conv_shape(&x, &w, self.kernel);
+        let (dx, dw, dbias) = causal_conv::backward(values(&x), values(&w), values(&dy), s);
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, from_vec(dx, x.layout().shape().clone()));
+        }
+        if let Some(node) = w_node {
+            grads.register::<Flex>(node.id, from_vec(dw, w.layout().shape().clone()));
+        }
+        if let Some(node) = bias_node {
+            grads.register::<Flex>(node.id, from_vec(dbias, Shape::from(vec![s.out_channels])));
+        }
     }
 }
 
@@ -394,6 +471,34 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(scan_forward(x.into_primitive(), w.into_primitive(), pad_before).0)
             }
+        }
+    }
+
+    fn causal_conv(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        kernel: usize,
+    ) -> FloatTensor<Self> {
+        match (CausalConvBackward { kernel })
+            .prepare::<C>([x.node(), w.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, w) = (
+                    contiguous_f32(x.primitive().clone()),
+                    contiguous_f32(w.primitive().clone()),
+                );
+                let y = causal_conv_forward(x.clone(), w.clone(), bias.primitive().clone(), kernel);
+                prep.finish((x, w), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(causal_conv_forward(
+                x.into_primitive(),
+                w.into_primitive(),
+                bias.into_primitive(),
+                kernel,
+            )),
         }
     }
 }

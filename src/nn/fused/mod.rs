@@ -12,8 +12,12 @@
 //! the two to float tolerance, values and gradients.
 
 #[cfg(feature = "fast-ops")]
+pub mod causal_conv;
+#[cfg(feature = "fast-ops")]
 mod flex;
 pub mod kernels;
+#[cfg(feature = "fast-ops")]
+mod linalg;
 #[cfg(feature = "fast-ops")]
 pub mod scan;
 
@@ -69,6 +73,17 @@ pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
     return reference::lstm_scan(x, w, pad_before);
 }
 
+/// A stride-1, "same"-padded `kernel x kernel` convolution that reads only the first `T` taps
+/// of the window in raster order, the taps a causal mask keeps: `x` `[b, C, H, W]`, `w`
+/// `[O, C, T]` (the kept taps' weights, already masked where a mask cuts a tap by channel),
+/// `bias` `[O]` -> `[b, O, H, W]`. See [`causal_conv`] for the kernel.
+pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
+    #[cfg(feature = "fast-ops")]
+    return flex::causal_conv(x, w, bias, kernel);
+    #[cfg(not(feature = "fast-ops"))]
+    return reference::causal_conv2d(x, w, bias, kernel);
+}
+
 /// The same ops as plain burn compositions: the definition the fused kernels are tested
 /// against, and the path on builds without `fast-ops`.
 pub mod reference {
@@ -87,6 +102,26 @@ pub mod reference {
             .expect("channels divisible by 4");
         let c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g);
         (sigmoid(o) * tanh(c.clone()), c)
+    }
+
+    /// The dense convolution with the dropped taps as zeros.
+    pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
+        use burn::tensor::module::conv2d;
+        use burn::tensor::ops::ConvOptions;
+        let [out_channels, in_channels, taps] = w.dims();
+        let dropped = Tensor::zeros(
+            [out_channels, in_channels, kernel * kernel - taps],
+            &w.device(),
+        );
+        let dense =
+            Tensor::cat(vec![w, dropped], 2).reshape([out_channels, in_channels, kernel, kernel]);
+        let pad = kernel / 2;
+        conv2d(
+            x,
+            dense,
+            Some(bias),
+            ConvOptions::new([1, 1], [pad, pad], [1, 1], 1),
+        )
     }
 
     pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
@@ -236,6 +271,63 @@ mod tests {
                 let d = max_diff(dw1.unsqueeze::<4>(), dw2.unsqueeze::<4>());
                 // dw sums b T L products: compare relative to its largest entry.
                 assert!(d < 1e-5 * scale, "d w at {at}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_causal_conv_matches_the_dense_conv_with_zeros_for_every_model_shape() {
+        // (batch, in, out, height, width, kernel, taps): the PixelCNN's 7x7 mask A (24 taps)
+        // and 3x3 mask B (5), a 5x5 B (13), a colour-group centre, odd sizes, one pixel.
+        let cases = [
+            (2, 1, 8, 28, 28, 7, 24),
+            (3, 16, 16, 28, 28, 3, 5),
+            (2, 3, 6, 7, 5, 5, 13),
+            (2, 6, 9, 4, 6, 3, 5),
+            (1, 2, 3, 1, 1, 3, 4),
+        ];
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let tracked = device.is_autodiff();
+            for (b, c, o, h, w, k, taps) in cases {
+                let at = format!("b{b} {c}->{o} {h}x{w} k{k} T{taps}");
+                let x = random([b, c, h, w], 1.0, &device);
+                let weight =
+                    Tensor::<3>::random([o, c, taps], Distribution::Normal(0.0, 0.3), &device);
+                let bias = Tensor::<1>::random([o], Distribution::Normal(0.0, 0.3), &device);
+                let probe = random([b, o, h, w], 1.0, &device);
+                let fresh = |data: burn::tensor::TensorData| {
+                    let t = Tensor::<4>::from_data(data, &device);
+                    if tracked { t.require_grad() } else { t }
+                };
+                let (x1, x2) = (fresh(x.to_data()), fresh(x.to_data()));
+                let w4 = weight.clone().unsqueeze::<4>();
+                let (w1, w2) = (fresh(w4.to_data()), fresh(w4.to_data()));
+                let b4 = bias.clone().reshape([1, 1, 1, o]);
+                let (b1, b2) = (fresh(b4.to_data()), fresh(b4.to_data()));
+                let y1 = causal_conv2d(
+                    x1.clone(),
+                    w1.clone().reshape([o, c, taps]),
+                    b1.clone().reshape([o]),
+                    k,
+                );
+                let y2 = reference::causal_conv2d(
+                    x2.clone(),
+                    w2.clone().reshape([o, c, taps]),
+                    b2.clone().reshape([o]),
+                    k,
+                );
+                assert!(max_diff(y1.clone(), y2.clone()) < 1e-5, "forward at {at}");
+                if !tracked {
+                    continue;
+                }
+                let g1 = (y1 * probe.clone()).sum().backward();
+                let g2 = (y2 * probe).sum().backward();
+                for (name, a, r) in [("x", &x1, &x2), ("w", &w1, &w2), ("bias", &b1, &b2)] {
+                    let (da, dr) = (a.grad(&g1).unwrap(), r.grad(&g2).unwrap());
+                    let scale = dr.clone().abs().max().into_scalar::<f32>().max(1.0);
+                    let d = max_diff(da, dr);
+                    assert!(d < 1e-5 * scale, "d {name} at {at}: {d} (scale {scale})");
+                }
             }
         }
     }

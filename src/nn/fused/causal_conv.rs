@@ -1,0 +1,209 @@
+//! A masked (causal) convolution that computes only the taps its mask keeps.
+//!
+//! The masks of PixelCNN keep the kernel rows above the centre, the taps left of the centre,
+//! and (mask B, or a colour-group mask) the centre: in raster order, exactly the first
+//! `T = (k/2) k + k/2 (+1)` taps. A 3 x 3 mask-B convolution needs 5 of 9 taps, a 7 x 7 mask-A
+//! one 24 of 49. A dense convolution multiplies the other taps by zero; here they are never
+//! read:
+//!
+//! ```text
+//! cols_n [C T, H W]      = im2col over the live taps of image n (zero padding)
+//! y_n    [O, H W]        = W [O, C T] · cols_n + bias
+//! dW                     = Σ_n dy_n · cols_nᵀ        d bias = Σ_n,p dy_n
+//! dx_n                   = col2im(Wᵀ · dy_n)
+//! ```
+//!
+//! Images are independent, so the batch is split across threads; each GEMM is single-threaded.
+
+use super::linalg::{copy_shifted, matmul};
+use rayon::prelude::*;
+
+/// The sizes of one convolution; `taps` counts the live taps (the first `taps` in raster order
+/// of a `kernel x kernel` window centred on the pixel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub taps: usize,
+}
+
+impl ConvShape {
+    fn pixels(&self) -> usize {
+        self.height * self.width
+    }
+    fn rows(&self) -> usize {
+        self.in_channels * self.taps
+    }
+    /// Tap t as a (row, column) offset from the centre.
+    fn offset(&self, t: usize) -> (isize, isize) {
+        let centre = (self.kernel / 2) as isize;
+        (
+            (t / self.kernel) as isize - centre,
+            (t % self.kernel) as isize - centre,
+        )
+    }
+    fn check(&self, x: usize, w: usize, bias: usize) {
+        assert!(
+            self.kernel % 2 == 1 && self.taps <= self.kernel * self.kernel,
+            "causal conv: taps"
+        );
+        assert_eq!(
+            x,
+            self.batch * self.in_channels * self.pixels(),
+            "causal conv: x size"
+        );
+        assert_eq!(w, self.out_channels * self.rows(), "causal conv: w size");
+        assert_eq!(bias, self.out_channels, "causal conv: bias size");
+    }
+}
+
+/// `x` `[b, C, H, W]`, `w` `[O, C, T]`, `bias` `[O]` -> `[b, O, H, W]`.
+pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
+    s.check(x.len(), w.len(), bias.len());
+    let (pixels, image_in, image_out) = (
+        s.pixels(),
+        s.in_channels * s.pixels(),
+        s.out_channels * s.pixels(),
+    );
+    let mut y = vec![0f32; s.batch * image_out];
+    if image_out == 0 {
+        return y;
+    }
+    y.par_chunks_mut(image_out).enumerate().for_each_init(
+        || vec![0f32; s.rows() * pixels],
+        |cols, (n, y_n)| {
+            im2col(&x[n * image_in..(n + 1) * image_in], cols, s);
+            for (o, row) in y_n.chunks_mut(pixels).enumerate() {
+                row.fill(bias[o]);
+            }
+            matmul(
+                (s.out_channels, pixels, s.rows()),
+                y_n,
+                true,
+                (w, s.rows(), 1),
+                (cols, pixels, 1),
+            );
+        },
+    );
+    y
+}
+
+/// Gradients `(dx, dw, d bias)` from `dy` `[b, O, H, W]`.
+pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    s.check(x.len(), w.len(), s.out_channels);
+    let (pixels, image_in, image_out) = (
+        s.pixels(),
+        s.in_channels * s.pixels(),
+        s.out_channels * s.pixels(),
+    );
+    assert_eq!(dy.len(), s.batch * image_out, "causal conv: dy size");
+    let mut dx = vec![0f32; s.batch * image_in];
+    let mut dbias = vec![0f32; s.out_channels];
+    for dy_n in dy.chunks(image_out.max(1)) {
+        for (o, row) in dy_n.chunks(pixels.max(1)).enumerate() {
+            dbias[o] += row.iter().sum::<f32>();
+        }
+    }
+    if image_in == 0 || image_out == 0 {
+        return (dx, vec![0f32; w.len()], dbias);
+    }
+    let dw = dx
+        .par_chunks_mut(image_in)
+        .enumerate()
+        .fold(
+            || {
+                (
+                    vec![0f32; w.len()],
+                    vec![0f32; s.rows() * pixels],
+                    vec![0f32; s.rows() * pixels],
+                )
+            },
+            |(mut dw, mut cols, mut dcols), (n, dx_n)| {
+                let dy_n = &dy[n * image_out..(n + 1) * image_out];
+                // dW [O, C T] += dy_n [O, HW] · cols_nᵀ [HW, C T]
+                im2col(&x[n * image_in..(n + 1) * image_in], &mut cols, s);
+                matmul(
+                    (s.out_channels, s.rows(), pixels),
+                    &mut dw,
+                    true,
+                    (dy_n, pixels, 1),
+                    (&cols, 1, pixels),
+                );
+                // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW]
+                matmul(
+                    (s.rows(), pixels, s.out_channels),
+                    &mut dcols,
+                    false,
+                    (w, 1, s.rows()),
+                    (dy_n, pixels, 1),
+                );
+                col2im(&dcols, dx_n, s);
+                (dw, cols, dcols)
+            },
+        )
+        .map(|(dw, _, _)| dw)
+        .reduce(
+            || vec![0f32; w.len()],
+            |mut a, b| {
+                for (a, b) in a.iter_mut().zip(&b) {
+                    *a += b;
+                }
+                a
+            },
+        );
+    (dx, dw, dbias)
+}
+
+/// `cols[c T + t, y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image.
+fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape) {
+    let (h, w) = (s.height, s.width);
+    for c in 0..s.in_channels {
+        let plane = &image[c * h * w..(c + 1) * h * w];
+        for t in 0..s.taps {
+            let (dy, dx) = s.offset(t);
+            let row = &mut cols[(c * s.taps + t) * h * w..(c * s.taps + t + 1) * h * w];
+            for (y, out) in row.chunks_mut(w).enumerate() {
+                let source = y as isize + dy;
+                if source < 0 || source >= h as isize {
+                    out.fill(0.0);
+                } else {
+                    let source = source as usize;
+                    copy_shifted(&plane[source * w..(source + 1) * w], out, dx);
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: `image[c, y + dy_t, x + dx_t] += cols[c T + t, y W + x]`.
+fn col2im(cols: &[f32], image: &mut [f32], s: ConvShape) {
+    let (h, w) = (s.height, s.width);
+    image.fill(0.0);
+    for c in 0..s.in_channels {
+        let plane = &mut image[c * h * w..(c + 1) * h * w];
+        for t in 0..s.taps {
+            let (dy, dx) = s.offset(t);
+            let row = &cols[(c * s.taps + t) * h * w..(c * s.taps + t + 1) * h * w];
+            for (y, values) in row.chunks(w).enumerate() {
+                let target = y as isize + dy;
+                if target < 0 || target >= h as isize {
+                    continue;
+                }
+                let target = &mut plane[target as usize * w..(target as usize + 1) * w];
+                // target[x + dx] += values[x]
+                let (from, to) = if dx >= 0 {
+                    (0, w.saturating_sub(dx as usize))
+                } else {
+                    ((-dx) as usize, w)
+                };
+                for x in from.min(w)..to {
+                    target[(x as isize + dx) as usize] += values[x];
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Host-side building blocks of the fused ops: a strided matrix product on the `gemm` crate
+//! (the kernels flex itself uses) and a shifted row copy.
+
+/// `dst[p] = src[p + offset]`, zero where that falls outside.
+pub fn copy_shifted(src: &[f32], dst: &mut [f32], offset: isize) {
+    let len = src.len() as isize;
+    for (p, d) in dst.iter_mut().enumerate() {
+        let q = p as isize + offset;
+        *d = if q >= 0 && q < len {
+            src[q as usize]
+        } else {
+            0.0
+        };
+    }
+}
+
+/// `dst [m, n]` (row-major) `= (accumulate ? dst : 0) + lhs [m, k] · rhs [k, n]`, where each
+/// operand is `(values, row stride, column stride)`.
+pub fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
+    (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // The bounds gemm will touch, checked here because the call below is unchecked.
+    assert!(dst.len() >= m * n);
+    assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    let parallelism = if m * n * k >= 1 << 20 {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the three operands lie within their slices (asserted above), dst does not alias
+    // lhs or rhs (it is a distinct &mut), and f32 is a type gemm supports.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
