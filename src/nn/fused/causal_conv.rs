@@ -13,7 +13,8 @@
 //! dx_n                   = col2im(Wᵀ · dy_n)
 //! ```
 //!
-//! Images are independent, so the batch is split across threads; each GEMM is single-threaded.
+//! Images are independent, so the batch is split into one group per thread; each GEMM is
+//! single-threaded.
 
 use super::linalg::{copy_shifted, matmul};
 use rayon::prelude::*;
@@ -73,22 +74,29 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
     if image_out == 0 {
         return y;
     }
-    y.par_chunks_mut(image_out).enumerate().for_each_init(
-        || vec![0f32; s.rows() * pixels],
-        |cols, (n, y_n)| {
-            im2col(&x[n * image_in..(n + 1) * image_in], cols, s);
-            for (o, row) in y_n.chunks_mut(pixels).enumerate() {
-                row.fill(bias[o]);
+    // One group of images per thread, so that each thread allocates its buffer once.
+    let per_group = s
+        .batch
+        .div_ceil(rayon::current_num_threads().clamp(1, s.batch.max(1)));
+    y.par_chunks_mut(per_group * image_out)
+        .enumerate()
+        .for_each(|(group, y_group)| {
+            let mut cols = vec![0f32; s.rows() * pixels];
+            for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
+                let n = group * per_group + j;
+                im2col(&x[n * image_in..(n + 1) * image_in], &mut cols, s);
+                for (o, row) in y_n.chunks_mut(pixels).enumerate() {
+                    row.fill(bias[o]);
+                }
+                matmul(
+                    (s.out_channels, pixels, s.rows()),
+                    y_n,
+                    true,
+                    (w, s.rows(), 1),
+                    (&cols, pixels, 1),
+                );
             }
-            matmul(
-                (s.out_channels, pixels, s.rows()),
-                y_n,
-                true,
-                (w, s.rows(), 1),
-                (cols, pixels, 1),
-            );
-        },
-    );
+        });
     y
 }
 
@@ -111,18 +119,18 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
     if image_in == 0 || image_out == 0 {
         return (dx, vec![0f32; w.len()], dbias);
     }
+    let per_group = s
+        .batch
+        .div_ceil(rayon::current_num_threads().clamp(1, s.batch));
     let dw = dx
-        .par_chunks_mut(image_in)
+        .par_chunks_mut(per_group * image_in)
         .enumerate()
-        .fold(
-            || {
-                (
-                    vec![0f32; w.len()],
-                    vec![0f32; s.rows() * pixels],
-                    vec![0f32; s.rows() * pixels],
-                )
-            },
-            |(mut dw, mut cols, mut dcols), (n, dx_n)| {
+        .map(|(group, dx_group)| {
+            let mut dw = vec![0f32; w.len()];
+            let (mut cols, mut dcols) =
+                (vec![0f32; s.rows() * pixels], vec![0f32; s.rows() * pixels]);
+            for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
+                let n = group * per_group + j;
                 let dy_n = &dy[n * image_out..(n + 1) * image_out];
                 // dW [O, C T] += dy_n [O, HW] · cols_nᵀ [HW, C T]
                 im2col(&x[n * image_in..(n + 1) * image_in], &mut cols, s);
@@ -142,10 +150,9 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                     (dy_n, pixels, 1),
                 );
                 col2im(&dcols, dx_n, s);
-                (dw, cols, dcols)
-            },
-        )
-        .map(|(dw, _, _)| dw)
+            }
+            dw
+        })
         .reduce(
             || vec![0f32; w.len()],
             |mut a, b| {

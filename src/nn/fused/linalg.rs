@@ -3,14 +3,16 @@
 
 /// `dst[p] = src[p + offset]`, zero where that falls outside.
 pub fn copy_shifted(src: &[f32], dst: &mut [f32], offset: isize) {
-    let len = src.len() as isize;
-    for (p, d) in dst.iter_mut().enumerate() {
-        let q = p as isize + offset;
-        *d = if q >= 0 && q < len {
-            src[q as usize]
-        } else {
-            0.0
-        };
+    let (len, available) = (dst.len() as isize, src.len() as isize);
+    // The p with 0 <= p + offset < src.len(), as one block copy; zeros on either side.
+    let start = (-offset).clamp(0, len);
+    let end = (available - offset).clamp(start, len);
+    let (start, end) = (start as usize, end as usize);
+    dst[..start].fill(0.0);
+    dst[end..].fill(0.0);
+    if end > start {
+        let from = (start as isize + offset) as usize;
+        dst[start..end].copy_from_slice(&src[from..from + (end - start)]);
     }
 }
 
@@ -65,5 +67,30 @@ pub fn matmul(
             false,
             parallelism,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_shifted;
+
+    #[test]
+    fn copy_shifted_reads_src_at_p_plus_offset_with_zeros_outside() {
+        let src = [1.0, 2.0, 3.0, 4.0];
+        for offset in -6..=6isize {
+            for len in [0, 3, 4, 6] {
+                let mut dst = vec![f32::NAN; len];
+                copy_shifted(&src, &mut dst, offset);
+                for (p, &d) in dst.iter().enumerate() {
+                    let q = p as isize + offset;
+                    let expected = if (0..4).contains(&q) {
+                        src[q as usize]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(d, expected, "offset {offset}, len {len}, p {p}");
+                }
+            }
+        }
     }
 }
