@@ -7,9 +7,9 @@
 //! PixelCNN spent 40% of a training step there (docs/PERFORMANCE.md). Fused, each is one pass
 //! over memory in the forward and one in the backward, with a vectorised tanh.
 //!
-//! With the `fast-ops` feature (default) they run as burn backend extensions on flex
-//! ([`flex`]); without it, or through [`reference`], as the plain burn composition. Tests hold
-//! the two to float tolerance, values and gradients.
+//! With the `fast-ops` feature (default) they run as burn backend extensions on flex devices
+//! (`flex.rs`); without it, on other backends, or through [`reference`], as the plain burn
+//! composition. Tests hold the two to float tolerance, values and gradients.
 
 #[cfg(feature = "fast-ops")]
 pub mod causal_conv;
@@ -23,13 +23,26 @@ pub mod scan;
 
 use burn::tensor::Tensor;
 
+/// The fused kernels are host code over flex's memory; tensors on any other backend (wgpu)
+/// take the reference path, so model code stays backend-agnostic.
+#[cfg(feature = "fast-ops")]
+#[allow(unreachable_patterns)] // flex is the only backend compiled in today
+fn on_flex(device: &burn::tensor::Device) -> bool {
+    use burn::backend::DispatchDevice;
+    matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    )
+}
+
 /// The gated activation `[b, 2p, ..] -> [b, p, ..]`: y = tanh(a) ⊙ σ(b) with x = [a; b] split
 /// along the channels (van den Oord et al. 2016b, Eq. 2).
 pub fn gate(x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "fast-ops")]
-    return flex::gate(x);
-    #[cfg(not(feature = "fast-ops"))]
-    return reference::gate(x);
+    if on_flex(&x.device()) {
+        return flex::gate(x);
+    }
+    reference::gate(x)
 }
 
 /// [`gate`] for one value pair, with the same arithmetic, so that host-side code (the cached
@@ -50,11 +63,10 @@ pub fn gate_value(a: f32, b: f32) -> f32 {
 /// ```
 pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     #[cfg(feature = "fast-ops")]
-    {
+    if on_flex(&gates.device()) {
         let c = flex::lstm_cell(gates.clone(), c_prev);
-        (flex::lstm_output(gates, c.clone()), c)
+        return (flex::lstm_output(gates, c.clone()), c);
     }
-    #[cfg(not(feature = "fast-ops"))]
     reference::lstm_step(gates, c_prev)
 }
 
@@ -68,9 +80,10 @@ pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) 
 /// ```
 pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
     #[cfg(feature = "fast-ops")]
-    return flex::lstm_scan(x, w, pad_before);
-    #[cfg(not(feature = "fast-ops"))]
-    return reference::lstm_scan(x, w, pad_before);
+    if on_flex(&x.device()) {
+        return flex::lstm_scan(x, w, pad_before);
+    }
+    reference::lstm_scan(x, w, pad_before)
 }
 
 /// A stride-1, "same"-padded `kernel x kernel` convolution that reads only the first `T` taps
@@ -79,9 +92,10 @@ pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
 /// `bias` `[O]` -> `[b, O, H, W]`. See [`causal_conv`] for the kernel.
 pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
     #[cfg(feature = "fast-ops")]
-    return flex::causal_conv(x, w, bias, kernel);
-    #[cfg(not(feature = "fast-ops"))]
-    return reference::causal_conv2d(x, w, bias, kernel);
+    if on_flex(&x.device()) {
+        return flex::causal_conv(x, w, bias, kernel);
+    }
+    reference::causal_conv2d(x, w, bias, kernel)
 }
 
 /// The same ops as plain burn compositions: the definition the fused kernels are tested
@@ -179,6 +193,14 @@ mod tests {
         [32, 16, 28, 1],
         [1, 1, 1, 1],
     ];
+
+    /// Otherwise the comparisons below would hold the reference against itself.
+    #[cfg(feature = "fast-ops")]
+    #[test]
+    fn flex_devices_take_the_fused_path() {
+        assert!(on_flex(&Device::flex()));
+        assert!(on_flex(&Device::flex().autodiff()));
+    }
 
     #[test]
     fn the_fused_gate_matches_tanh_times_sigmoid_in_value_and_gradient() {
