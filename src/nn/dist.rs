@@ -53,9 +53,7 @@ impl PixelHead {
         match self {
             PixelHead::Bernoulli(logits) => {
                 assert_eq!(logits.dims(), images.dims(), "Bernoulli head vs images");
-                let ones = images.clone();
-                let zeros = images.neg().add_scalar(1.0);
-                log_sigmoid(logits.clone()) * ones + log_sigmoid(logits.clone().neg()) * zeros
+                crate::nn::fused::bernoulli_log_prob(logits.clone(), images)
             }
             PixelHead::Categorical(logits) => {
                 let [b, c, levels, h, w] = logits.dims();

@@ -37,6 +37,8 @@ pub trait FusedOps: Backend {
         bias: FloatTensor<Self>,
         kernel: usize,
     ) -> FloatTensor<Self>;
+    /// Same shapes in and out: log p(x | logits) = x l - softplus(l), elementwise.
+    fn bernoulli_log_prob(logits: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 pub fn gate<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -71,6 +73,13 @@ pub fn causal_conv(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -
         w.into_dispatch(),
         bias.into_dispatch(),
         kernel,
+    ))
+}
+
+pub fn bernoulli_log_prob<const D: usize>(logits: Tensor<D>, x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::bernoulli_log_prob(
+        logits.into_dispatch(),
+        x.into_dispatch(),
     ))
 }
 
@@ -323,6 +332,59 @@ fn causal_conv_forward(
     )
 }
 
+/// Elementwise work in blocks, in parallel when it pays.
+const BLOCK: usize = 1 << 13;
+
+fn bernoulli_forward(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
+    let (logits, x) = (contiguous_f32(logits), contiguous_f32(x));
+    assert_eq!(
+        logits.layout().shape(),
+        x.layout().shape(),
+        "bernoulli_log_prob: logits and images shapes disagree"
+    );
+    let (ls, xs) = (values(&logits), values(&x));
+    let mut out = vec![0f32; ls.len()];
+    let work = |(o, (l, x)): (&mut [f32], (&[f32], &[f32]))| kernels::bernoulli_forward(l, x, o);
+    if out.len() >= PARALLEL_MIN {
+        out.par_chunks_mut(BLOCK)
+            .zip(ls.par_chunks(BLOCK).zip(xs.par_chunks(BLOCK)))
+            .for_each(work);
+    } else {
+        out.chunks_mut(BLOCK)
+            .zip(ls.chunks(BLOCK).zip(xs.chunks(BLOCK)))
+            .for_each(work);
+    }
+    from_vec(out, logits.layout().shape().clone())
+}
+
+fn bernoulli_backward(
+    logits: FlexTensor,
+    x: FlexTensor,
+    g: FlexTensor,
+) -> (FlexTensor, FlexTensor) {
+    let g = contiguous_f32(g);
+    let (ls, xs, gs) = (values(&logits), values(&x), values(&g));
+    let (mut dl, mut dx) = (vec![0f32; ls.len()], vec![0f32; ls.len()]);
+    let work = |(k, (dl, dx)): (usize, (&mut [f32], &mut [f32]))| {
+        let block = k * BLOCK..k * BLOCK + dl.len();
+        let (l, x, g) = (&ls[block.clone()], &xs[block.clone()], &gs[block]);
+        kernels::bernoulli_backward(l, x, g, dl, dx)
+    };
+    if dl.len() >= PARALLEL_MIN {
+        dl.par_chunks_mut(BLOCK)
+            .zip(dx.par_chunks_mut(BLOCK))
+            .enumerate()
+            .for_each(work);
+    } else {
+        dl.chunks_mut(BLOCK)
+            .zip(dx.chunks_mut(BLOCK))
+            .enumerate()
+            .for_each(work);
+    }
+    let shape = logits.layout().shape().clone();
+    (from_vec(dl, shape.clone()), from_vec(dx, shape))
+}
+
 // ---- the backend extension: inference device, then autodiff device ----------------------------
 
 impl FusedOps for Flex {
@@ -340,6 +402,9 @@ impl FusedOps for Flex {
     }
     fn causal_conv(x: FlexTensor, w: FlexTensor, bias: FlexTensor, kernel: usize) -> FlexTensor {
         causal_conv_forward(x, w, bias, kernel)
+    }
+    fn bernoulli_log_prob(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
+        bernoulli_forward(logits, x)
     }
 }
 
@@ -403,24 +468,25 @@ impl Backward<Flex, 1> for GateBackward {
     }
 }
 
-/// Backward of a two-input LSTM op `(gates, state) -> out`, whose state is both inputs.
+/// Backward of a two-input op `(a, b) -> out` (the LSTM cell and output, the Bernoulli
+/// likelihood) whose kernel needs both inputs and returns both gradients.
 #[derive(Debug)]
-struct LstmBackward {
+struct PairBackward {
     kernel: fn(FlexTensor, FlexTensor, FlexTensor) -> (FlexTensor, FlexTensor),
 }
 
-impl Backward<Flex, 2> for LstmBackward {
+impl Backward<Flex, 2> for PairBackward {
     type State = (FlexTensor, FlexTensor);
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [gates_node, state_node] = ops.parents;
+        let [a_node, b_node] = ops.parents;
         let d_out = grads.consume::<Flex>(&ops.node);
-        let (gates, state) = ops.state;
-        let (d_gates, d_state) = (self.kernel)(gates, state, d_out);
-        if let Some(node) = gates_node {
-            grads.register::<Flex>(node.id, d_gates);
+        let (a, b) = ops.state;
+        let (d_a, d_b) = (self.kernel)(a, b, d_out);
+        if let Some(node) = a_node {
+            grads.register::<Flex>(node.id, d_a);
         }
-        if let Some(node) = state_node {
-            grads.register::<Flex>(node.id, d_state);
+        if let Some(node) = b_node {
+            grads.register::<Flex>(node.id, d_b);
         }
     }
 }
@@ -501,6 +567,27 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
             )),
         }
     }
+
+    fn bernoulli_log_prob(logits: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match (PairBackward {
+            kernel: bernoulli_backward,
+        })
+        .prepare::<C>([logits.node(), x.node()])
+        .compute_bound()
+        .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let logits = contiguous_f32(logits.primitive().clone());
+                let x = contiguous_f32(x.primitive().clone());
+                let out = bernoulli_forward(logits.clone(), x.clone());
+                prep.finish((logits, x), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(bernoulli_forward(
+                logits.into_primitive(),
+                x.into_primitive(),
+            )),
+        }
+    }
 }
 
 type AutodiffFlexTensor<C> = FloatTensor<Autodiff<Flex, C>>;
@@ -511,7 +598,7 @@ fn lstm_op<C: CheckpointStrategy>(
     forward: fn(FlexTensor, FlexTensor) -> FlexTensor,
     backward: fn(FlexTensor, FlexTensor, FlexTensor) -> (FlexTensor, FlexTensor),
 ) -> AutodiffFlexTensor<C> {
-    match (LstmBackward { kernel: backward })
+    match (PairBackward { kernel: backward })
         .prepare::<C>([gates.node(), state.node()])
         .compute_bound()
         .stateful()

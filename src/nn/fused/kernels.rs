@@ -191,6 +191,88 @@ multiversion!(
     lstm_output_backward => lstm_output_backward_body(
         gates: &[f32], c: &[f32], dh: &[f32], dgates: &mut [f32], dc: &mut [f32]));
 
+// ---- Bernoulli log-likelihood: log p(x | l) = x l - softplus(l) -------------------------------
+
+/// exp(x) for x <= 0 without a libm call: x = k ln 2 + r, |r| <= ln 2 / 2, exp(r) by its
+/// Taylor polynomial to r^7 (relative error < 1e-7), times 2^k built from the exponent bits.
+/// Below -87 it returns exp(-87) ~ 1.6e-38 instead of a denormal.
+#[allow(clippy::excessive_precision)]
+#[inline(always)]
+pub fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.clamp(-87.0, 0.0);
+    let k = (x * LOG2E).round_ties_even();
+    let r = x - k * LN2_HI - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// log(1 + u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) <= 1/3, by its odd series to
+/// s^15 (truncation < 3e-9).
+#[inline(always)]
+pub fn log1p_unit(u: f32) -> f32 {
+    let s = u / (2.0 + u);
+    let s2 = s * s;
+    let series = 1.0
+        + s2 * (1.0 / 3.0
+            + s2 * (1.0 / 5.0
+                + s2 * (1.0 / 7.0
+                    + s2 * (1.0 / 9.0
+                        + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0)))))));
+    2.0 * s * series
+}
+
+/// softplus(l) = log(1 + e^l) = max(l, 0) + log1p(e^-|l|), and σ(l) from the same e^-|l|.
+#[inline(always)]
+fn softplus_and_sigmoid(l: f32) -> (f32, f32) {
+    let u = exp_nonpositive(-l.abs());
+    let sigmoid = if l >= 0.0 {
+        1.0 / (1.0 + u)
+    } else {
+        u / (1.0 + u)
+    };
+    (l.max(0.0) + log1p_unit(u), sigmoid)
+}
+
+/// log σ(l) = -softplus(-l), vectorisable.
+#[inline(always)]
+pub fn softplus(l: f32) -> f32 {
+    softplus_and_sigmoid(l).0
+}
+
+#[inline(always)]
+fn bernoulli_forward_body(logits: &[f32], x: &[f32], out: &mut [f32]) {
+    for ((o, &l), &x) in out.iter_mut().zip(logits).zip(x) {
+        *o = x * l - softplus(l);
+    }
+}
+
+#[inline(always)]
+fn bernoulli_backward_body(logits: &[f32], x: &[f32], g: &[f32], dl: &mut [f32], dx: &mut [f32]) {
+    let n = dl.len();
+    let (logits, x, g, dx) = (&logits[..n], &x[..n], &g[..n], &mut dx[..n]);
+    for k in 0..n {
+        let (_, sigmoid) = softplus_and_sigmoid(logits[k]);
+        dl[k] = g[k] * (x[k] - sigmoid);
+        dx[k] = g[k] * logits[k];
+    }
+}
+
+multiversion!(
+    /// `out = x l - softplus(l)`, elementwise.
+    bernoulli_forward => bernoulli_forward_body(logits: &[f32], x: &[f32], out: &mut [f32]));
+multiversion!(
+    /// `dl = g (x - σ(l))`, `dx = g l`.
+    bernoulli_backward => bernoulli_backward_body(
+        logits: &[f32], x: &[f32], g: &[f32], dl: &mut [f32], dx: &mut [f32]));
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +291,32 @@ mod tests {
         assert!(worst_sigmoid < 1e-6, "sigmoid error {worst_sigmoid}");
         assert!(tanh(f32::NAN).is_nan());
         assert!((tanh(1e4) - 1.0).abs() < 1e-6 && (tanh(-1e4) + 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn exp_log1p_and_softplus_match_f64_to_float_precision() {
+        let (mut worst_exp, mut worst_softplus) = (0f64, 0f64);
+        for k in 0..=1_000_000 {
+            let x = -(k as f32) * 1e-4; // [-100, 0]
+            let exact = (x as f64).exp();
+            let rel = ((exp_nonpositive(x) as f64 - exact) / exact.max(1.6e-38)).abs();
+            if x > -87.0 {
+                worst_exp = worst_exp.max(rel);
+            }
+        }
+        for k in -400_000..=400_000 {
+            let l = k as f32 * 1e-4; // [-40, 40]
+            let exact = (l as f64).exp().ln_1p();
+            worst_softplus =
+                worst_softplus.max((softplus(l) as f64 - exact).abs() / exact.max(1.0));
+        }
+        for k in 0..=10_000 {
+            let u = k as f32 * 1e-4;
+            let exact = (u as f64).ln_1p();
+            assert!((log1p_unit(u) as f64 - exact).abs() < 2e-7, "log1p({u})");
+        }
+        assert!(worst_exp < 5e-7, "exp relative error {worst_exp}");
+        assert!(worst_softplus < 5e-7, "softplus error {worst_softplus}");
+        assert!(softplus(f32::NAN).is_nan());
     }
 }

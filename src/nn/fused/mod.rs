@@ -98,6 +98,17 @@ pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize)
     reference::causal_conv2d(x, w, bias, kernel)
 }
 
+/// The Bernoulli log-likelihood of `images` in [0, 1] under `logits`, elementwise, in nats:
+/// `x log σ(l) + (1 - x) log σ(-l) = x l - softplus(l)`, one pass with a vectorised softplus
+/// instead of two libm `log_sigmoid`s.
+pub fn bernoulli_log_prob(logits: Tensor<4>, images: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "fast-ops")]
+    if on_flex(&logits.device()) {
+        return flex::bernoulli_log_prob(logits, images);
+    }
+    reference::bernoulli_log_prob(logits, images)
+}
+
 /// The same ops as plain burn compositions: the definition the fused kernels are tested
 /// against, and the path on builds without `fast-ops`.
 pub mod reference {
@@ -116,6 +127,12 @@ pub mod reference {
             .expect("channels divisible by 4");
         let c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g);
         (sigmoid(o) * tanh(c.clone()), c)
+    }
+
+    pub fn bernoulli_log_prob(logits: Tensor<4>, images: Tensor<4>) -> Tensor<4> {
+        use burn::tensor::activation::log_sigmoid;
+        let zeros = images.clone().neg().add_scalar(1.0);
+        log_sigmoid(logits.clone()) * images + log_sigmoid(logits.neg()) * zeros
     }
 
     /// The dense convolution with the dropped taps as zeros.
@@ -350,6 +367,32 @@ mod tests {
                     let d = max_diff(da, dr);
                     assert!(d < 1e-5 * scale, "d {name} at {at}: {d} (scale {scale})");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fused_bernoulli_likelihood_matches_log_sigmoid_in_value_and_gradients() {
+        let device = Device::flex().autodiff();
+        for shape in [[2, 1, 5, 7], [32, 1, 28, 28], [128, 1, 28, 28]] {
+            // Logits up to |l| ~ 30 and targets both binary and grey.
+            let logits = random(shape, 8.0, &device);
+            let binary = random(shape, 1.0, &device).greater_elem(0.0).float();
+            let grey = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 1.0), &device);
+            for images in [binary, grey] {
+                let (l1, l2) = (leaf(&logits), leaf(&logits));
+                let (x1, x2) = (leaf(&images), leaf(&images));
+                let y1 = bernoulli_log_prob(l1.clone(), x1.clone());
+                let y2 = reference::bernoulli_log_prob(l2.clone(), x2.clone());
+                let d = max_diff(y1.clone(), y2.clone());
+                assert!(d < 2e-5, "forward {shape:?}: {d}");
+                let weight = random(shape, 1.0, &device);
+                let g1 = (y1 * weight.clone()).sum().backward();
+                let g2 = (y2 * weight).sum().backward();
+                let d = max_diff(l1.grad(&g1).unwrap(), l2.grad(&g2).unwrap());
+                assert!(d < 1e-5, "d logits {shape:?}: {d}");
+                let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+                assert!(d < 1e-4, "d images {shape:?}: {d}");
             }
         }
     }
