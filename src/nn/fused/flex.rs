@@ -19,10 +19,6 @@ use std::sync::Arc;
 pub trait FusedOps: Backend {
     /// `[b, 2p, ..] -> [b, p, ..]`: tanh(first half) ⊙ σ(second half).
     fn gate(x: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// `[b, 4h, ..]`, `[b, h, ..] -> [b, h, ..]`: c = σ(f) ⊙ c_prev + σ(i) ⊙ tanh(g).
-    fn lstm_cell(gates: FloatTensor<Self>, c_prev: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// `[b, 4h, ..]`, `[b, h, ..] -> [b, h, ..]`: h = σ(o) ⊙ tanh(c).
-    fn lstm_output(gates: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `[b, 4h, T, L]`, `[4h, h, k] -> [b, h, T, L]`: a whole LSTM recurrence (see [`scan`]).
     fn lstm_scan(
         x: FloatTensor<Self>,
@@ -43,20 +39,6 @@ pub trait FusedOps: Backend {
 
 pub fn gate<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::gate(x.into_dispatch()))
-}
-
-pub fn lstm_cell<const D: usize>(gates: Tensor<D>, c_prev: Tensor<D>) -> Tensor<D> {
-    Tensor::from_dispatch(<Dispatch as FusedOps>::lstm_cell(
-        gates.into_dispatch(),
-        c_prev.into_dispatch(),
-    ))
-}
-
-pub fn lstm_output<const D: usize>(gates: Tensor<D>, c: Tensor<D>) -> Tensor<D> {
-    Tensor::from_dispatch(<Dispatch as FusedOps>::lstm_output(
-        gates.into_dispatch(),
-        c.into_dispatch(),
-    ))
 }
 
 pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
@@ -122,34 +104,17 @@ fn narrower(shape: &Shape, parts: usize) -> Shape {
     Shape::from(dims)
 }
 
-/// Runs `body(item, outputs...)` over the batch items, in parallel when it pays.
-fn per_item(
-    outputs: &mut [&mut [f32]],
-    items: usize,
-    body: impl Fn(usize, &mut [&mut [f32]]) + Sync,
-) {
-    let total: usize = outputs.iter().map(|o| o.len()).sum();
-    let chunks: Vec<Vec<&mut [f32]>> = {
-        let mut per_output: Vec<std::slice::ChunksMut<'_, f32>> = outputs
-            .iter_mut()
-            .map(|o| {
-                let len = o.len() / items.max(1);
-                o.chunks_mut(len.max(1))
-            })
-            .collect();
-        (0..items)
-            .map(|_| per_output.iter_mut().map(|c| c.next().unwrap()).collect())
-            .collect()
-    };
-    if total >= PARALLEL_MIN {
-        chunks
-            .into_par_iter()
+/// Runs `body(item, its slice of out)` over the batch items, in parallel when it pays.
+fn per_item(out: &mut [f32], items: usize, body: impl Fn(usize, &mut [f32]) + Sync) {
+    let len = (out.len() / items.max(1)).max(1);
+    if out.len() >= PARALLEL_MIN {
+        out.par_chunks_mut(len)
             .enumerate()
-            .for_each(|(n, mut outs)| body(n, &mut outs));
+            .for_each(|(n, o)| body(n, o));
     } else {
-        for (n, mut outs) in chunks.into_iter().enumerate() {
-            body(n, &mut outs);
-        }
+        out.chunks_mut(len)
+            .enumerate()
+            .for_each(|(n, o)| body(n, o));
     }
 }
 
@@ -160,8 +125,8 @@ fn gate_forward(x: FlexTensor) -> FlexTensor {
     let mut y = vec![0f32; shape.num_elements()];
     let n = y.len() / items.max(1);
     let xs = values(&x);
-    per_item(&mut [&mut y], items, |b, out| {
-        kernels::gate_forward(&xs[b * 2 * n..(b + 1) * 2 * n], out[0])
+    per_item(&mut y, items, |b, out| {
+        kernels::gate_forward(&xs[b * 2 * n..(b + 1) * 2 * n], out)
     });
     from_vec(y, shape)
 }
@@ -173,111 +138,14 @@ fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let mut dx = vec![0f32; shape.num_elements()];
     let n = dx.len() / items.max(1) / 2;
     let (xs, dys) = (values(&x), values(&dy));
-    per_item(&mut [&mut dx], items, |b, out| {
+    per_item(&mut dx, items, |b, out| {
         kernels::gate_backward(
             &xs[b * 2 * n..(b + 1) * 2 * n],
             &dys[b * n..(b + 1) * n],
-            out[0],
+            out,
         )
     });
     from_vec(dx, shape)
-}
-
-/// The shared shape of the LSTM ops: `(gates, state, shape of state, items, n per item)`.
-fn lstm_operands(
-    gates: FlexTensor,
-    state: FlexTensor,
-) -> (FlexTensor, FlexTensor, Shape, usize, usize) {
-    let (gates, state) = (contiguous_f32(gates), contiguous_f32(state));
-    let shape = narrower(gates.layout().shape(), 4);
-    assert_eq!(
-        &shape,
-        state.layout().shape(),
-        "fused LSTM: gates and state shapes disagree"
-    );
-    let items = shape[0];
-    let n = shape.num_elements() / items.max(1);
-    (gates, state, shape, items, n)
-}
-
-fn lstm_cell_forward(gates: FlexTensor, c_prev: FlexTensor) -> FlexTensor {
-    let (gates, c_prev, shape, items, n) = lstm_operands(gates, c_prev);
-    let mut c = vec![0f32; shape.num_elements()];
-    let (gs, cs) = (values(&gates), values(&c_prev));
-    per_item(&mut [&mut c], items, |b, out| {
-        kernels::lstm_cell_forward(
-            &gs[b * 4 * n..(b + 1) * 4 * n],
-            &cs[b * n..(b + 1) * n],
-            out[0],
-        )
-    });
-    from_vec(c, shape)
-}
-
-fn lstm_cell_backward(
-    gates: FlexTensor,
-    c_prev: FlexTensor,
-    dc: FlexTensor,
-) -> (FlexTensor, FlexTensor) {
-    let dc = contiguous_f32(dc);
-    let (gates, c_prev, shape, items, n) = lstm_operands(gates, c_prev);
-    let mut dgates = vec![0f32; 4 * shape.num_elements()];
-    let mut dc_prev = vec![0f32; shape.num_elements()];
-    let (gs, cs, dcs) = (values(&gates), values(&c_prev), values(&dc));
-    per_item(&mut [&mut dgates, &mut dc_prev], items, |b, out| {
-        let [dg, dcp] = out else { unreachable!() };
-        kernels::lstm_cell_backward(
-            &gs[b * 4 * n..(b + 1) * 4 * n],
-            &cs[b * n..(b + 1) * n],
-            &dcs[b * n..(b + 1) * n],
-            dg,
-            dcp,
-        )
-    });
-    (
-        from_vec(dgates, gates.layout().shape().clone()),
-        from_vec(dc_prev, shape),
-    )
-}
-
-fn lstm_output_forward(gates: FlexTensor, c: FlexTensor) -> FlexTensor {
-    let (gates, c, shape, items, n) = lstm_operands(gates, c);
-    let mut h = vec![0f32; shape.num_elements()];
-    let (gs, cs) = (values(&gates), values(&c));
-    per_item(&mut [&mut h], items, |b, out| {
-        kernels::lstm_output_forward(
-            &gs[b * 4 * n..(b + 1) * 4 * n],
-            &cs[b * n..(b + 1) * n],
-            out[0],
-        )
-    });
-    from_vec(h, shape)
-}
-
-fn lstm_output_backward(
-    gates: FlexTensor,
-    c: FlexTensor,
-    dh: FlexTensor,
-) -> (FlexTensor, FlexTensor) {
-    let dh = contiguous_f32(dh);
-    let (gates, c, shape, items, n) = lstm_operands(gates, c);
-    let mut dgates = vec![0f32; 4 * shape.num_elements()];
-    let mut dc = vec![0f32; shape.num_elements()];
-    let (gs, cs, dhs) = (values(&gates), values(&c), values(&dh));
-    per_item(&mut [&mut dgates, &mut dc], items, |b, out| {
-        let [dg, dcs] = out else { unreachable!() };
-        kernels::lstm_output_backward(
-            &gs[b * 4 * n..(b + 1) * 4 * n],
-            &cs[b * n..(b + 1) * n],
-            &dhs[b * n..(b + 1) * n],
-            dg,
-            dcs,
-        )
-    });
-    (
-        from_vec(dgates, gates.layout().shape().clone()),
-        from_vec(dc, shape),
-    )
 }
 
 fn scan_forward(x: FlexTensor, w: FlexTensor, pad_before: usize) -> (FlexTensor, scan::Tape) {
@@ -391,12 +259,6 @@ impl FusedOps for Flex {
     fn gate(x: FlexTensor) -> FlexTensor {
         gate_forward(x)
     }
-    fn lstm_cell(gates: FlexTensor, c_prev: FlexTensor) -> FlexTensor {
-        lstm_cell_forward(gates, c_prev)
-    }
-    fn lstm_output(gates: FlexTensor, c: FlexTensor) -> FlexTensor {
-        lstm_output_forward(gates, c)
-    }
     fn lstm_scan(x: FlexTensor, w: FlexTensor, pad_before: usize) -> FlexTensor {
         scan_forward(x, w, pad_before).0
     }
@@ -468,25 +330,21 @@ impl Backward<Flex, 1> for GateBackward {
     }
 }
 
-/// Backward of a two-input op `(a, b) -> out` (the LSTM cell and output, the Bernoulli
-/// likelihood) whose kernel needs both inputs and returns both gradients.
 #[derive(Debug)]
-struct PairBackward {
-    kernel: fn(FlexTensor, FlexTensor, FlexTensor) -> (FlexTensor, FlexTensor),
-}
+struct BernoulliBackward;
 
-impl Backward<Flex, 2> for PairBackward {
-    type State = (FlexTensor, FlexTensor);
+impl Backward<Flex, 2> for BernoulliBackward {
+    type State = (FlexTensor, FlexTensor); // logits, images
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [a_node, b_node] = ops.parents;
+        let [logits_node, images_node] = ops.parents;
         let d_out = grads.consume::<Flex>(&ops.node);
-        let (a, b) = ops.state;
-        let (d_a, d_b) = (self.kernel)(a, b, d_out);
-        if let Some(node) = a_node {
-            grads.register::<Flex>(node.id, d_a);
+        let (logits, images) = ops.state;
+        let (d_logits, d_images) = bernoulli_backward(logits, images, d_out);
+        if let Some(node) = logits_node {
+            grads.register::<Flex>(node.id, d_logits);
         }
-        if let Some(node) = b_node {
-            grads.register::<Flex>(node.id, d_b);
+        if let Some(node) = images_node {
+            grads.register::<Flex>(node.id, d_images);
         }
     }
 }
@@ -505,14 +363,6 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(gate_forward(x.into_primitive())),
         }
-    }
-
-    fn lstm_cell(gates: FloatTensor<Self>, c_prev: FloatTensor<Self>) -> FloatTensor<Self> {
-        lstm_op::<C>(gates, c_prev, lstm_cell_forward, lstm_cell_backward)
-    }
-
-    fn lstm_output(gates: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self> {
-        lstm_op::<C>(gates, c, lstm_output_forward, lstm_output_backward)
     }
 
     fn lstm_scan(
@@ -569,12 +419,10 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
 
     fn bernoulli_log_prob(logits: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match (PairBackward {
-            kernel: bernoulli_backward,
-        })
-        .prepare::<C>([logits.node(), x.node()])
-        .compute_bound()
-        .stateful()
+        match BernoulliBackward
+            .prepare::<C>([logits.node(), x.node()])
+            .compute_bound()
+            .stateful()
         {
             OpsKind::Tracked(prep) => {
                 let logits = contiguous_f32(logits.primitive().clone());
@@ -586,30 +434,6 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 logits.into_primitive(),
                 x.into_primitive(),
             )),
-        }
-    }
-}
-
-type AutodiffFlexTensor<C> = FloatTensor<Autodiff<Flex, C>>;
-
-fn lstm_op<C: CheckpointStrategy>(
-    gates: AutodiffFlexTensor<C>,
-    state: AutodiffFlexTensor<C>,
-    forward: fn(FlexTensor, FlexTensor) -> FlexTensor,
-    backward: fn(FlexTensor, FlexTensor, FlexTensor) -> (FlexTensor, FlexTensor),
-) -> AutodiffFlexTensor<C> {
-    match (PairBackward { kernel: backward })
-        .prepare::<C>([gates.node(), state.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let (g, s) = (gates.primitive().clone(), state.primitive().clone());
-            let out = forward(g.clone(), s.clone());
-            prep.finish((g, s), out)
-        }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(forward(gates.into_primitive(), state.into_primitive()))
         }
     }
 }
