@@ -13,7 +13,7 @@
 
 use burn::tensor::Tensor;
 
-pub use crate::nn::fused::{lstm_scan, lstm_step};
+pub use crate::nn::fused::lstm_scan;
 
 /// `x` cut into its unit slices along `dim`, in order: the rows or columns an LSTM loop visits.
 ///

@@ -49,7 +49,6 @@ pub fn unskew(s: Tensor<4>, width: usize) -> Tensor<4> {
 pub struct DiagonalLstm {
     input_to_state: PaddedConv2d,
     state_to_state: PaddedConv2d,
-    hidden: usize,
 }
 
 impl DiagonalLstm {
@@ -58,7 +57,6 @@ impl DiagonalLstm {
             input_to_state: PaddedConv2d::new(in_channels, 4 * hidden, [1, 1], [0; 4], device),
             // 2 x 1 with one row of padding on top: row r sees rows r - 1 and r.
             state_to_state: PaddedConv2d::new(hidden, 4 * hidden, [2, 1], [1, 0, 0, 0], device),
-            hidden,
         }
     }
 
@@ -66,7 +64,6 @@ impl DiagonalLstm {
         let [_, _, _, width] = x.dims();
         let kernel = self.state_to_state.weight.val(); // [4h, h, 2, 1]
         let [four_h, hidden, k, _] = kernel.dims();
-        debug_assert_eq!(hidden, self.hidden);
         let bias = self.state_to_state.bias.val().reshape([1, four_h, 1, 1]);
         // [b, 4h, H, W + H - 1] -> steps are the skewed columns, positions the rows
         let input_gates = (self.input_to_state.forward(skew(x)) + bias).swap_dims(2, 3);

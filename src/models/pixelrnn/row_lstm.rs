@@ -26,7 +26,6 @@ use burn::tensor::{Device, Tensor};
 pub struct RowLstm {
     input_to_state: PaddedConv2d,
     state_to_state: PaddedConv2d,
-    hidden: usize,
 }
 
 impl RowLstm {
@@ -47,14 +46,12 @@ impl RowLstm {
                 [0, 0, half, half],
                 device,
             ),
-            hidden,
         }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let kernel = self.state_to_state.weight.val(); // [4h, h, 1, k]
         let [four_h, hidden, _, k] = kernel.dims();
-        debug_assert_eq!(hidden, self.hidden);
         // All rows' input-to-state terms at once (plus the state-to-state bias); then the
         // recurrence over rows, in which row 0 sees a zero state above it.
         let bias = self.state_to_state.bias.val().reshape([1, four_h, 1, 1]);

@@ -1,11 +1,12 @@
-//! Fused elementwise ops with their own backward: the gated activation of the Gated PixelCNN
-//! and the LSTM cell of the PixelRNN.
+//! Fused ops with their own backward: the mask-aware convolution ([`causal_conv2d`]), the whole
+//! PixelRNN recurrence ([`lstm_scan`]), the gated activation ([`gate`]) and the Bernoulli
+//! likelihood ([`bernoulli_log_prob`]).
 //!
 //! Written as burn ops, each of these is a chain of small kernels (slice, sigmoid, tanh,
-//! multiply, add) that each read and write the whole tensor, plus as many again in the
-//! backward, and burn's scalar `tanhf`/`expf` do not vectorise: the profile of the Gated
-//! PixelCNN spent 40% of a training step there (docs/PERFORMANCE.md). Fused, each is one pass
-//! over memory in the forward and one in the backward, with a vectorised tanh.
+//! multiply, add, a dense convolution over taps a mask zeroes) that each read and write the
+//! whole tensor, plus as many again in the backward, and burn's scalar `tanhf`/`expf` do not
+//! vectorise (docs/PERFORMANCE.md has the profiles). Fused, each is one pass over memory, or
+//! one GEMM per image or step, in the forward and in the backward.
 //!
 //! With the `fast-ops` feature (default) they run as burn backend extensions on flex devices
 //! (`flex.rs`); without it, on other backends, or through [`reference`], as the plain burn
@@ -54,20 +55,6 @@ pub fn gate_value(a: f32, b: f32) -> f32 {
     return a.tanh() * (1.0 / (1.0 + (-b).exp()));
 }
 
-/// One LSTM step (van den Oord et al. 2016, Eq. 3): `gates` `[b, 4h, ..]` are the
-/// pre-activations in the order o, f, i, g, `c_prev` `[b, h, ..]`; returns `(h, c)`:
-///
-/// ```text
-/// c = σ(f) ⊙ c_prev + σ(i) ⊙ tanh(g)
-/// h = σ(o) ⊙ tanh(c)
-/// ```
-///
-/// A single step in burn ops; the layers run the whole recurrence as one op, [`lstm_scan`],
-/// whose host kernels fuse this cell.
-pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-    reference::lstm_step(gates, c_prev)
-}
-
 /// A whole convolutional LSTM recurrence (the PixelRNN layers): `x` `[b, 4h, T, L]` holds the
 /// input-to-state gate terms (biases included) for T steps of L positions, `w` `[4h, h, k]`
 /// the state-to-state kernel, a 1-D convolution along the positions that reads
@@ -76,6 +63,8 @@ pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) 
 /// ```text
 /// (h_t, c_t) = lstm_step(x_t + w ⊛ h_{t-1}, c_{t-1}),   h_{-1} = c_{-1} = 0
 /// ```
+///
+/// with the cell of [`reference::lstm_step`].
 pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
     #[cfg(feature = "fast-ops")]
     if on_flex(&x.device()) {
@@ -118,6 +107,13 @@ pub mod reference {
         tanh(a) * sigmoid(b)
     }
 
+    /// One LSTM step (van den Oord et al. 2016, Eq. 3): `gates` `[b, 4h, ..]` are the
+    /// pre-activations in the order o, f, i, g, `c_prev` `[b, h, ..]`; returns `(h, c)`:
+    ///
+    /// ```text
+    /// c = σ(f) ⊙ c_prev + σ(i) ⊙ tanh(g)
+    /// h = σ(o) ⊙ tanh(c)
+    /// ```
     pub fn lstm_step(gates: Tensor<4>, c_prev: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let [o, f, i, g]: [Tensor<4>; 4] = gates
             .chunk(4, 1)
