@@ -20,7 +20,6 @@ fn check(
     let side = 7;
     let spec = common::spec(1, side, levels);
     let device = Device::flex();
-    device.seed(model_seed);
     let config = GatedPixelCnnConfig {
         hidden_channels: 6,
         layers: 4,
@@ -29,7 +28,7 @@ fn check(
         output_hidden: 10,
         classes,
     };
-    let model = config.init(&spec, &device);
+    let model = common::seeded(&device, model_seed, || config.init(&spec, &device));
     let n = 3;
     let class_list: Vec<u8> = (0..n as u8)
         .map(|i| i % classes.unwrap_or(1) as u8)
@@ -94,7 +93,6 @@ fn cached_logits_equal_the_parallel_forward_pass() {
     ] {
         let spec = common::spec(1, 6, levels);
         let device = Device::flex();
-        device.seed(21);
         let config = GatedPixelCnnConfig {
             hidden_channels: 5,
             layers: 3,
@@ -103,7 +101,7 @@ fn cached_logits_equal_the_parallel_forward_pass() {
             output_hidden: 7,
             classes,
         };
-        let model = config.init(&spec, &device);
+        let model = common::seeded(&device, 21, || config.init(&spec, &device));
         let n = 2;
         let images = common::random_images(&spec, n, 22);
         let class_list = [1u8, 2];

@@ -50,16 +50,17 @@ fn check(kind: RnnKind, full_field: bool) {
     let side = 6;
     let spec = common::spec(1, side, Levels::Binary);
     let device = Device::flex().autodiff();
-    device.seed(8);
-    let model = PixelRnnConfig {
-        cell: kind,
-        hidden_channels: 4,
-        layers: 2,
-        first_kernel: 3,
-        row_kernel: 3,
-        output_hidden: 32,
-    }
-    .init(&spec, &device);
+    let model = common::seeded(&device, 8, || {
+        PixelRnnConfig {
+            cell: kind,
+            hidden_channels: 4,
+            layers: 2,
+            first_kernel: 3,
+            row_kernel: 3,
+            output_hidden: 32,
+        }
+        .init(&spec, &device)
+    });
     for target in 0..side * side {
         let f = field(&model, side, target, &device);
         for (j, &seen) in f.iter().enumerate() {

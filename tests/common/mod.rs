@@ -16,6 +16,21 @@ pub fn tiny_pixelcnn() -> PixelCnnConfig {
     }
 }
 
+/// Builds a model reproducibly from `seed`: burn's generator is shared by every thread of the
+/// test binary and parameters are drawn lazily, so the seed, the build and every first draw
+/// happen under the library's lock ([`genmodels::seeded`]).
+pub fn seeded<M: burn::module::Module>(
+    device: &burn::tensor::Device,
+    seed: u64,
+    build: impl FnOnce() -> M,
+) -> M {
+    genmodels::seeded::with_seed(device, seed, || {
+        let model = build();
+        genmodels::seeded::initialise_now(&model);
+        model
+    })
+}
+
 pub fn spec(channels: usize, side: usize, levels: Levels) -> ImageSpec {
     ImageSpec {
         shape: ImageShape {
