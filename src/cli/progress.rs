@@ -13,6 +13,9 @@ pub struct TerminalProgress {
     total: u64,
     started: Instant,
     last_line: Instant,
+    /// The first position reported in this phase and when: a resumed run starts part-way, and
+    /// rate and ETA count only the units done since.
+    base: Option<(u64, Instant)>,
     interactive: bool,
 }
 
@@ -24,6 +27,7 @@ impl TerminalProgress {
             total: 0,
             started: Instant::now(),
             last_line: Instant::now(),
+            base: None,
             interactive: std::io::stderr().is_terminal(),
         }
     }
@@ -41,6 +45,7 @@ impl Progress for TerminalProgress {
         self.total = total;
         self.started = Instant::now();
         self.last_line = Instant::now();
+        self.base = None;
         if self.interactive {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -57,13 +62,18 @@ impl Progress for TerminalProgress {
     }
 
     fn update(&mut self, position: u64, message: &str) {
+        let first = self.base.is_none();
+        let (base_position, base_time) = *self.base.get_or_insert((position, Instant::now()));
         if let Some(bar) = &self.bar {
             bar.set_position(position);
+            if first {
+                bar.reset_eta(); // the jump to a resumed position is not progress
+            }
             bar.set_message(message.to_string());
         } else if self.last_line.elapsed() >= Duration::from_secs(30) {
             self.last_line = Instant::now();
-            let elapsed = self.started.elapsed().as_secs_f64();
-            let rate = position as f64 / elapsed.max(1e-9);
+            let elapsed = base_time.elapsed().as_secs_f64();
+            let rate = position.saturating_sub(base_position) as f64 / elapsed.max(1e-9);
             let eta = (self.total.saturating_sub(position)) as f64 / rate.max(1e-9);
             eprintln!(
                 "{} {position}/{} ({rate:.1}/s, ETA {eta:.0}s) {message}",

@@ -24,7 +24,7 @@
 use super::{Autoregressive, ImageSpec};
 use crate::nn::PixelHead;
 use crate::nn::fused::gate;
-use crate::nn::padded_conv::{OutputHead, PaddedConv2d, shift_down, shift_right};
+use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::tensor::{Device, Int, Tensor};
@@ -83,13 +83,12 @@ impl GatedLayer {
         labels: Option<&Tensor<1, Int>>,
     ) -> (Tensor<4>, Tensor<4>) {
         let mut v = self.vertical.forward(v_in);
-        let h_input = if self.first {
-            shift_right(h_in.clone())
-        } else {
-            h_in.clone()
-        };
-        let mut h = self.horizontal.forward(h_input)
-            + self.vertical_to_horizontal.forward(shift_down(v.clone()));
+        // The shifts are read into the kernels' windows (no shifted copies).
+        let h_shift = [0, usize::from(self.first)];
+        let mut h = self.horizontal.forward_shifted(h_in.clone(), h_shift)
+            + self
+                .vertical_to_horizontal
+                .forward_shifted(v.clone(), [1, 0]);
         if let (Some(labels), Some(ev), Some(eh)) =
             (labels, &self.class_vertical, &self.class_horizontal)
         {

@@ -3,6 +3,7 @@
 //! (kernel `1 x (k/2+1)`, padded only on the left), which are causal by construction, without
 //! masks and without computing taps that would be masked away.
 
+use crate::nn::fused::{Window, window_conv2d};
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -48,6 +49,15 @@ impl PaddedConv2d {
 
     /// `[b, in, H, W] -> [b, out, H', W']` (H' = H, W' = W when the padding adds up to the kernel minus one).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let [out_channels, in_channels, kh, kw] = self.weight.dims();
+        // Every use in the models keeps the size: that case runs as one GEMM per image.
+        if let Some(window) = Window::padded([kh, kw], self.padding) {
+            let weight = self
+                .weight
+                .val()
+                .reshape([out_channels, in_channels, kh * kw]);
+            return window_conv2d(input, weight, self.bias.val(), window);
+        }
         let [top, bottom, left, right] = self.padding;
         conv2d(
             input,
@@ -55,6 +65,31 @@ impl PaddedConv2d {
             Some(self.bias.val()),
             ConvOptions::new_with_padding([1, 1], [(top, bottom), (left, right)], [1, 1], 1),
         )
+    }
+
+    /// `forward(shift(input))`, where the shift moves the image `down` rows and `right`
+    /// columns (zeros enter): the kernel is read that far up and left instead, so no shifted
+    /// copy is built, nor its gradient. Needs a "same" padding and, when shifting right, a
+    /// kernel one row high (so the kernel's taps stay the first of the widened window).
+    pub fn forward_shifted(&self, input: Tensor<4>, [down, right]: [usize; 2]) -> Tensor<4> {
+        let [out_channels, in_channels, kh, kw] = self.weight.dims();
+        let window = Window::padded([kh, kw], self.padding)
+            .expect("forward_shifted: the padding must keep the size");
+        assert!(
+            right == 0 || kh == 1,
+            "forward_shifted: right shift of a tall kernel"
+        );
+        let widened = Window {
+            height: kh + down,
+            width: kw + right,
+            top: window.top + down,
+            left: window.left + right,
+        };
+        let weight = self
+            .weight
+            .val()
+            .reshape([out_channels, in_channels, kh * kw]);
+        window_conv2d(input, weight, self.bias.val(), widened)
     }
 }
 
@@ -92,5 +127,69 @@ impl OutputHead {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         use burn::tensor::activation::relu;
         self.logits.forward(relu(self.hidden.forward(relu(x))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        let (a, b) = (
+            a.try_into_vec_as::<f32>().unwrap(),
+            b.try_into_vec_as::<f32>().unwrap(),
+        );
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// The Gated PixelCNN's two shifted convolutions, against shifting a copy first: the
+    /// vertical-to-horizontal 1x1 on the row above, and the first layer's 1 x 4 horizontal
+    /// kernel one column further left. Values and input gradients.
+    #[test]
+    fn a_shifted_forward_equals_the_forward_of_a_shifted_copy() {
+        let device = Device::flex().autodiff();
+        let cases = [
+            (PaddedConv2d::new(6, 6, [1, 1], [0; 4], &device), [1, 0]),
+            (
+                PaddedConv2d::new(1, 6, [1, 4], [0, 0, 3, 0], &device),
+                [0, 1],
+            ),
+            (
+                PaddedConv2d::new(3, 4, [2, 3], [1, 0, 1, 1], &device),
+                [1, 0],
+            ),
+        ];
+        for (conv, shift) in cases {
+            let c = conv.weight.dims()[1];
+            let x = Tensor::<4>::random([2, c, 5, 7], Distribution::Normal(0.0, 1.0), &device);
+            let probe = Tensor::<4>::random(
+                [2, conv.weight.dims()[0], 5, 7],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let leaf = || Tensor::<4>::from_data(x.to_data(), &device).require_grad();
+            let (x1, x2) = (leaf(), leaf());
+            let shifted = match shift {
+                [1, 0] => shift_down(x2.clone()),
+                _ => shift_right(x2.clone()),
+            };
+            let (y1, y2) = (
+                conv.forward_shifted(x1.clone(), shift),
+                conv.forward(shifted),
+            );
+            assert!(
+                max_diff(y1.clone(), y2.clone()) < 1e-5,
+                "forward, shift {shift:?}"
+            );
+            let g1 = (y1 * probe.clone()).sum().backward();
+            let g2 = (y2 * probe).sum().backward();
+            let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+            assert!(d < 1e-5, "input gradient, shift {shift:?}: {d}");
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! A masked (causal) convolution that computes only the taps its mask keeps.
+//! A convolution that computes only the taps that can be non-zero.
 //!
 //! The masks of PixelCNN keep the kernel rows above the centre, the taps left of the centre,
 //! and (mask B, or a colour-group mask) the centre: in raster order, exactly the first
 //! `T = (k/2) k + k/2 (+1)` taps. A 3 x 3 mask-B convolution needs 5 of 9 taps, a 7 x 7 mask-A
 //! one 24 of 49. A dense convolution multiplies the other taps by zero; here they are never
-//! read:
+//! read. The same kernel serves the Gated PixelCNN's and PixelRNN's convolutions with
+//! asymmetric padding (a `2 x 3` window whose output pixel sits in its bottom row, say), where
+//! every tap is live:
 //!
 //! ```text
 //! cols_n [C T, H W]      = im2col over the live taps of image n (zero padding)
@@ -13,14 +15,15 @@
 //! dx_n                   = col2im(Wᵀ · dy_n)
 //! ```
 //!
-//! Images are independent, so the batch is split into one group per thread; each GEMM is
-//! single-threaded.
+//! A 1 x 1 convolution skips im2col: `cols_n` is the image itself. Images are independent, so
+//! the batch is split into one group per thread; each GEMM is single-threaded.
 
+use super::Window;
 use super::linalg::{copy_shifted, matmul};
 use rayon::prelude::*;
 
-/// The sizes of one convolution; `taps` counts the live taps (the first `taps` in raster order
-/// of a `kernel x kernel` window centred on the pixel).
+/// The sizes of one convolution; `taps` counts the live taps, the first `taps` of the window in
+/// raster order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvShape {
     pub batch: usize,
@@ -28,7 +31,7 @@ pub struct ConvShape {
     pub out_channels: usize,
     pub height: usize,
     pub width: usize,
-    pub kernel: usize,
+    pub window: Window,
     pub taps: usize,
 }
 
@@ -39,26 +42,29 @@ impl ConvShape {
     fn rows(&self) -> usize {
         self.in_channels * self.taps
     }
-    /// Tap t as a (row, column) offset from the centre.
     fn offset(&self, t: usize) -> (isize, isize) {
-        let centre = (self.kernel / 2) as isize;
-        (
-            (t / self.kernel) as isize - centre,
-            (t % self.kernel) as isize - centre,
-        )
+        self.window.offset(t)
+    }
+    /// One tap at the pixel itself: the image is its own im2col.
+    fn pointwise(&self) -> bool {
+        self.taps == 1 && self.offset(0) == (0, 0)
     }
     fn check(&self, x: usize, w: usize, bias: usize) {
+        let window = self.window;
         assert!(
-            self.kernel % 2 == 1 && self.taps <= self.kernel * self.kernel,
-            "causal conv: taps"
+            window.top < window.height.max(1)
+                && window.left < window.width.max(1)
+                && self.taps <= window.size(),
+            "conv: taps {} do not fit the window {window:?}",
+            self.taps
         );
         assert_eq!(
             x,
             self.batch * self.in_channels * self.pixels(),
-            "causal conv: x size"
+            "conv: x size"
         );
-        assert_eq!(w, self.out_channels * self.rows(), "causal conv: w size");
-        assert_eq!(bias, self.out_channels, "causal conv: bias size");
+        assert_eq!(w, self.out_channels * self.rows(), "conv: w size");
+        assert_eq!(bias, self.out_channels, "conv: bias size");
     }
 }
 
@@ -81,10 +87,10 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
     y.par_chunks_mut(per_group * image_out)
         .enumerate()
         .for_each(|(group, y_group)| {
-            let mut cols = vec![0f32; s.rows() * pixels];
+            let mut buffer = vec![0f32; if s.pointwise() { 0 } else { s.rows() * pixels }];
             for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
                 let n = group * per_group + j;
-                im2col(&x[n * image_in..(n + 1) * image_in], &mut cols, s);
+                let cols = columns(&x[n * image_in..(n + 1) * image_in], &mut buffer, s);
                 for (o, row) in y_n.chunks_mut(pixels).enumerate() {
                     row.fill(bias[o]);
                 }
@@ -93,7 +99,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
                     y_n,
                     true,
                     (w, s.rows(), 1),
-                    (&cols, pixels, 1),
+                    (cols, pixels, 1),
                 );
             }
         });
@@ -127,29 +133,37 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
         .enumerate()
         .map(|(group, dx_group)| {
             let mut dw = vec![0f32; w.len()];
-            let (mut cols, mut dcols) =
-                (vec![0f32; s.rows() * pixels], vec![0f32; s.rows() * pixels]);
+            let buffer_len = if s.pointwise() { 0 } else { s.rows() * pixels };
+            let (mut buffer, mut dcols) = (vec![0f32; buffer_len], vec![0f32; buffer_len]);
             for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
                 let n = group * per_group + j;
                 let dy_n = &dy[n * image_out..(n + 1) * image_out];
                 // dW [O, C T] += dy_n [O, HW] · cols_nᵀ [HW, C T]
-                im2col(&x[n * image_in..(n + 1) * image_in], &mut cols, s);
+                let cols = columns(&x[n * image_in..(n + 1) * image_in], &mut buffer, s);
                 matmul(
                     (s.out_channels, s.rows(), pixels),
                     &mut dw,
                     true,
                     (dy_n, pixels, 1),
-                    (&cols, 1, pixels),
+                    (cols, 1, pixels),
                 );
-                // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW]
+                // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW], written straight into dx_n
+                // when the convolution is pointwise (col2im is then the identity).
+                let target = if s.pointwise() {
+                    &mut *dx_n
+                } else {
+                    &mut dcols[..]
+                };
                 matmul(
                     (s.rows(), pixels, s.out_channels),
-                    &mut dcols,
+                    target,
                     false,
                     (w, 1, s.rows()),
                     (dy_n, pixels, 1),
                 );
-                col2im(&dcols, dx_n, s);
+                if !s.pointwise() {
+                    col2im(&dcols, dx_n, s);
+                }
             }
             dw
         })
@@ -163,6 +177,17 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
             },
         );
     (dx, dw, dbias)
+}
+
+/// Image n's `cols` `[C T, H W]`: the image itself for a pointwise convolution, else its
+/// im2col written into `buffer`.
+fn columns<'a>(image: &'a [f32], buffer: &'a mut [f32], s: ConvShape) -> &'a [f32] {
+    if s.pointwise() {
+        image
+    } else {
+        im2col(image, buffer, s);
+        buffer
+    }
 }
 
 /// `cols[c T + t, y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image.

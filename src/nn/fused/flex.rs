@@ -3,6 +3,7 @@
 //! Shapes are `[b, k * n_per_item...]`: every op maps batch item to batch item, so the batch
 //! is split across rayon threads.
 
+use super::Window;
 use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
@@ -26,12 +27,12 @@ pub trait FusedOps: Backend {
         pad_before: usize,
     ) -> FloatTensor<Self>;
     /// `[b, C, H, W]`, `[O, C, T]`, `[O] -> [b, O, H, W]`: a convolution over the first T taps
-    /// of a `kernel x kernel` window (see [`causal_conv`]).
+    /// of `window` (see [`causal_conv`]).
     fn causal_conv(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        kernel: usize,
+        window: Window,
     ) -> FloatTensor<Self>;
     /// Same shapes in and out: log p(x | logits) = x l - softplus(l), elementwise.
     fn bernoulli_log_prob(logits: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -49,12 +50,12 @@ pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
     ))
 }
 
-pub fn causal_conv(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
+pub fn causal_conv(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, window: Window) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::causal_conv(
         x.into_dispatch(),
         w.into_dispatch(),
         bias.into_dispatch(),
-        kernel,
+        window,
     ))
 }
 
@@ -168,7 +169,7 @@ fn scan_forward(x: FlexTensor, w: FlexTensor, pad_before: usize) -> (FlexTensor,
     (from_vec(out, out_shape), tape)
 }
 
-fn conv_shape(x: &FlexTensor, w: &FlexTensor, kernel: usize) -> causal_conv::ConvShape {
+fn conv_shape(x: &FlexTensor, w: &FlexTensor, window: Window) -> causal_conv::ConvShape {
     let (xs, ws) = (x.layout().shape(), w.layout().shape());
     assert!(
         xs.num_dims() == 4 && ws.num_dims() == 3 && xs[1] == ws[1],
@@ -180,7 +181,7 @@ fn conv_shape(x: &FlexTensor, w: &FlexTensor, kernel: usize) -> causal_conv::Con
         out_channels: ws[0],
         height: xs[2],
         width: xs[3],
-        kernel,
+        window,
         taps: ws[2],
     }
 }
@@ -189,10 +190,10 @@ fn causal_conv_forward(
     x: FlexTensor,
     w: FlexTensor,
     bias: FlexTensor,
-    kernel: usize,
+    window: Window,
 ) -> FlexTensor {
     let (x, w, bias) = (contiguous_f32(x), contiguous_f32(w), contiguous_f32(bias));
-    let s = conv_shape(&x, &w, kernel);
+    let s = conv_shape(&x, &w, window);
     let y = causal_conv::forward(values(&x), values(&w), values(&bias), s);
     from_vec(
         y,
@@ -262,8 +263,8 @@ impl FusedOps for Flex {
     fn lstm_scan(x: FlexTensor, w: FlexTensor, pad_before: usize) -> FlexTensor {
         scan_forward(x, w, pad_before).0
     }
-    fn causal_conv(x: FlexTensor, w: FlexTensor, bias: FlexTensor, kernel: usize) -> FlexTensor {
-        causal_conv_forward(x, w, bias, kernel)
+    fn causal_conv(x: FlexTensor, w: FlexTensor, bias: FlexTensor, window: Window) -> FlexTensor {
+        causal_conv_forward(x, w, bias, window)
     }
     fn bernoulli_log_prob(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
         bernoulli_forward(logits, x)
@@ -272,7 +273,7 @@ impl FusedOps for Flex {
 
 #[derive(Debug)]
 struct CausalConvBackward {
-    kernel: usize,
+    window: Window,
 }
 
 impl Backward<Flex, 3> for CausalConvBackward {
@@ -281,7 +282,7 @@ impl Backward<Flex, 3> for CausalConvBackward {
         let [x_node, w_node, bias_node] = ops.parents;
         let dy = contiguous_f32(grads.consume::<Flex>(&ops.node));
         let (x, w) = ops.state;
-        let s = conv_shape(&x, &w, self.kernel);
+        let s = conv_shape(&x, &w, self.window);
         let (dx, dw, dbias) = causal_conv::backward(values(&x), values(&w), values(&dy), s);
         if let Some(node) = x_node {
             grads.register::<Flex>(node.id, from_vec(dx, x.layout().shape().clone()));
@@ -394,9 +395,9 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        kernel: usize,
+        window: Window,
     ) -> FloatTensor<Self> {
-        match (CausalConvBackward { kernel })
+        match (CausalConvBackward { window })
             .prepare::<C>([x.node(), w.node(), bias.node()])
             .compute_bound()
             .stateful()
@@ -406,14 +407,14 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                     contiguous_f32(x.primitive().clone()),
                     contiguous_f32(w.primitive().clone()),
                 );
-                let y = causal_conv_forward(x.clone(), w.clone(), bias.primitive().clone(), kernel);
+                let y = causal_conv_forward(x.clone(), w.clone(), bias.primitive().clone(), window);
                 prep.finish((x, w), y)
             }
             OpsKind::UnTracked(prep) => prep.finish(causal_conv_forward(
                 x.into_primitive(),
                 w.into_primitive(),
                 bias.into_primitive(),
-                kernel,
+                window,
             )),
         }
     }

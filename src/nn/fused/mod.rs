@@ -78,11 +78,69 @@ pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
 /// `[O, C, T]` (the kept taps' weights, already masked where a mask cuts a tap by channel),
 /// `bias` `[O]` -> `[b, O, H, W]`. See [`causal_conv`] for the kernel.
 pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
+    window_conv2d(x, w, bias, Window::centred(kernel))
+}
+
+/// A stride-1 convolution over the first `T` taps (raster order) of `window`, output the size
+/// of the input: `x` `[b, C, H, W]`, `w` `[O, C, T]`, `bias` `[O]` -> `[b, O, H, W]`.
+/// [`causal_conv2d`] is the centred case; a padded convolution ([`Window::padded`]) the case
+/// with every tap live.
+pub fn window_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, window: Window) -> Tensor<4> {
     #[cfg(feature = "fast-ops")]
     if on_flex(&x.device()) {
-        return flex::causal_conv(x, w, bias, kernel);
+        return flex::causal_conv(x, w, bias, window);
     }
-    reference::causal_conv2d(x, w, bias, kernel)
+    reference::window_conv2d(x, w, bias, window)
+}
+
+/// Where a convolution's taps lie: a `height x width` window whose output pixel sits at row
+/// `top`, column `left` of it (so the window spans rows `y - top ..= y - top + height - 1`).
+/// Stride 1, output the size of the input, zeros outside the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub height: usize,
+    pub width: usize,
+    pub top: usize,
+    pub left: usize,
+}
+
+impl Window {
+    /// A `kernel x kernel` window centred on the pixel (the masked convolutions).
+    pub fn centred(kernel: usize) -> Self {
+        Self {
+            height: kernel,
+            width: kernel,
+            top: kernel / 2,
+            left: kernel / 2,
+        }
+    }
+
+    /// The window of a `[kh, kw]` kernel with zero padding `(top, bottom, left, right)`, if
+    /// that padding keeps the output the size of the input.
+    pub fn padded(
+        [height, width]: [usize; 2],
+        [top, bottom, left, right]: [usize; 4],
+    ) -> Option<Self> {
+        (height >= 1 && width >= 1 && top + bottom + 1 == height && left + right + 1 == width)
+            .then_some(Self {
+                height,
+                width,
+                top,
+                left,
+            })
+    }
+
+    pub fn size(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// Tap t (raster order) as a (row, column) offset from the output pixel.
+    pub fn offset(&self, t: usize) -> (isize, isize) {
+        (
+            (t / self.width) as isize - self.top as isize,
+            (t % self.width) as isize - self.left as isize,
+        )
+    }
 }
 
 /// The Bernoulli log-likelihood of `images` in [0, 1] under `logits`, elementwise, in nats:
@@ -131,21 +189,38 @@ pub mod reference {
 
     /// The dense convolution with the dropped taps as zeros.
     pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
+        window_conv2d(x, w, bias, super::Window::centred(kernel))
+    }
+
+    /// The taps past `T` as zero weights, then burn's dense convolution.
+    pub fn window_conv2d(
+        x: Tensor<4>,
+        w: Tensor<3>,
+        bias: Tensor<1>,
+        window: super::Window,
+    ) -> Tensor<4> {
         use burn::tensor::module::conv2d;
         use burn::tensor::ops::ConvOptions;
         let [out_channels, in_channels, taps] = w.dims();
-        let dropped = Tensor::zeros(
-            [out_channels, in_channels, kernel * kernel - taps],
-            &w.device(),
-        );
-        let dense =
-            Tensor::cat(vec![w, dropped], 2).reshape([out_channels, in_channels, kernel, kernel]);
-        let pad = kernel / 2;
+        let dense = if taps < window.size() {
+            let dropped = Tensor::zeros(
+                [out_channels, in_channels, window.size() - taps],
+                &w.device(),
+            );
+            Tensor::cat(vec![w, dropped], 2)
+        } else {
+            w
+        };
+        let dense = dense.reshape([out_channels, in_channels, window.height, window.width]);
+        let padding = [
+            (window.top, window.height - 1 - window.top),
+            (window.left, window.width - 1 - window.left),
+        ];
         conv2d(
             x,
             dense,
             Some(bias),
-            ConvOptions::new([1, 1], [pad, pad], [1, 1], 1),
+            ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1),
         )
     }
 
@@ -281,20 +356,30 @@ mod tests {
     }
 
     #[test]
-    fn the_causal_conv_matches_the_dense_conv_with_zeros_for_every_model_shape() {
-        // (batch, in, out, height, width, kernel, taps): the PixelCNN's 7x7 mask A (24 taps)
-        // and 3x3 mask B (5), a 5x5 B (13), a colour-group centre, odd sizes, one pixel.
+    fn the_window_conv_matches_the_dense_conv_with_zeros_for_every_model_shape() {
+        let centred = Window::centred;
+        let padded = |kernel, padding| Window::padded(kernel, padding).unwrap();
+        // (batch, in, out, height, width, window, taps): the PixelCNN's 7x7 mask A (24 taps)
+        // and 3x3 mask B (5), a 5x5 B (13), a colour-group centre, odd sizes, one pixel; the
+        // Gated PixelCNN's vertical (2x3, 4x7 above the pixel) and horizontal (1x2, 1x4 to
+        // its left) stacks and its 1x1s, the Diagonal BiLSTM's 2x1 state kernel.
         let cases = [
-            (2, 1, 8, 28, 28, 7, 24),
-            (3, 16, 16, 28, 28, 3, 5),
-            (2, 3, 6, 7, 5, 5, 13),
-            (2, 6, 9, 4, 6, 3, 5),
-            (1, 2, 3, 1, 1, 3, 4),
+            (2, 1, 8, 28, 28, centred(7), 24),
+            (3, 16, 16, 28, 28, centred(3), 5),
+            (2, 3, 6, 7, 5, centred(5), 13),
+            (2, 6, 9, 4, 6, centred(3), 5),
+            (1, 2, 3, 1, 1, centred(3), 4),
+            (3, 8, 16, 28, 28, padded([2, 3], [1, 0, 1, 1]), 6),
+            (2, 1, 16, 9, 7, padded([4, 7], [3, 0, 3, 3]), 28),
+            (3, 8, 16, 28, 28, padded([1, 2], [0, 0, 1, 0]), 2),
+            (2, 1, 16, 5, 6, padded([1, 4], [0, 0, 3, 0]), 4),
+            (3, 16, 8, 28, 28, padded([1, 1], [0; 4]), 1),
+            (2, 4, 16, 6, 1, padded([2, 1], [1, 0, 0, 0]), 2),
         ];
         for device in [Device::flex(), Device::flex().autodiff()] {
             let tracked = device.is_autodiff();
-            for (b, c, o, h, w, k, taps) in cases {
-                let at = format!("b{b} {c}->{o} {h}x{w} k{k} T{taps}");
+            for (b, c, o, h, w, window, taps) in cases {
+                let at = format!("b{b} {c}->{o} {h}x{w} {window:?} T{taps}");
                 let x = random([b, c, h, w], 1.0, &device);
                 let weight =
                     Tensor::<3>::random([o, c, taps], Distribution::Normal(0.0, 0.3), &device);
@@ -309,17 +394,17 @@ mod tests {
                 let (w1, w2) = (fresh(w4.to_data()), fresh(w4.to_data()));
                 let b4 = bias.clone().reshape([1, 1, 1, o]);
                 let (b1, b2) = (fresh(b4.to_data()), fresh(b4.to_data()));
-                let y1 = causal_conv2d(
+                let y1 = window_conv2d(
                     x1.clone(),
                     w1.clone().reshape([o, c, taps]),
                     b1.clone().reshape([o]),
-                    k,
+                    window,
                 );
-                let y2 = reference::causal_conv2d(
+                let y2 = reference::window_conv2d(
                     x2.clone(),
                     w2.clone().reshape([o, c, taps]),
                     b2.clone().reshape([o]),
-                    k,
+                    window,
                 );
                 assert!(max_diff(y1.clone(), y2.clone()) < 1e-5, "forward at {at}");
                 if !tracked {
