@@ -273,6 +273,27 @@ multiversion!(
     bernoulli_backward => bernoulli_backward_body(
         logits: &[f32], x: &[f32], g: &[f32], dl: &mut [f32], dx: &mut [f32]));
 
+// ---- matrix-vector product for one position (the cached sampler) ---------------------------
+
+/// `acc [n] += Σ_k x[k] · wt[k, :]` with `wt` `[x.len(), n]` row-major: one row of weights per
+/// input, so the inner loop runs along the outputs, contiguous, and vectorises.
+#[inline(always)]
+fn matvec_accumulate_body(acc: &mut [f32], x: &[f32], wt: &[f32]) {
+    let n = acc.len();
+    if n == 0 {
+        return;
+    }
+    for (&xk, row) in x.iter().zip(wt.chunks_exact(n)) {
+        for (a, &w) in acc.iter_mut().zip(row) {
+            *a += xk * w;
+        }
+    }
+}
+
+multiversion!(
+    /// `acc [n] += x [k] · wt [k, n]`.
+    matvec_accumulate => matvec_accumulate_body(acc: &mut [f32], x: &[f32], wt: &[f32]));
+
 #[cfg(test)]
 mod tests {
     use super::*;
