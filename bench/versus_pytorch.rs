@@ -24,7 +24,7 @@
 //! - `gemm`: a 2048x2048x2048 matrix product (the practical peak of the machine).
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -139,14 +139,14 @@ fn time_steps(steps: usize, warmup: usize, mut step: impl FnMut()) -> Vec<f64> {
     ms
 }
 
-/// Times Adam steps (lr 1e-3, eps 1e-8) on `loss(&model)`, as both training workloads do.
+/// Times Adam steps (lr 1e-3, eps 1e-8) on `loss(&model)`, with the trainer's optimizer.
 fn adam_steps<M: Module + Clone>(
     mut model: M,
     steps: usize,
     warmup: usize,
     loss: impl Fn(&M) -> Tensor<1>,
 ) -> Vec<f64> {
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optim = genmodels::train::adam::FusedAdam::new(1e-8).init(None);
     time_steps(steps, warmup, || {
         let value = loss(&model);
         let grads = GradientsParams::from_grads(value.backward(), &model);

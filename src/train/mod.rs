@@ -3,6 +3,7 @@
 //! checkpoint kept, metrics appended to `metrics.jsonl`, resumable checkpoints, and a stop with
 //! the step number on a non-finite loss. The loop is written out in full below.
 
+pub mod adam;
 pub mod checkpoint;
 
 use crate::data::{ImageSet, batch};
@@ -13,7 +14,7 @@ use crate::run::{OptimConfig, OptimizerKind, RunConfig};
 use crate::units::bits_per_dim;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, RmsPropConfig};
 use burn::tensor::Device;
 use checkpoint::{TrainState, Which};
 use rand::SeedableRng;
@@ -39,10 +40,7 @@ pub fn optimizer(config: &OptimConfig) -> ModuleOptimizer {
         .filter(|n| *n > 0.0)
         .map(GradientClippingConfig::Norm);
     match config.kind {
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_epsilon(config.epsilon)
-            .with_grad_clipping(clip)
-            .init(),
+        OptimizerKind::Adam => adam::FusedAdam::new(config.epsilon).init(clip),
         OptimizerKind::Rmsprop => RmsPropConfig::new()
             .with_epsilon(config.epsilon)
             .with_grad_clipping(clip)

@@ -4,6 +4,7 @@
 //! is split across rayon threads.
 
 use super::Window;
+use super::kernels::AdamScalars;
 use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
@@ -36,6 +37,14 @@ pub trait FusedOps: Backend {
     ) -> FloatTensor<Self>;
     /// Same shapes in and out: log p(x | logits) = x l - softplus(l), elementwise.
     fn bernoulli_log_prob(logits: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// θ, g, m, v `[n]` -> `[3n]` = (θ', m', v'): one Adam step (see [`kernels::adam_update`]).
+    fn adam_update(
+        theta: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        scalars: AdamScalars,
+    ) -> FloatTensor<Self>;
 }
 
 pub fn gate<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -70,6 +79,28 @@ pub fn bernoulli_log_prob<const D: usize>(logits: Tensor<D>, x: Tensor<D>) -> Te
 
 /// Below this many output elements the rayon hand-off costs more than it saves.
 const PARALLEL_MIN: usize = 1 << 14;
+
+/// One Adam step on a parameter of any rank: `[θ', m', v']`, each shaped like θ. The three
+/// are views into one buffer, so the step allocates once.
+pub fn adam_update<const D: usize>(
+    theta: Tensor<D>,
+    grad: Tensor<D>,
+    m: Tensor<D>,
+    v: Tensor<D>,
+    scalars: AdamScalars,
+) -> [Tensor<D>; 3] {
+    let dims = theta.dims();
+    let n = theta.shape().num_elements();
+    let flat = |t: Tensor<D>| t.reshape([n]).into_dispatch();
+    let packed: Tensor<1> = Tensor::from_dispatch(<Dispatch as FusedOps>::adam_update(
+        flat(theta),
+        flat(grad),
+        flat(m),
+        flat(v),
+        scalars,
+    ));
+    [0, 1, 2].map(|k| packed.clone().slice(k * n..(k + 1) * n).reshape(dims))
+}
 
 fn contiguous_f32(t: FlexTensor) -> FlexTensor {
     assert_eq!(t.dtype(), DType::F32, "the fused ops support f32 only");
@@ -254,6 +285,37 @@ fn bernoulli_backward(
     (from_vec(dl, shape.clone()), from_vec(dx, shape))
 }
 
+fn adam_forward(
+    theta: FlexTensor,
+    grad: FlexTensor,
+    m: FlexTensor,
+    v: FlexTensor,
+    scalars: AdamScalars,
+) -> FlexTensor {
+    let inputs = [theta, grad, m, v].map(contiguous_f32);
+    let [theta, grad, m, v] = [0, 1, 2, 3].map(|k| values(&inputs[k]));
+    let n = theta.len();
+    assert!(
+        grad.len() == n && m.len() == n && v.len() == n,
+        "adam_update: parameter, gradient and moments differ in size"
+    );
+    let mut out = vec![0f32; 3 * n];
+    let (theta_out, rest) = out.split_at_mut(n);
+    let (m_out, v_out) = rest.split_at_mut(n);
+    // Big parameters (a 784 x 400 layer) split across threads; small ones stay in one chunk.
+    const CHUNK: usize = 1 << 15;
+    (theta_out.par_chunks_mut(CHUNK))
+        .zip(m_out.par_chunks_mut(CHUNK))
+        .zip(v_out.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(chunk, ((theta_out, m_out), v_out))| {
+            let range = chunk * CHUNK..chunk * CHUNK + theta_out.len();
+            let inputs = [theta, grad, m, v].map(|x| &x[range.clone()]);
+            kernels::adam_update(inputs, [theta_out, m_out, v_out], scalars);
+        });
+    from_vec(out, Shape::from(vec![3 * n]))
+}
+
 // ---- the backend extension: inference device, then autodiff device ----------------------------
 
 impl FusedOps for Flex {
@@ -268,6 +330,15 @@ impl FusedOps for Flex {
     }
     fn bernoulli_log_prob(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
         bernoulli_forward(logits, x)
+    }
+    fn adam_update(
+        theta: FlexTensor,
+        grad: FlexTensor,
+        m: FlexTensor,
+        v: FlexTensor,
+        scalars: AdamScalars,
+    ) -> FlexTensor {
+        adam_forward(theta, grad, m, v, scalars)
     }
 }
 
@@ -436,5 +507,23 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 x.into_primitive(),
             )),
         }
+    }
+
+    /// Optimizer states are never part of a graph (burn's optimizers step on the inner
+    /// tensors); should one arrive here, the step is computed untracked.
+    fn adam_update(
+        theta: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        scalars: AdamScalars,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(adam_forward(
+            theta.into_primitive(),
+            grad.into_primitive(),
+            m.into_primitive(),
+            v.into_primitive(),
+            scalars,
+        ))
     }
 }

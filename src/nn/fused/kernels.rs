@@ -294,6 +294,65 @@ multiversion!(
     /// `acc [n] += x [k] · wt [k, n]`.
     matvec_accumulate => matvec_accumulate_body(acc: &mut [f32], x: &[f32], wt: &[f32]));
 
+// ---- Adam: one pass over a parameter, its gradient and both moments -------------------------
+
+/// The scalars of one Adam step (Kingma & Ba 2015, Algorithm 1), bias corrections folded in
+/// as burn's Adam folds them, so both give the same arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamScalars {
+    pub lr: f32,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    /// √(1 - β₂ᵗ) / (1 - β₁ᵗ)
+    pub step_factor: f32,
+    /// ε √(1 - β₂ᵗ)
+    pub epsilon_scaled: f32,
+}
+
+impl AdamScalars {
+    /// The scalars of step `time` (1 for the first).
+    pub fn at(lr: f64, beta_1: f32, beta_2: f32, epsilon: f32, time: usize) -> Self {
+        let t = time as i32;
+        let bias_correction_2 = (1.0 - beta_2.powi(t)).sqrt();
+        Self {
+            lr: lr as f32,
+            beta_1,
+            beta_2,
+            step_factor: bias_correction_2 / (1.0 - beta_1.powi(t)),
+            epsilon_scaled: epsilon * bias_correction_2,
+        }
+    }
+}
+
+/// ```text
+/// m' = β₁ m + (1 - β₁) g        v' = β₂ v + (1 - β₂) g²
+/// θ' = θ - lr (m' · step_factor) / (√v' + epsilon_scaled)
+/// ```
+/// `inputs` = (θ, g, m, v), `outputs` = (θ', m', v'), all equally long.
+#[inline(always)]
+fn adam_update_body(inputs: [&[f32]; 4], outputs: [&mut [f32]; 3], s: AdamScalars) {
+    let [theta, grad, m, v] = inputs;
+    let [theta_out, m_out, v_out] = outputs;
+    let n = theta.len();
+    let (grad, m, v) = (&grad[..n], &m[..n], &v[..n]);
+    let (theta_out, m_out, v_out) = (&mut theta_out[..n], &mut m_out[..n], &mut v_out[..n]);
+    let (keep_1, keep_2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
+    for k in 0..n {
+        let g = grad[k];
+        let m1 = m[k] * s.beta_1 + g * keep_1;
+        let v1 = v[k] * s.beta_2 + g * g * keep_2;
+        let update = m1 * s.step_factor / (v1.sqrt() + s.epsilon_scaled);
+        theta_out[k] = theta[k] - update * s.lr;
+        m_out[k] = m1;
+        v_out[k] = v1;
+    }
+}
+
+multiversion!(
+    /// One chunk: (θ', m', v') from (θ, g, m, v).
+    adam_update => adam_update_body(
+        inputs: [&[f32]; 4], outputs: [&mut [f32]; 3], s: AdamScalars));
+
 #[cfg(test)]
 mod tests {
     use super::*;

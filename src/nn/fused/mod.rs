@@ -143,6 +143,23 @@ impl Window {
     }
 }
 
+/// One Adam step on a parameter (Kingma & Ba 2015, Algorithm 1) in one pass over θ, its
+/// gradient and both moments: `[θ', m', v']`. burn's Adam spends about ten tensor ops (each a
+/// pass and an allocation) on the same update.
+pub fn adam_update<const D: usize>(
+    theta: Tensor<D>,
+    grad: Tensor<D>,
+    m: Tensor<D>,
+    v: Tensor<D>,
+    scalars: kernels::AdamScalars,
+) -> [Tensor<D>; 3] {
+    #[cfg(feature = "fast-ops")]
+    if on_flex(&theta.device()) {
+        return flex::adam_update(theta, grad, m, v, scalars);
+    }
+    reference::adam_update(theta, grad, m, v, scalars)
+}
+
 /// The Bernoulli log-likelihood of `images` in [0, 1] under `logits`, elementwise, in nats:
 /// `x log σ(l) + (1 - x) log σ(-l) = x l - softplus(l)`, one pass with a vectorised softplus
 /// instead of two libm `log_sigmoid`s.
@@ -188,6 +205,21 @@ pub mod reference {
     }
 
     /// The dense convolution with the dropped taps as zeros.
+    /// burn's Adam arithmetic, op by op.
+    pub fn adam_update<const D: usize>(
+        theta: Tensor<D>,
+        grad: Tensor<D>,
+        m: Tensor<D>,
+        v: Tensor<D>,
+        s: super::kernels::AdamScalars,
+    ) -> [Tensor<D>; 3] {
+        let m = m.mul_scalar(s.beta_1) + grad.clone().mul_scalar(1.0 - s.beta_1);
+        let v = v.mul_scalar(s.beta_2) + grad.square().mul_scalar(1.0 - s.beta_2);
+        let update =
+            m.clone().mul_scalar(s.step_factor) / v.clone().sqrt().add_scalar(s.epsilon_scaled);
+        [theta - update.mul_scalar(s.lr), m, v]
+    }
+
     pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
         window_conv2d(x, w, bias, super::Window::centred(kernel))
     }
