@@ -35,6 +35,7 @@ use genmodels::nn::masked_conv::{MaskType, MaskedConv2d};
 use std::time::Instant;
 
 fn main() {
+    genmodels::allocator::tune(); // as the genmodels command does
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str, default: usize| {
         args.iter()

@@ -14,6 +14,7 @@ use genmodels::sample::{self, SampleSpec, cached};
 use std::time::Instant;
 
 fn main() -> genmodels::Result<()> {
+    genmodels::allocator::tune(); // as the genmodels command does
     let args: Vec<String> = std::env::args().collect();
     let config_path = args
         .get(1)

@@ -7,9 +7,10 @@
 //!
 //! ```text
 //! cli -> train / eval / sample -> run -> models -> nn -> burn tensors
-//!                          data, viz, units, error, progress are leaves
+//!                          data, viz, units, error, progress, allocator are leaves
 //! ```
 
+pub mod allocator;
 pub mod atomic;
 pub mod cli;
 pub mod data;

@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    genmodels::allocator::tune();
     let args = genmodels::cli::Args::parse();
     match genmodels::cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
