@@ -26,11 +26,9 @@
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::relu;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use genmodels::nn::dist::PixelHead;
-use genmodels::nn::fused::lstm_scan;
+use genmodels::nn::fused::{Window, lstm_scan, window_conv2d};
 use genmodels::nn::masked_conv::{MaskType, MaskedConv2d};
 use std::time::Instant;
 
@@ -163,8 +161,8 @@ fn adam_steps<M: Module + Clone>(
 struct PixelCnn {
     first: MaskedConv2d,
     hidden: Vec<MaskedConv2d>,
-    out_weight: Param<Tensor<4>>,
-    out_bias: Param<Tensor<1>>,
+    /// PyTorch's plain 1x1 conv: a 1x1 type-B mask keeps its one tap, as in the library.
+    out: MaskedConv2d,
 }
 
 impl PixelCnn {
@@ -174,14 +172,12 @@ impl PixelCnn {
             (layer.weight, layer.bias) = conv_params([o, i, k, k], tag, device);
             layer
         };
-        let (out_weight, out_bias) = conv_params([1, 64, 1, 1], 8.0, device);
         Self {
             first: masked(1, 64, 7, MaskType::A, 1.0),
             hidden: (0..6)
                 .map(|l| masked(64, 64, 3, MaskType::B, 2.0 + l as f64))
                 .collect(),
-            out_weight,
-            out_bias,
+            out: masked(64, 1, 1, MaskType::B, 8.0),
         }
     }
 
@@ -191,8 +187,7 @@ impl PixelCnn {
         for layer in &self.hidden {
             h = relu(layer.forward(h));
         }
-        let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-        conv2d(h, self.out_weight.val(), Some(self.out_bias.val()), options)
+        self.out.forward(h)
     }
 
     /// Bernoulli NLL in nats per image (batch mean).
@@ -309,12 +304,14 @@ impl RowLstm {
     /// map, then the fused recurrence (`lstm_scan`). The weights are PyTorch's, with the gate
     /// blocks reordered from its (i, f, o, g) to our (o, f, i, g): the same function.
     fn loss(&self, x: Tensor<4>) -> Tensor<1> {
-        let row_conv = ConvOptions::new([1, 1], [0, 1], [1, 1], 1);
         let (wi, bi) = &self.input_to_state;
         let (ws, bs) = &self.state_to_state;
         let [four_c, c, _, k] = ws.dims();
         let bias = to_ofig(bi.val()) + to_ofig(bs.val());
-        let input_gates = conv2d(x, to_ofig(wi.val()), Some(bias), row_conv); // [b, 4c, rows, w]
+        // PyTorch's centred 1 x 3 convolution, as the library's PaddedConv2d runs it.
+        let row = Window::padded([1, k], [0, 0, k / 2, k / 2]).expect("a same-size window");
+        let wi = to_ofig(wi.val()).reshape([four_c, c, k]);
+        let input_gates = window_conv2d(x, wi, bias, row); // [b, 4c, rows, w]
         let kernel = to_ofig(ws.val()).reshape([four_c, c, k]);
         lstm_scan(input_gates, kernel, 1).powi_scalar(2).mean()
     }
