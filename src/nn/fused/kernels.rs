@@ -5,6 +5,8 @@
 //! Every function works on one batch item: a gate tensor `[4h, S]` or `[2p, S]` is a run of
 //! equally long parts, read as sub-slices.
 
+use std::mem::MaybeUninit;
+
 /// tanh by Eigen's rational 13/6 approximation (`generic_fast_tanh_float`): branch-free, so it
 /// vectorises where libm's `tanhf` does not; max abs error ~3e-7 on [-20, 20].
 #[allow(clippy::excessive_precision)] // Eigen's constants, digit for digit
@@ -328,9 +330,10 @@ impl AdamScalars {
 /// m' = β₁ m + (1 - β₁) g        v' = β₂ v + (1 - β₂) g²
 /// θ' = θ - lr (m' · step_factor) / (√v' + epsilon_scaled)
 /// ```
-/// `inputs` = (θ, g, m, v), `outputs` = (θ', m', v'), all equally long.
+/// `inputs` = (θ, g, m, v), `outputs` = (θ', m', v'), all equally long. The outputs may be
+/// uninitialised memory: every element is written, none read.
 #[inline(always)]
-fn adam_update_body(inputs: [&[f32]; 4], outputs: [&mut [f32]; 3], s: AdamScalars) {
+fn adam_update_body(inputs: [&[f32]; 4], outputs: [&mut [MaybeUninit<f32>]; 3], s: AdamScalars) {
     let [theta, grad, m, v] = inputs;
     let [theta_out, m_out, v_out] = outputs;
     let n = theta.len();
@@ -342,16 +345,16 @@ fn adam_update_body(inputs: [&[f32]; 4], outputs: [&mut [f32]; 3], s: AdamScalar
         let m1 = m[k] * s.beta_1 + g * keep_1;
         let v1 = v[k] * s.beta_2 + g * g * keep_2;
         let update = m1 * s.step_factor / (v1.sqrt() + s.epsilon_scaled);
-        theta_out[k] = theta[k] - update * s.lr;
-        m_out[k] = m1;
-        v_out[k] = v1;
+        theta_out[k] = MaybeUninit::new(theta[k] - update * s.lr);
+        m_out[k] = MaybeUninit::new(m1);
+        v_out[k] = MaybeUninit::new(v1);
     }
 }
 
 multiversion!(
     /// One chunk: (θ', m', v') from (θ, g, m, v).
     adam_update => adam_update_body(
-        inputs: [&[f32]; 4], outputs: [&mut [f32]; 3], s: AdamScalars));
+        inputs: [&[f32]; 4], outputs: [&mut [MaybeUninit<f32>]; 3], s: AdamScalars));
 
 #[cfg(test)]
 mod tests {
