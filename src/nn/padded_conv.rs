@@ -133,19 +133,8 @@ impl OutputHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::fused::tests::max_diff;
     use burn::tensor::Distribution;
-
-    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-        let (a, b) = (
-            a.try_into_vec_as::<f32>().unwrap(),
-            b.try_into_vec_as::<f32>().unwrap(),
-        );
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-    }
 
     /// The Gated PixelCNN's two shifted convolutions, against shifting a copy first: the
     /// vertical-to-horizontal 1x1 on the row above, and the first layer's 1 x 4 horizontal

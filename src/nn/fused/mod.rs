@@ -277,7 +277,7 @@ pub mod reference {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::tensor::{Device, Distribution};
 
@@ -285,7 +285,8 @@ mod tests {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), device) * scale
     }
 
-    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+    /// The largest elementwise |a - b|.
+    pub(crate) fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
         let (a, b): (Vec<f32>, Vec<f32>) = (
             a.try_into_vec_as::<f32>().unwrap(),
             b.try_into_vec_as::<f32>().unwrap(),
