@@ -16,6 +16,33 @@ fn genmodels(args: &[&str], data_dir: &Path) -> Output {
         .expect("binary runs")
 }
 
+/// `genmodels train MODEL` for one epoch on the first `train` / `valid` synth-digits images
+/// into `run`, with `extra` flags.
+fn train_one_epoch(
+    model: &str,
+    run: &Path,
+    (train, valid): (&str, &str),
+    extra: &[&str],
+    data_dir: &Path,
+) -> Output {
+    let mut args = vec![
+        "train",
+        model,
+        "--data",
+        "synth-digits",
+        "--epochs",
+        "1",
+        "--train-limit",
+        train,
+        "--valid-limit",
+        valid,
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    genmodels(&args, data_dir)
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -90,27 +117,12 @@ fn train_eval_sample_complete_on_embedded_data() {
         "4",
         "--residual-blocks",
         "1",
-        "--train-limit",
-        "64",
-        "--valid-limit",
-        "32",
         "--batch-size",
         "16",
         "--sample-every-steps",
         "2",
     ];
-    let mut args = vec![
-        "train",
-        "pixelcnn",
-        "--data",
-        "synth-digits",
-        "--epochs",
-        "1",
-        "--out",
-        run_s,
-    ];
-    args.extend(tiny);
-    let out = genmodels(&args, dir.path());
+    let out = train_one_epoch("pixelcnn", &run, ("64", "32"), &tiny, dir.path());
     assert!(out.status.success(), "{}", text(&out));
     for file in [
         "samples.png",
@@ -124,7 +136,7 @@ fn train_eval_sample_complete_on_embedded_data() {
         assert!(run.join(file).is_file(), "{file} missing");
     }
     // Training again into the same directory must not clobber it.
-    let out = genmodels(&args, dir.path());
+    let out = train_one_epoch("pixelcnn", &run, ("64", "32"), &tiny, dir.path());
     assert!(
         !out.status.success() && text(&out).contains("--resume"),
         "{}",
@@ -241,30 +253,16 @@ fn resume_continues_a_run_to_more_epochs() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
-    let base = [
+    let tiny = [
         "--hidden-channels",
         "4",
         "--residual-blocks",
         "1",
-        "--train-limit",
-        "32",
-        "--valid-limit",
-        "16",
         "--batch-size",
         "16",
     ];
-    let mut args = vec![
-        "train",
-        "pixelcnn",
-        "--data",
-        "synth-digits",
-        "--epochs",
-        "1",
-        "--out",
-        run_s,
-    ];
-    args.extend(base);
-    assert!(genmodels(&args, dir.path()).status.success());
+    let out = train_one_epoch("pixelcnn", &run, ("32", "16"), &tiny, dir.path());
+    assert!(out.status.success(), "{}", text(&out));
     let out = genmodels(
         &["train", "--resume", "--out", run_s, "--epochs", "2"],
         dir.path(),
@@ -283,23 +281,11 @@ fn vae_train_eval_pictures_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("vae");
     let run_s = run.to_str().unwrap();
-    let out = genmodels(
-        &[
-            "train",
-            "vae-mlp",
-            "--data",
-            "synth-digits",
-            "--epochs",
-            "1",
-            "--latent-dim",
-            "2",
-            "--train-limit",
-            "64",
-            "--valid-limit",
-            "32",
-            "--out",
-            run_s,
-        ],
+    let out = train_one_epoch(
+        "vae-mlp",
+        &run,
+        ("64", "32"),
+        &["--latent-dim", "2"],
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -391,26 +377,13 @@ fn conditional_gated_pixelcnn_samples_by_class_and_refuses_bad_classes() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("g");
     let run_s = run.to_str().unwrap();
-    let out = genmodels(
-        &[
-            "train",
-            "gated-pixelcnn",
-            "--conditional",
-            "--data",
-            "synth-digits",
-            "--epochs",
-            "1",
-            "--hidden-channels",
-            "4",
-            "--layers",
-            "2",
-            "--train-limit",
-            "32",
-            "--valid-limit",
-            "16",
-            "--out",
-            run_s,
-        ],
+    let tiny = ["--hidden-channels", "4", "--layers", "2"];
+    let conditional = [&tiny[..], &["--conditional"]].concat();
+    let out = train_one_epoch(
+        "gated-pixelcnn",
+        &run,
+        ("32", "16"),
+        &conditional,
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -447,27 +420,7 @@ fn conditional_gated_pixelcnn_samples_by_class_and_refuses_bad_classes() {
     );
     // An unconditional model refuses --class.
     let plain = dir.path().join("p");
-    let out = genmodels(
-        &[
-            "train",
-            "gated-pixelcnn",
-            "--data",
-            "synth-digits",
-            "--epochs",
-            "1",
-            "--hidden-channels",
-            "4",
-            "--layers",
-            "2",
-            "--train-limit",
-            "32",
-            "--valid-limit",
-            "16",
-            "--out",
-            plain.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let out = train_one_epoch("gated-pixelcnn", &plain, ("32", "16"), &tiny, dir.path());
     assert!(out.status.success(), "{}", text(&out));
     let out = genmodels(
         &[
@@ -522,27 +475,8 @@ fn pixelrnn_models_train_evaluate_sample_and_complete() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join(model);
         let run_s = run.to_str().unwrap();
-        let out = genmodels(
-            &[
-                "train",
-                model,
-                "--data",
-                "synth-digits",
-                "--epochs",
-                "1",
-                "--hidden-channels",
-                "4",
-                "--layers",
-                "1",
-                "--train-limit",
-                "32",
-                "--valid-limit",
-                "16",
-                "--out",
-                run_s,
-            ],
-            dir.path(),
-        );
+        let tiny = ["--hidden-channels", "4", "--layers", "1"];
+        let out = train_one_epoch(model, &run, ("32", "16"), &tiny, dir.path());
         assert!(out.status.success(), "{model}: {}", text(&out));
         let out = genmodels(&["eval", run_s, "--limit", "8"], dir.path());
         assert!(
@@ -772,27 +706,8 @@ fn report_is_self_contained_and_compares_runs() {
     let mut runs = Vec::new();
     for name in ["a", "b"] {
         let run = d.join(name);
-        let out = genmodels(
-            &[
-                "train",
-                "pixelcnn",
-                "--data",
-                "synth-digits",
-                "--epochs",
-                "1",
-                "--hidden-channels",
-                "4",
-                "--residual-blocks",
-                "1",
-                "--train-limit",
-                "32",
-                "--valid-limit",
-                "16",
-                "--out",
-                run.to_str().unwrap(),
-            ],
-            d,
-        );
+        let tiny = ["--hidden-channels", "4", "--residual-blocks", "1"];
+        let out = train_one_epoch("pixelcnn", &run, ("32", "16"), &tiny, d);
         assert!(out.status.success(), "{}", text(&out));
         runs.push(run);
     }
