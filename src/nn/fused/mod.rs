@@ -9,7 +9,7 @@
 //! one GEMM per image or step, in the forward and in the backward.
 //!
 //! With the `fast-ops` feature (default) they run as burn backend extensions on flex devices
-//! (`flex.rs`); without it, on other backends, or through [`reference`], as the plain burn
+//! (`flex.rs`); without it, on other backends, or through [`reference`](mod@reference), as the plain burn
 //! composition. Tests hold the two to float tolerance, values and gradients.
 
 #[cfg(feature = "fast-ops")]
