@@ -79,6 +79,8 @@ pub fn bernoulli_log_prob<const D: usize>(logits: Tensor<D>, x: Tensor<D>) -> Te
 
 /// Below this many output elements the rayon hand-off costs more than it saves.
 const PARALLEL_MIN: usize = 1 << 14;
+/// Elementwise ops work in blocks of this many elements.
+const BLOCK: usize = 1 << 13;
 
 /// One Adam step on a parameter of any rank: `[θ', m', v']`, each shaped like θ. The three
 /// are views into one buffer, so the step allocates once.
@@ -136,18 +138,33 @@ fn narrower(shape: &Shape, parts: usize) -> Shape {
     Shape::from(dims)
 }
 
-/// Runs `body(item, its slice of out)` over the batch items, in parallel when it pays.
-fn per_item(out: &mut [f32], items: usize, body: impl Fn(usize, &mut [f32]) + Sync) {
-    let len = (out.len() / items.max(1)).max(1);
-    if out.len() >= PARALLEL_MIN {
-        out.par_chunks_mut(len)
+/// Runs `work(k, block k of every output)` over blocks of `len` elements (the last may be
+/// shorter) of equally long outputs, in parallel when they are long enough to pay for it.
+fn for_blocks<T: Send, const N: usize>(
+    outputs: [&mut [T]; N],
+    len: usize,
+    work: impl Fn(usize, [&mut [T]; N]) + Sync,
+) {
+    let total = outputs.first().map_or(0, |o| o.len());
+    let len = len.max(1);
+    let mut chunks = outputs.map(|o| o.chunks_mut(len));
+    let blocks: Vec<[&mut [T]; N]> = (0..total.div_ceil(len))
+        .map(|_| std::array::from_fn(|i| chunks[i].next().expect("equally long outputs")))
+        .collect();
+    if total >= PARALLEL_MIN {
+        blocks
+            .into_par_iter()
             .enumerate()
-            .for_each(|(n, o)| body(n, o));
+            .for_each(|(k, b)| work(k, b));
     } else {
-        out.chunks_mut(len)
-            .enumerate()
-            .for_each(|(n, o)| body(n, o));
+        blocks.into_iter().enumerate().for_each(|(k, b)| work(k, b));
     }
+}
+
+/// [`for_blocks`] with one block per batch item.
+fn per_item(out: &mut [f32], items: usize, body: impl Fn(usize, &mut [f32]) + Sync) {
+    let len = out.len() / items.max(1);
+    for_blocks([out], len, |n, [o]| body(n, o));
 }
 
 fn gate_forward(x: FlexTensor) -> FlexTensor {
@@ -232,9 +249,6 @@ fn causal_conv_forward(
     )
 }
 
-/// Elementwise work in blocks, in parallel when it pays.
-const BLOCK: usize = 1 << 13;
-
 fn bernoulli_forward(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
     let (logits, x) = (contiguous_f32(logits), contiguous_f32(x));
     assert_eq!(
@@ -244,16 +258,10 @@ fn bernoulli_forward(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
     );
     let (ls, xs) = (values(&logits), values(&x));
     let mut out = vec![0f32; ls.len()];
-    let work = |(o, (l, x)): (&mut [f32], (&[f32], &[f32]))| kernels::bernoulli_forward(l, x, o);
-    if out.len() >= PARALLEL_MIN {
-        out.par_chunks_mut(BLOCK)
-            .zip(ls.par_chunks(BLOCK).zip(xs.par_chunks(BLOCK)))
-            .for_each(work);
-    } else {
-        out.chunks_mut(BLOCK)
-            .zip(ls.chunks(BLOCK).zip(xs.chunks(BLOCK)))
-            .for_each(work);
-    }
+    for_blocks([&mut out], BLOCK, |k, [o]| {
+        let block = k * BLOCK..k * BLOCK + o.len();
+        kernels::bernoulli_forward(&ls[block.clone()], &xs[block], o)
+    });
     from_vec(out, logits.layout().shape().clone())
 }
 
@@ -265,22 +273,11 @@ fn bernoulli_backward(
     let g = contiguous_f32(g);
     let (ls, xs, gs) = (values(&logits), values(&x), values(&g));
     let (mut dl, mut dx) = (vec![0f32; ls.len()], vec![0f32; ls.len()]);
-    let work = |(k, (dl, dx)): (usize, (&mut [f32], &mut [f32]))| {
+    for_blocks([&mut dl, &mut dx], BLOCK, |k, [dl, dx]| {
         let block = k * BLOCK..k * BLOCK + dl.len();
         let (l, x, g) = (&ls[block.clone()], &xs[block.clone()], &gs[block]);
         kernels::bernoulli_backward(l, x, g, dl, dx)
-    };
-    if dl.len() >= PARALLEL_MIN {
-        dl.par_chunks_mut(BLOCK)
-            .zip(dx.par_chunks_mut(BLOCK))
-            .enumerate()
-            .for_each(work);
-    } else {
-        dl.chunks_mut(BLOCK)
-            .zip(dx.chunks_mut(BLOCK))
-            .enumerate()
-            .for_each(work);
-    }
+    });
     let shape = logits.layout().shape().clone();
     (from_vec(dl, shape.clone()), from_vec(dx, shape))
 }
@@ -303,18 +300,14 @@ fn adam_forward(
     let mut out: Vec<f32> = Vec::with_capacity(3 * n);
     let (theta_out, rest) = out.spare_capacity_mut()[..3 * n].split_at_mut(n);
     let (m_out, v_out) = rest.split_at_mut(n);
-    // Big parameters (a 784 x 400 layer) split across threads; small ones stay in one chunk.
-    const CHUNK: usize = 1 << 15;
-    (theta_out.par_chunks_mut(CHUNK))
-        .zip(m_out.par_chunks_mut(CHUNK))
-        .zip(v_out.par_chunks_mut(CHUNK))
-        .enumerate()
-        .for_each(|(chunk, ((theta_out, m_out), v_out))| {
-            let range = chunk * CHUNK..chunk * CHUNK + theta_out.len();
-            let inputs = [theta, grad, m, v].map(|x| &x[range.clone()]);
-            kernels::adam_update(inputs, [theta_out, m_out, v_out], scalars);
-        });
-    // SAFETY: the chunks above cover 0..3n and the kernel writes every element of each.
+    // Big parameters (a 784 x 400 layer) split across threads; small ones (biases) run on
+    // this thread, with no hand-off to the pool.
+    for_blocks([theta_out, m_out, v_out], BLOCK, |k, outputs| {
+        let block = k * BLOCK..k * BLOCK + outputs[0].len();
+        let inputs = [theta, grad, m, v].map(|x| &x[block.clone()]);
+        kernels::adam_update(inputs, outputs, scalars);
+    });
+    // SAFETY: the blocks above cover 0..3n and the kernel writes every element of each.
     unsafe { out.set_len(3 * n) };
     from_vec(out, Shape::from(vec![3 * n]))
 }
