@@ -49,14 +49,10 @@ impl PaddedConv2d {
 
     /// `[b, in, H, W] -> [b, out, H', W']` (H' = H, W' = W when the padding adds up to the kernel minus one).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let [out_channels, in_channels, kh, kw] = self.weight.dims();
+        let [_, _, kh, kw] = self.weight.dims();
         // Every use in the models keeps the size: that case runs as one GEMM per image.
         if let Some(window) = Window::padded([kh, kw], self.padding) {
-            let weight = self
-                .weight
-                .val()
-                .reshape([out_channels, in_channels, kh * kw]);
-            return window_conv2d(input, weight, self.bias.val(), window);
+            return self.over_window(input, window);
         }
         let [top, bottom, left, right] = self.padding;
         conv2d(
@@ -72,7 +68,7 @@ impl PaddedConv2d {
     /// copy is built, nor its gradient. Needs a "same" padding and, when shifting right, a
     /// kernel one row high (so the kernel's taps stay the first of the widened window).
     pub fn forward_shifted(&self, input: Tensor<4>, [down, right]: [usize; 2]) -> Tensor<4> {
-        let [out_channels, in_channels, kh, kw] = self.weight.dims();
+        let [_, _, kh, kw] = self.weight.dims();
         let window = Window::padded([kh, kw], self.padding)
             .expect("forward_shifted: the padding must keep the size");
         assert!(
@@ -85,11 +81,17 @@ impl PaddedConv2d {
             top: window.top + down,
             left: window.left + right,
         };
+        self.over_window(input, widened)
+    }
+
+    /// The kernel's taps, in raster order, as the first taps of `window`.
+    fn over_window(&self, input: Tensor<4>, window: Window) -> Tensor<4> {
+        let [out_channels, in_channels, kh, kw] = self.weight.dims();
         let weight = self
             .weight
             .val()
             .reshape([out_channels, in_channels, kh * kw]);
-        window_conv2d(input, weight, self.bias.val(), widened)
+        window_conv2d(input, weight, self.bias.val(), window)
     }
 }
 

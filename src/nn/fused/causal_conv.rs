@@ -49,6 +49,20 @@ impl ConvShape {
     fn pointwise(&self) -> bool {
         self.taps == 1 && self.offset(0) == (0, 0)
     }
+    /// The length of an im2col buffer (none for a pointwise convolution).
+    fn cols_len(&self) -> usize {
+        if self.pointwise() {
+            0
+        } else {
+            self.rows() * self.pixels()
+        }
+    }
+    /// Images per thread: one group of images per thread, so that each thread allocates its
+    /// buffers once.
+    fn images_per_group(&self) -> usize {
+        let batch = self.batch.max(1);
+        batch.div_ceil(rayon::current_num_threads().clamp(1, batch))
+    }
     fn check(&self, x: usize, w: usize, bias: usize) {
         let window = self.window;
         assert!(
@@ -80,14 +94,11 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
     if image_out == 0 {
         return y;
     }
-    // One group of images per thread, so that each thread allocates its buffer once.
-    let per_group = s
-        .batch
-        .div_ceil(rayon::current_num_threads().clamp(1, s.batch.max(1)));
+    let per_group = s.images_per_group();
     y.par_chunks_mut(per_group * image_out)
         .enumerate()
         .for_each(|(group, y_group)| {
-            let mut buffer = vec![0f32; if s.pointwise() { 0 } else { s.rows() * pixels }];
+            let mut buffer = vec![0f32; s.cols_len()];
             for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
                 let n = group * per_group + j;
                 let cols = columns(&x[n * image_in..(n + 1) * image_in], &mut buffer, s);
@@ -125,16 +136,13 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
     if image_in == 0 || image_out == 0 {
         return (dx, vec![0f32; w.len()], dbias);
     }
-    let per_group = s
-        .batch
-        .div_ceil(rayon::current_num_threads().clamp(1, s.batch));
+    let per_group = s.images_per_group();
     let dw = dx
         .par_chunks_mut(per_group * image_in)
         .enumerate()
         .map(|(group, dx_group)| {
             let mut dw = vec![0f32; w.len()];
-            let buffer_len = if s.pointwise() { 0 } else { s.rows() * pixels };
-            let (mut buffer, mut dcols) = (vec![0f32; buffer_len], vec![0f32; buffer_len]);
+            let (mut buffer, mut dcols) = (vec![0f32; s.cols_len()], vec![0f32; s.cols_len()]);
             for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
                 let n = group * per_group + j;
                 let dy_n = &dy[n * image_out..(n + 1) * image_out];
