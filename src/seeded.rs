@@ -16,6 +16,17 @@ pub fn with_seed<R>(device: &Device, seed: u64, work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// Builds a model reproducibly from `seed`: the seed, the build and every parameter's first
+/// draw happen inside one [`with_seed`] section, so the same seed gives the same weights
+/// whatever other threads draw.
+pub fn build<M: burn::module::Module>(device: &Device, seed: u64, build: impl FnOnce() -> M) -> M {
+    with_seed(device, seed, || {
+        let model = build();
+        initialise_now(&model);
+        model
+    })
+}
+
 /// Forces every parameter of `model` to be initialised now. burn initialises parameters
 /// lazily, on first use, which would draw from the shared generator *after* a seeded section
 /// has ended; call this inside [`with_seed`] right after building a model.

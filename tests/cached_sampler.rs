@@ -28,7 +28,7 @@ fn check(
         output_hidden: 10,
         classes,
     };
-    let model = common::seeded(&device, model_seed, || config.init(&spec, &device));
+    let model = genmodels::seeded::build(&device, model_seed, || config.init(&spec, &device));
     let n = 3;
     let class_list: Vec<u8> = (0..n as u8)
         .map(|i| i % classes.unwrap_or(1) as u8)
@@ -101,7 +101,7 @@ fn cached_logits_equal_the_parallel_forward_pass() {
             output_hidden: 7,
             classes,
         };
-        let model = common::seeded(&device, 21, || config.init(&spec, &device));
+        let model = genmodels::seeded::build(&device, 21, || config.init(&spec, &device));
         let n = 2;
         let images = common::random_images(&spec, n, 22);
         let class_list = [1u8, 2];

@@ -69,7 +69,7 @@ fn gated_has_full_causal_field_and_plain_pixelcnn_has_a_blind_spot() {
     let side = 8;
     let spec = common::spec(1, side, Levels::Binary);
     let device = Device::flex().autodiff();
-    let gated = common::seeded(&device, 4, || {
+    let gated = genmodels::seeded::build(&device, 4, || {
         GatedPixelCnnConfig {
             hidden_channels: 8,
             layers: 6,
@@ -80,7 +80,7 @@ fn gated_has_full_causal_field_and_plain_pixelcnn_has_a_blind_spot() {
         }
         .init(&spec, &device)
     });
-    let plain = common::seeded(&device, 4, || {
+    let plain = genmodels::seeded::build(&device, 4, || {
         PixelCnnConfig {
             hidden_channels: 4,
             residual_blocks: 5,
@@ -139,7 +139,7 @@ fn gated_has_full_causal_field_and_plain_pixelcnn_has_a_blind_spot() {
 fn class_embedding_changes_the_conditionals() {
     let spec = common::spec(1, 6, Levels::Binary);
     let device = Device::flex();
-    let model = common::seeded(&device, 5, || {
+    let model = genmodels::seeded::build(&device, 5, || {
         GatedPixelCnnConfig {
             hidden_channels: 8,
             layers: 3,

@@ -13,7 +13,7 @@ use genmodels::models::{DensityModel, ImageSpec, PixelCnnConfig};
 /// Prints the receptive field of the last pixel as text.
 fn check_causality(spec: ImageSpec, config: PixelCnnConfig) {
     let device = Device::flex().autodiff();
-    let model = common::seeded(&device, 3, || config.init(&spec, &device));
+    let model = genmodels::seeded::build(&device, 3, || config.init(&spec, &device));
     let shape = spec.shape;
     let (c, h, w) = (shape.channels, shape.height, shape.width);
     let per_channel = spec.logits_per_channel();
@@ -104,7 +104,8 @@ fn log_sigmoid(x: f64) -> f64 {
 fn bernoulli_nll_equals_a_per_pixel_computation() {
     let spec = common::spec(1, 8, Levels::Binary);
     let device = Device::flex();
-    let model = common::seeded(&device, 11, || common::tiny_pixelcnn().init(&spec, &device));
+    let model =
+        genmodels::seeded::build(&device, 11, || common::tiny_pixelcnn().init(&spec, &device));
     let n = 3;
     let pixels = common::random_images(&spec, n, 9);
     let images: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
@@ -137,7 +138,8 @@ fn bernoulli_nll_equals_a_per_pixel_computation() {
 fn categorical_nll_equals_a_per_pixel_log_softmax() {
     let spec = common::spec(3, 4, Levels::Bits8);
     let device = Device::flex();
-    let model = common::seeded(&device, 12, || common::tiny_pixelcnn().init(&spec, &device));
+    let model =
+        genmodels::seeded::build(&device, 12, || common::tiny_pixelcnn().init(&spec, &device));
     let n = 2;
     let pixels = common::random_images(&spec, n, 10);
     let images: Vec<f32> = pixels.iter().map(|&v| v as f32 / 255.0).collect();

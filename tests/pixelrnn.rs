@@ -50,7 +50,7 @@ fn check(kind: RnnKind, full_field: bool) {
     let side = 6;
     let spec = common::spec(1, side, Levels::Binary);
     let device = Device::flex().autodiff();
-    let model = common::seeded(&device, 8, || {
+    let model = genmodels::seeded::build(&device, 8, || {
         PixelRnnConfig {
             cell: kind,
             hidden_channels: 4,

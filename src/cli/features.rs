@@ -131,10 +131,8 @@ pub fn run(a: FeaturesArgs, data_dir: &Path) -> Result<()> {
                     let AnyModel::Autoencoder(ae) = ae.model else {
                         bail!("{} is not an autoencoder run", ae_dir.display())
                     };
-                    model = crate::seeded::with_seed(&ad, seed, || {
-                        let classifier = AnyModel::Classifier(clf.with_encoder(ae.encoder, &ad));
-                        crate::seeded::initialise_now(&classifier);
-                        classifier
+                    model = crate::seeded::build(&ad, seed, || {
+                        AnyModel::Classifier(clf.with_encoder(ae.encoder, &ad))
                     });
                 }
                 config.train.sample_every_epochs = 0;

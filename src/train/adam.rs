@@ -101,11 +101,7 @@ mod tests {
     #[test]
     fn fused_adam_follows_burns_adam() {
         let device = Device::flex().autodiff();
-        let start = crate::seeded::with_seed(&device, 7, || {
-            let model = LinearConfig::new(300, 200).init(&device);
-            crate::seeded::initialise_now(&model);
-            model
-        });
+        let start = crate::seeded::build(&device, 7, || LinearConfig::new(300, 200).init(&device));
         let clip = || Some(GradientClippingConfig::Norm(1.0));
         let mut burns = AdamConfig::new()
             .with_epsilon(1e-8)

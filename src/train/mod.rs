@@ -25,10 +25,8 @@ use std::time::Instant;
 
 /// Builds a fresh model from a run config with the run's seed (same seed, same weights).
 pub fn init_model(config: &RunConfig, image: &ImageSpec, device: &Device) -> AnyModel {
-    crate::seeded::with_seed(device, config.train.seed, || {
-        let model = build(&config.model, image, device);
-        crate::seeded::initialise_now(&model);
-        model
+    crate::seeded::build(device, config.train.seed, || {
+        build(&config.model, image, device)
     })
 }
 

@@ -16,21 +16,6 @@ pub fn tiny_pixelcnn() -> PixelCnnConfig {
     }
 }
 
-/// Builds a model reproducibly from `seed`: burn's generator is shared by every thread of the
-/// test binary and parameters are drawn lazily, so the seed, the build and every first draw
-/// happen under the library's lock ([`genmodels::seeded`]).
-pub fn seeded<M: burn::module::Module>(
-    device: &burn::tensor::Device,
-    seed: u64,
-    build: impl FnOnce() -> M,
-) -> M {
-    genmodels::seeded::with_seed(device, seed, || {
-        let model = build();
-        genmodels::seeded::initialise_now(&model);
-        model
-    })
-}
-
 pub fn spec(channels: usize, side: usize, levels: Levels) -> ImageSpec {
     ImageSpec {
         shape: ImageShape {
@@ -98,10 +83,14 @@ pub fn image_set(spec: &ImageSpec, pixels: Vec<u8>, split: Split) -> ImageSet {
     }
 }
 
-/// Trains `model` through the `genmodels` command on 64 synth-digits images for one epoch
-/// (32 validation images) into `dir/name`, with `extra` flags; panics with its stderr on failure.
-pub fn train_cli(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf {
-    let run = dir.join(name);
+/// The arguments of `genmodels train MODEL` for one epoch on the first `train` / `valid`
+/// synth-digits images into `run`, then `extra` flags.
+pub fn train_args<'a>(
+    model: &'a str,
+    run: &'a Path,
+    (train, valid): (&'a str, &'a str),
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         model,
@@ -110,13 +99,21 @@ pub fn train_cli(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf
         "--epochs",
         "1",
         "--train-limit",
-        "64",
+        train,
         "--valid-limit",
-        "32",
+        valid,
         "--out",
         run.to_str().unwrap(),
     ];
     args.extend(extra);
+    args
+}
+
+/// Trains `model` through the `genmodels` command on 64 synth-digits images for one epoch
+/// (32 validation images) into `dir/name`, with `extra` flags; panics with its stderr on failure.
+pub fn train_cli(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf {
+    let run = dir.join(name);
+    let args = train_args(model, &run, ("64", "32"), extra);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_genmodels"))
         .args(&args)
         .output()
