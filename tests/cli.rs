@@ -1,5 +1,6 @@
 //! The real binary, end to end, in fresh temp directories.
 
+mod common;
 #[path = "common/http.rs"]
 mod http;
 
@@ -16,31 +17,16 @@ fn genmodels(args: &[&str], data_dir: &Path) -> Output {
         .expect("binary runs")
 }
 
-/// `genmodels train MODEL` for one epoch on the first `train` / `valid` synth-digits images
-/// into `run`, with `extra` flags.
+/// `genmodels train MODEL` for one epoch on the first `limits` (train, valid) synth-digits
+/// images into `run`, with `extra` flags ([`common::train_args`]).
 fn train_one_epoch(
     model: &str,
     run: &Path,
-    (train, valid): (&str, &str),
+    limits: (&str, &str),
     extra: &[&str],
     data_dir: &Path,
 ) -> Output {
-    let mut args = vec![
-        "train",
-        model,
-        "--data",
-        "synth-digits",
-        "--epochs",
-        "1",
-        "--train-limit",
-        train,
-        "--valid-limit",
-        valid,
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    genmodels(&args, data_dir)
+    genmodels(&common::train_args(model, run, limits, extra), data_dir)
 }
 
 fn text(o: &Output) -> String {
