@@ -15,9 +15,9 @@
 //! `shift_down` keeps row i of the horizontal stack from seeing row i of the vertical one
 //! (which has seen all of row i). In the first layer the horizontal input is also shifted
 //! right by one, so that pixel i never sees itself (mask A). Both shifts are read into the
-//! convolutions' windows ([`PaddedConv2d::forward_shifted`]) rather than built as copies. For p(x|y), a learned class
-//! embedding is added inside every gate of both stacks. Output: ReLU, 1x1 conv, ReLU, 1x1 conv
-//! to Bernoulli logits or 256-way softmax logits.
+//! convolutions' windows ([`PaddedConv2d::forward_shifted`]) rather than built as copies. For
+//! p(x|y), a learned class embedding is added inside every gate of both stacks. Output: ReLU,
+//! 1x1 conv, ReLU, 1x1 conv to Bernoulli logits or 256-way softmax logits.
 //!
 //! Departures: single-channel images only (the R -> G -> B split inside the stacks is left out;
 //! [`super::pixelcnn`] handles colour).

@@ -243,7 +243,7 @@ fn softplus_and_sigmoid(l: f32) -> (f32, f32) {
     (l.max(0.0) + log1p_unit(u), sigmoid)
 }
 
-/// log σ(l) = -softplus(-l), vectorisable.
+/// softplus(l) = log(1 + e^l), vectorisable (log σ(l) = -softplus(-l)).
 #[inline(always)]
 pub fn softplus(l: f32) -> f32 {
     softplus_and_sigmoid(l).0

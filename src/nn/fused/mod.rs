@@ -1,6 +1,7 @@
-//! Fused ops with their own backward: the mask-aware convolution ([`causal_conv2d`]), the whole
-//! PixelRNN recurrence ([`lstm_scan`]), the gated activation ([`gate`]) and the Bernoulli
-//! likelihood ([`bernoulli_log_prob`]).
+//! Fused ops with their own backward: the mask-aware or padded-window convolution
+//! ([`causal_conv2d`], [`window_conv2d`]), the whole PixelRNN recurrence ([`lstm_scan`]), the
+//! gated activation ([`gate`]), the Bernoulli likelihood ([`bernoulli_log_prob`]), and the
+//! Adam update ([`adam_update`]).
 //!
 //! Written as burn ops, each of these is a chain of small kernels (slice, sigmoid, tanh,
 //! multiply, add, a dense convolution over taps a mask zeroes) that each read and write the
@@ -9,8 +10,8 @@
 //! one GEMM per image or step, in the forward and in the backward.
 //!
 //! With the `fast-ops` feature (default) they run as burn backend extensions on flex devices
-//! (`flex.rs`); without it, on other backends, or through [`reference`](mod@reference), as the plain burn
-//! composition. Tests hold the two to float tolerance, values and gradients.
+//! (`flex.rs`); without it, on other backends, or through [`reference`](mod@reference), as the
+//! plain burn composition. Tests hold the two to float tolerance, values and gradients.
 
 #[cfg(feature = "fast-ops")]
 pub mod causal_conv;
@@ -204,7 +205,6 @@ pub mod reference {
         log_sigmoid(logits.clone()) * images + log_sigmoid(logits.neg()) * zeros
     }
 
-    /// The dense convolution with the dropped taps as zeros.
     /// burn's Adam arithmetic, op by op.
     pub fn adam_update<const D: usize>(
         theta: Tensor<D>,
@@ -220,6 +220,7 @@ pub mod reference {
         [theta - update.mul_scalar(s.lr), m, v]
     }
 
+    /// The dense convolution with the dropped taps as zeros.
     pub fn causal_conv2d(x: Tensor<4>, w: Tensor<3>, bias: Tensor<1>, kernel: usize) -> Tensor<4> {
         window_conv2d(x, w, bias, super::Window::centred(kernel))
     }
