@@ -14,46 +14,24 @@
 //! are added: otherwise a pixel would see its future (the bug of e.g.
 //! carpedm20/pixel-rnn-tensorflow#16). The result has the full dependency field: no blind spot.
 
-use crate::nn::conv_lstm::lstm_scan;
+use crate::nn::conv_lstm::diagonal_lstm_scan;
 use crate::nn::padded_conv::{PaddedConv2d, shift_down};
 use burn::module::Module;
-use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 
-/// `[b, c, H, W] -> [b, c, H, W + H - 1]`, row r shifted right by r (zeros elsewhere).
-///
-/// Without a loop over rows: pad each row with H zeros to length W + H and read the same
-/// memory back with rows one element shorter; element (r, c) at `r (W + H) + c` then lies in
-/// row r at column `r + c`.
-pub fn skew(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, height, width] = x.dims();
-    let skewed_width = width + height - 1;
-    x.pad((0, height, 0, 0), PadMode::Constant(0.0))
-        .reshape([b, c, height * (skewed_width + 1)])
-        .narrow(2, 0, height * skewed_width)
-        .reshape([b, c, height, skewed_width])
-}
-
-/// The inverse of [`skew`]: `[b, c, H, W + H - 1] -> [b, c, H, W]` for the given `width`
-/// (the same reading, backwards: append H zeros, read rows of W + H, keep the first W).
-pub fn unskew(s: Tensor<4>, width: usize) -> Tensor<4> {
-    let [b, c, height, skewed_width] = s.dims();
-    s.reshape([b, c, 1, height * skewed_width])
-        .pad((0, height, 0, 0), PadMode::Constant(0.0))
-        .reshape([b, c, height, skewed_width + 1])
-        .narrow(3, 0, width)
-}
-
-/// One direction: a column-wise LSTM over the skewed map, `[b, in, H, W] -> [b, hidden, H, W]`.
+/// One direction: a column-wise LSTM over the skewed map, `[b, in, H, W] -> [b, hidden, H, W]`
+/// (`reverse`: over the mirrored image's, mirrored back).
 #[derive(Module, Debug)]
 pub struct DiagonalLstm {
     input_to_state: PaddedConv2d,
     state_to_state: PaddedConv2d,
+    reverse: bool,
 }
 
 impl DiagonalLstm {
-    fn new(in_channels: usize, hidden: usize, device: &Device) -> Self {
+    fn new(in_channels: usize, hidden: usize, reverse: bool, device: &Device) -> Self {
         Self {
+            reverse,
             input_to_state: PaddedConv2d::new(in_channels, 4 * hidden, [1, 1], [0; 4], device),
             // 2 x 1 with one row of padding on top: row r sees rows r - 1 and r.
             state_to_state: PaddedConv2d::new(hidden, 4 * hidden, [2, 1], [1, 0, 0, 0], device),
@@ -61,15 +39,16 @@ impl DiagonalLstm {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, _, width] = x.dims();
         let kernel = self.state_to_state.weight.val(); // [4h, h, 2, 1]
         let [four_h, hidden, k, _] = kernel.dims();
-        let bias = self.state_to_state.bias.val().reshape([1, four_h, 1, 1]);
-        // [b, 4h, H, W + H - 1] -> steps are the skewed columns, positions the rows
-        let input_gates = (self.input_to_state.forward(skew(x)) + bias).swap_dims(2, 3);
+        let state_bias = self.state_to_state.bias.val();
+        // The 1x1 input conv commutes with the skew, so it runs on the image; where the skew
+        // pads, its input is zero and the gate terms are the two biases alone.
+        let gates = self.input_to_state.forward(x) + state_bias.clone().reshape([1, four_h, 1, 1]);
+        let pad = self.input_to_state.bias.val() + state_bias;
         let [top, ..] = self.state_to_state.padding;
-        let states = lstm_scan(input_gates, kernel.reshape([four_h, hidden, k]), top);
-        unskew(states.swap_dims(2, 3), width)
+        let kernel = kernel.reshape([four_h, hidden, k]);
+        diagonal_lstm_scan(gates, pad, kernel, top, self.reverse)
     }
 }
 
@@ -93,8 +72,8 @@ impl DiagonalBiLstm {
         device: &Device,
     ) -> Self {
         Self {
-            left_to_right: DiagonalLstm::new(in_channels, hidden, device),
-            right_to_left: DiagonalLstm::new(in_channels + row_view_channels, hidden, device),
+            left_to_right: DiagonalLstm::new(in_channels, hidden, false, device),
+            right_to_left: DiagonalLstm::new(in_channels + row_view_channels, hidden, true, device),
         }
     }
 
@@ -105,32 +84,8 @@ impl DiagonalBiLstm {
             Some(view) => Tensor::cat(vec![x, view], 1),
             None => x,
         };
-        // Mirror, run, mirror back; then shift down so row r only sees rows above it.
-        let backward = self
-            .right_to_left
-            .forward(backward_input.flip([3]))
-            .flip([3]);
+        // Shift down so that row r only sees rows above it.
+        let backward = self.right_to_left.forward(backward_input);
         forward + shift_down(backward)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::TensorData;
-
-    #[test]
-    fn skew_then_unskew_is_the_identity_and_skew_shifts_rows() {
-        let device = Device::flex();
-        let values: Vec<f32> = (0..2 * 3 * 4 * 5).map(|v| v as f32 + 1.0).collect();
-        let x = Tensor::<4>::from_data(TensorData::new(values.clone(), [2, 3, 4, 5]), &device);
-        let s = skew(x.clone());
-        assert_eq!(s.dims(), [2, 3, 4, 8]);
-        let skewed: Vec<f32> = s.clone().try_into_vec_as::<f32>().unwrap();
-        // Row 2 of image 0, channel 0 starts at column 2.
-        let row2 = &skewed[2 * 8..3 * 8];
-        assert_eq!(row2, &[0.0, 0.0, 11.0, 12.0, 13.0, 14.0, 15.0, 0.0]);
-        let back: Vec<f32> = unskew(s, 5).try_into_vec_as::<f32>().unwrap();
-        assert_eq!(back, values);
     }
 }

@@ -7,6 +7,7 @@ use super::Window;
 use super::kernels::AdamScalars;
 use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
+    NodeId,
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
@@ -26,6 +27,15 @@ pub trait FusedOps: Backend {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         pad_before: usize,
+    ) -> FloatTensor<Self>;
+    /// `[b, 4h, H, W]`, `[4h]`, `[4h, h, k] -> [b, h, H, W]`: the recurrence along the
+    /// image's diagonals, `pad` outside the image (see [`scan::Layout::Diagonals`]).
+    fn diagonal_scan(
+        x: FloatTensor<Self>,
+        pad: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        pad_before: usize,
+        reverse: bool,
     ) -> FloatTensor<Self>;
     /// `[b, C, H, W]`, `[O, C, T]`, `[O] -> [b, O, H, W]`: a convolution over the first T taps
     /// of `window` (see [`causal_conv`]).
@@ -56,6 +66,22 @@ pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
         x.into_dispatch(),
         w.into_dispatch(),
         pad_before,
+    ))
+}
+
+pub fn diagonal_scan(
+    x: Tensor<4>,
+    pad: Tensor<1>,
+    w: Tensor<3>,
+    pad_before: usize,
+    reverse: bool,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::diagonal_scan(
+        x.into_dispatch(),
+        pad.into_dispatch(),
+        w.into_dispatch(),
+        pad_before,
+        reverse,
     ))
 }
 
@@ -197,22 +223,43 @@ fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
     from_vec(dx, shape)
 }
 
-fn scan_forward(x: FlexTensor, w: FlexTensor, pad_before: usize) -> (FlexTensor, scan::Tape) {
+/// `diagonal`: `Some((pad, reverse))` scans along the diagonals of `x` (see [`scan::Layout`]).
+fn scan_forward(
+    x: FlexTensor,
+    w: FlexTensor,
+    pad_before: usize,
+    diagonal: Option<(FlexTensor, bool)>,
+) -> (FlexTensor, scan::Tape) {
     let (x, w) = (contiguous_f32(x), contiguous_f32(w));
     let (xs, ws) = (x.layout().shape(), w.layout().shape());
     assert!(
         xs.num_dims() == 4 && ws.num_dims() == 3 && xs[1] == ws[0] && ws[0] == 4 * ws[1],
-        "lstm_scan: x {xs:?} and w {ws:?} are not [b, 4h, T, L] and [4h, h, k]"
+        "lstm_scan: x {xs:?} and w {ws:?} are not [b, 4h, .., ..] and [4h, h, k]"
     );
+    let (steps, positions, layout, pad) = match diagonal {
+        None => (xs[2], xs[3], scan::Layout::Rows, None),
+        Some((pad, reverse)) => {
+            let (height, width) = (xs[2], xs[3]);
+            let layout = scan::Layout::Diagonals { width, reverse };
+            let steps = if height * width == 0 {
+                0
+            } else {
+                width + height - 1
+            };
+            (steps, height, layout, Some(contiguous_f32(pad)))
+        }
+    };
     let shape = scan::ScanShape {
         batch: xs[0],
         hidden: ws[1],
-        steps: xs[2],
-        positions: xs[3],
+        steps,
+        positions,
         kernel: ws[2],
         pad_before,
+        layout,
     };
-    let (out, tape) = scan::forward(values(&x), values(&w), shape);
+    let pad_values = pad.as_ref().map_or(&[][..], values);
+    let (out, tape) = scan::forward(values(&x), values(&w), pad_values, shape);
     let out_shape = Shape::from(vec![xs[0], ws[1], xs[2], xs[3]]);
     (from_vec(out, out_shape), tape)
 }
@@ -319,7 +366,16 @@ impl FusedOps for Flex {
         gate_forward(x)
     }
     fn lstm_scan(x: FlexTensor, w: FlexTensor, pad_before: usize) -> FlexTensor {
-        scan_forward(x, w, pad_before).0
+        scan_forward(x, w, pad_before, None).0
+    }
+    fn diagonal_scan(
+        x: FlexTensor,
+        pad: FlexTensor,
+        w: FlexTensor,
+        pad_before: usize,
+        reverse: bool,
+    ) -> FlexTensor {
+        scan_forward(x, w, pad_before, Some((pad, reverse))).0
     }
     fn causal_conv(x: FlexTensor, w: FlexTensor, bias: FlexTensor, window: Window) -> FlexTensor {
         causal_conv_forward(x, w, bias, window)
@@ -363,24 +419,54 @@ impl Backward<Flex, 3> for CausalConvBackward {
     }
 }
 
+/// The backward of both scans: parents x, w and, for the diagonal scan, pad.
 #[derive(Debug)]
 struct ScanBackward {
     x_shape: Shape,
     w_shape: Shape,
 }
 
+impl ScanBackward {
+    fn register(
+        self,
+        parents: [Option<NodeId>; 3],
+        tape: &scan::Tape,
+        dy: FlexTensor,
+        grads: &mut Gradients,
+    ) {
+        let dy = contiguous_f32(dy);
+        let (dx, dw, dpad) = scan::backward(tape, values(&dy));
+        let pad_shape = Shape::from(vec![dpad.len()]);
+        let results = [(dx, self.x_shape), (dw, self.w_shape), (dpad, pad_shape)];
+        for (node, (grad, shape)) in parents.into_iter().zip(results) {
+            if let Some(id) = node {
+                grads.register::<Flex>(id, from_vec(grad, shape));
+            }
+        }
+    }
+}
+
 impl Backward<Flex, 2> for ScanBackward {
     type State = Arc<scan::Tape>;
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [x_node, w_node] = ops.parents;
-        let dy = contiguous_f32(grads.consume::<Flex>(&ops.node));
-        let (dx, dw) = scan::backward(&ops.state, values(&dy));
-        if let Some(node) = x_node {
-            grads.register::<Flex>(node.id, from_vec(dx, self.x_shape));
-        }
-        if let Some(node) = w_node {
-            grads.register::<Flex>(node.id, from_vec(dw, self.w_shape));
-        }
+        let [x, w] = ops
+            .parents
+            .each_ref()
+            .map(|node| node.as_ref().map(|n| n.id));
+        let dy = grads.consume::<Flex>(&ops.node);
+        self.register([x, w, None], &ops.state, dy, grads);
+    }
+}
+
+impl Backward<Flex, 3> for ScanBackward {
+    type State = Arc<scan::Tape>;
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x, pad, w] = ops
+            .parents
+            .each_ref()
+            .map(|node| node.as_ref().map(|n| n.id));
+        let dy = grads.consume::<Flex>(&ops.node);
+        self.register([x, w, pad], &ops.state, dy, grads);
     }
 }
 
@@ -449,11 +535,40 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (x, w) = (x.primitive().clone(), w.primitive().clone());
-                let (out, tape) = scan_forward(x, w, pad_before);
+                let (out, tape) = scan_forward(x, w, pad_before, None);
+                prep.finish(Arc::new(tape), out)
+            }
+            OpsKind::UnTracked(prep) => prep
+                .finish(scan_forward(x.into_primitive(), w.into_primitive(), pad_before, None).0),
+        }
+    }
+
+    fn diagonal_scan(
+        x: FloatTensor<Self>,
+        pad: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        pad_before: usize,
+        reverse: bool,
+    ) -> FloatTensor<Self> {
+        let backward = ScanBackward {
+            x_shape: x.primitive().layout().shape().clone(),
+            w_shape: w.primitive().layout().shape().clone(),
+        };
+        match backward
+            .prepare::<C>([x.node(), pad.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let diagonal = Some((pad.primitive().clone(), reverse));
+                let (x, w) = (x.primitive().clone(), w.primitive().clone());
+                let (out, tape) = scan_forward(x, w, pad_before, diagonal);
                 prep.finish(Arc::new(tape), out)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(scan_forward(x.into_primitive(), w.into_primitive(), pad_before).0)
+                let diagonal = Some((pad.into_primitive(), reverse));
+                let (x, w) = (x.into_primitive(), w.into_primitive());
+                prep.finish(scan_forward(x, w, pad_before, diagonal).0)
             }
         }
     }

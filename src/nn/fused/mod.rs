@@ -1,5 +1,6 @@
 //! Fused ops with their own backward: the mask-aware or padded-window convolution
-//! ([`causal_conv2d`], [`window_conv2d`]), the whole PixelRNN recurrence ([`lstm_scan`]), the
+//! ([`causal_conv2d`], [`window_conv2d`]), the whole PixelRNN recurrence along rows
+//! ([`lstm_scan`]) or diagonals ([`diagonal_lstm_scan`]), the
 //! gated activation ([`gate`]), the Bernoulli likelihood ([`bernoulli_log_prob`]), and the
 //! Adam update ([`adam_update`]).
 //!
@@ -72,6 +73,26 @@ pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
         return flex::lstm_scan(x, w, pad_before);
     }
     reference::lstm_scan(x, w, pad_before)
+}
+
+/// [`lstm_scan`] along the diagonals of an image (the Diagonal BiLSTM): `x` `[b, 4h, H, W]`
+/// holds the input-to-state gate terms of every pixel, `pad` `[4h]` those of a zero input
+/// (the biases); returns `[b, h, H, W]`. Step t visits the pixels (r, t - r), t < W + H - 1,
+/// which is what [`lstm_scan`] over the columns of the skewed map does
+/// ([`crate::nn::conv_lstm::skew`], zero input where the skew pads). `reverse` runs on the
+/// mirrored image and mirrors the result back: the right-to-left direction.
+pub fn diagonal_lstm_scan(
+    x: Tensor<4>,
+    pad: Tensor<1>,
+    w: Tensor<3>,
+    pad_before: usize,
+    reverse: bool,
+) -> Tensor<4> {
+    #[cfg(feature = "fast-ops")]
+    if on_flex(&x.device()) {
+        return flex::diagonal_scan(x, pad, w, pad_before, reverse);
+    }
+    reference::diagonal_lstm_scan(x, pad, w, pad_before, reverse)
 }
 
 /// A stride-1, "same"-padded `kernel x kernel` convolution that reads only the first `T` taps
@@ -197,6 +218,25 @@ pub mod reference {
             .expect("channels divisible by 4");
         let c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g);
         (sigmoid(o) * tanh(c.clone()), c)
+    }
+
+    /// Mirror, skew (`pad` where the skew adds positions), scan the skewed columns,
+    /// unskew, mirror back: the layer as the paper draws it.
+    pub fn diagonal_lstm_scan(
+        x: Tensor<4>,
+        pad: Tensor<1>,
+        w: Tensor<3>,
+        pad_before: usize,
+        reverse: bool,
+    ) -> Tensor<4> {
+        use crate::nn::conv_lstm::{skew, unskew};
+        let [_, four_h, _, width] = x.dims();
+        let x = if reverse { x.flip([3]) } else { x };
+        let pad = pad.reshape([1, four_h, 1, 1]);
+        // [b, 4h, H, W + H - 1] -> steps are the skewed columns, positions the rows
+        let skewed = (skew(x - pad.clone()) + pad).swap_dims(2, 3);
+        let states = unskew(lstm_scan(skewed, w, pad_before).swap_dims(2, 3), width);
+        if reverse { states.flip([3]) } else { states }
     }
 
     pub fn bernoulli_log_prob(logits: Tensor<4>, images: Tensor<4>) -> Tensor<4> {
@@ -385,6 +425,65 @@ pub(crate) mod tests {
                 let d = max_diff(dw1.unsqueeze::<4>(), dw2.unsqueeze::<4>());
                 // dw sums b T L products: compare relative to its largest entry.
                 assert!(d < 1e-5 * scale, "d w at {at}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_diagonal_scan_matches_skew_scan_unskew_in_value_and_gradients() {
+        // (batch, hidden, height, width, reverse): the model's 2 x 1 state kernel (pad 1) on
+        // square, tall, wide and one-pixel images in both directions, and the model's size.
+        let cases = [
+            (2, 2, 4, 4, false),
+            (2, 3, 5, 3, true),
+            (3, 2, 3, 6, false),
+            (1, 2, 6, 2, true),
+            (2, 1, 1, 1, true),
+            (16, 16, 28, 28, true),
+        ];
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let tracked = device.is_autodiff();
+            for (b, hidden, height, width, reverse) in cases {
+                let at = format!("b{b} h{hidden} {height}x{width} reverse {reverse}");
+                let x = random([b, 4 * hidden, height, width], 2.0, &device);
+                let normal = Distribution::Normal(0.0, 0.5);
+                let w = Tensor::<3>::random([4 * hidden, hidden, 2], normal, &device);
+                let pad = Tensor::<1>::random([4 * hidden], normal, &device);
+                let weight = random([b, hidden, height, width], 1.0, &device);
+                let fresh = |data| {
+                    let t = Tensor::<4>::from_data(data, &device);
+                    if tracked { t.require_grad() } else { t }
+                };
+                let (x1, x2) = (fresh(x.to_data()), fresh(x.to_data()));
+                let w_data = w.clone().unsqueeze::<4>().to_data();
+                let pad_data = pad.clone().reshape([1, 1, 1, 4 * hidden]).to_data();
+                let (w1, w2) = (fresh(w_data.clone()), fresh(w_data));
+                let (p1, p2) = (fresh(pad_data.clone()), fresh(pad_data));
+                let squeeze_w = |t: &Tensor<4>| t.clone().reshape([4 * hidden, hidden, 2]);
+                let squeeze_p = |t: &Tensor<4>| t.clone().reshape([4 * hidden]);
+                let y1 = diagonal_lstm_scan(x1.clone(), squeeze_p(&p1), squeeze_w(&w1), 1, reverse);
+                let y2 = reference::diagonal_lstm_scan(
+                    x2.clone(),
+                    squeeze_p(&p2),
+                    squeeze_w(&w2),
+                    1,
+                    reverse,
+                );
+                assert!(max_diff(y1.clone(), y2.clone()) < 1e-5, "forward at {at}");
+                if !tracked {
+                    continue;
+                }
+                let g1 = (y1 * weight.clone()).sum().backward();
+                let g2 = (y2 * weight).sum().backward();
+                let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+                assert!(d < 1e-4, "d x at {at}: {d}");
+                // dw and dpad sum over b, H and W: compare relative to their largest entry.
+                for (name, a, b) in [("w", &w1, &w2), ("pad", &p1, &p2)] {
+                    let (da, db) = (a.grad(&g1).unwrap(), b.grad(&g2).unwrap());
+                    let scale = db.clone().abs().max().into_scalar::<f32>().max(1.0);
+                    let d = max_diff(da, db);
+                    assert!(d < 1e-5 * scale, "d {name} at {at}: {d}");
+                }
             }
         }
     }

@@ -12,13 +12,30 @@
 //! h_t   = σ(o_t) ⊙ tanh(c_t)          pre_t = [o; f; i; g]
 //! ```
 //!
-//! `x` is `[b, 4h, T, L]` (T steps, L positions per step; biases already added), the output
-//! `[b, h, T, L]`. The convolution reads positions `l + kk - pad_before`, `kk < k`, zeros
-//! outside. Inside, a step's maps are laid out `[channels, b * L]`, so that the
-//! convolution is one GEMM `[4h, h k] x [h k, b L]` against the shifted copies of `h_{t-1}`.
+//! T steps of L positions: the convolution reads positions `l + kk - pad_before`, `kk < k`,
+//! zeros outside. Where the steps and positions lie in the op's tensors is its [`Layout`]:
+//! the rows of `[b, ch, T, L]` (Row LSTM), or the diagonals of an image `[b, ch, H, W]`
+//! (Diagonal BiLSTM), so that no skewed, transposed or mirrored copy is ever made. Inside, a
+//! step's maps are laid out `[channels, b * L]`, so that the convolution is one GEMM
+//! `[4h, h k] x [h k, b L]` against the shifted copies of `h_{t-1}`.
 
 use super::kernels;
 use super::linalg::{copy_shifted, matmul};
+use rayon::prelude::*;
+
+/// Where step t, position l of the scan lies in the op's input `[b, 4h, ..]` and output
+/// `[b, h, ..]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `[b, ch, T, L]`: row t, column l.
+    Rows,
+    /// `[b, ch, H, W]` with L = H positions and T = W + H - 1 steps: step t is the t-th
+    /// diagonal, pixel (l, t - l), which is column t of the image skewed by one column per row
+    /// (`reverse`: pixel (l, W - 1 - (t - l)), the mirrored image's diagonal). Steps reach
+    /// outside the image where the skewed map is padding: there the input is the `pad` vector
+    /// (what a zero input gives, the input convolution's bias) and the output is dropped.
+    Diagonals { width: usize, reverse: bool },
+}
 
 /// The sizes of one scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +46,34 @@ pub struct ScanShape {
     pub positions: usize,
     pub kernel: usize,
     pub pad_before: usize,
+    pub layout: Layout,
 }
 
 impl ScanShape {
+    /// Elements of the op's input (`channels` = 4h) or output (`channels` = h).
+    pub fn tensor_len(&self, channels: usize) -> usize {
+        let per_map = match self.layout {
+            Layout::Rows => self.steps * self.positions,
+            Layout::Diagonals { width, .. } => self.positions * width,
+        };
+        self.batch * channels * per_map
+    }
+
+    /// Diagonal layout: the positions of step t < T inside the image (never none), `first`
+    /// the map index of the first one and `stride` the step between them (one row down, one
+    /// column left, or right when mirrored).
+    fn diagonal(&self, t: usize, width: usize, reverse: bool) -> Diagonal {
+        let inside = (t + 1).saturating_sub(width)..(t + 1).min(self.positions);
+        let (r, c) = (inside.start, t - inside.start); // c < width as r >= t + 1 - width
+        let first = r * width + if reverse { width - 1 - c } else { c };
+        let stride = if reverse { width + 1 } else { width - 1 };
+        Diagonal {
+            inside,
+            first,
+            stride,
+        }
+    }
+
     /// Elements of one step's `[h, b L]` map.
     fn map(&self) -> usize {
         self.hidden * self.columns()
@@ -42,6 +84,13 @@ impl ScanShape {
     fn taps(&self) -> usize {
         self.hidden * self.kernel
     }
+}
+
+/// Where one step's positions lie in a `[H, W]` map (see [`ScanShape::diagonal`]).
+struct Diagonal {
+    inside: std::ops::Range<usize>,
+    first: usize,
+    stride: usize,
 }
 
 /// What the backward pass needs from the forward pass.
@@ -56,25 +105,23 @@ pub struct Tape {
     hiddens: Vec<f32>,
 }
 
-/// Forward: `x` `[b, 4h, T, L]`, `w` `[4h, h, k]` -> (`[b, h, T, L]`, tape).
-pub fn forward(x: &[f32], w: &[f32], shape: ScanShape) -> (Vec<f32>, Tape) {
+/// Forward: `x` `[b, 4h, ..]`, `w` `[4h, h, k]`, `pad` `[4h]` (read by the diagonal layout
+/// only) -> (`[b, h, ..]`, tape).
+pub fn forward(x: &[f32], w: &[f32], pad: &[f32], shape: ScanShape) -> (Vec<f32>, Tape) {
     let s = shape;
     let (map, cols) = (s.map(), s.columns());
-    assert_eq!(
-        x.len(),
-        s.batch * 4 * s.hidden * s.steps * s.positions,
-        "scan: x size"
-    );
+    assert_eq!(x.len(), s.tensor_len(4 * s.hidden), "scan: x size");
     assert_eq!(w.len(), 4 * s.hidden * s.taps(), "scan: w size");
     assert!(s.pad_before < s.kernel.max(1), "scan: pad_before >= kernel");
-    let mut pre = vec![0f32; s.steps * 4 * map];
+    if let Layout::Diagonals { .. } = s.layout {
+        assert_eq!(pad.len(), 4 * s.hidden, "scan: pad size");
+    }
+    let mut pre = to_steps(x, 4 * s.hidden, s, pad);
     let mut cells = vec![0f32; (s.steps + 1) * map];
     let mut hiddens = vec![0f32; (s.steps + 1) * map];
     let mut shifted = vec![0f32; s.taps() * cols];
-    let mut out = vec![0f32; s.batch * s.hidden * s.steps * s.positions];
     for t in 0..s.steps {
         let pre_t = &mut pre[t * 4 * map..(t + 1) * 4 * map];
-        gather_step(x, pre_t, 4 * s.hidden, t, s);
         let h_prev = &hiddens[t * map..(t + 1) * map];
         shift_copies(h_prev, &mut shifted, s);
         // pre_t += W [4h, h k] · shifted [h k, b L]
@@ -92,14 +139,9 @@ pub fn forward(x: &[f32], w: &[f32], shape: ScanShape) -> (Vec<f32>, Tape) {
             &rest[..map],
             &mut hiddens[(t + 1) * map..(t + 2) * map],
         );
-        scatter_step(
-            &hiddens[(t + 1) * map..(t + 2) * map],
-            &mut out,
-            s.hidden,
-            t,
-            s,
-        );
     }
+    let mut out = vec![0f32; s.tensor_len(s.hidden)];
+    from_steps(&hiddens[map..], &mut out, s.hidden, s, None);
     let tape = Tape {
         shape,
         w: w.to_vec(),
@@ -110,22 +152,19 @@ pub fn forward(x: &[f32], w: &[f32], shape: ScanShape) -> (Vec<f32>, Tape) {
     (out, tape)
 }
 
-/// Backward: `dy` `[b, h, T, L]` -> (`dx` `[b, 4h, T, L]`, `dw` `[4h, h, k]`).
-pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+/// Backward: `dy` `[b, h, ..]` -> (`dx` `[b, 4h, ..]`, `dw` `[4h, h, k]`, `dpad` `[4h]`, zero
+/// but for the diagonal layout).
+pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let s = tape.shape;
     let (map, cols) = (s.map(), s.columns());
-    assert_eq!(
-        dy.len(),
-        s.batch * s.hidden * s.steps * s.positions,
-        "scan: dy size"
-    );
-    let mut dx = vec![0f32; s.batch * 4 * s.hidden * s.steps * s.positions];
+    assert_eq!(dy.len(), s.tensor_len(s.hidden), "scan: dy size");
     let mut dw = vec![0f32; tape.w.len()];
+    let dys = to_steps(dy, s.hidden, s, &[]);
+    let mut d_pres = vec![0f32; s.steps * 4 * map];
     let mut dh = vec![0f32; map];
     let mut dh_carry = vec![0f32; map]; // from step t + 1 through W
     let mut dc = vec![0f32; map];
     let mut dc_carry = vec![0f32; map]; // from step t + 1 through the cell
-    let mut d_pre = vec![0f32; 4 * map];
     let mut d_pre_o = vec![0f32; 4 * map];
     let mut shifted = vec![0f32; s.taps() * cols];
     let mut d_shifted = vec![0f32; s.taps() * cols];
@@ -135,24 +174,23 @@ pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
             &tape.cells[t * map..(t + 1) * map],
             &tape.cells[(t + 1) * map..(t + 2) * map],
         );
-        gather_step(dy, &mut dh, s.hidden, t, s);
-        for (d, carry) in dh.iter_mut().zip(&dh_carry) {
-            *d += carry;
+        let d_pre = &mut d_pres[t * 4 * map..(t + 1) * 4 * map];
+        for ((d, dy), carry) in dh.iter_mut().zip(&dys[t * map..]).zip(&dh_carry) {
+            *d = dy + carry;
         }
         kernels::lstm_output_backward(pre_t, c_t, &dh, &mut d_pre_o, &mut dc);
         for (d, carry) in dc.iter_mut().zip(&dc_carry) {
             *d += carry;
         }
-        kernels::lstm_cell_backward(pre_t, c_prev, &dc, &mut d_pre, &mut dc_carry);
+        kernels::lstm_cell_backward(pre_t, c_prev, &dc, d_pre, &mut dc_carry);
         d_pre[..map].copy_from_slice(&d_pre_o[..map]); // the o part comes from h alone
-        scatter_step(&d_pre, &mut dx, 4 * s.hidden, t, s);
         // dW [4h, h k] += d_pre [4h, b L] · shifted^T [b L, h k]
         shift_copies(&tape.hiddens[t * map..(t + 1) * map], &mut shifted, s);
         matmul(
             (4 * s.hidden, s.taps(), cols),
             &mut dw,
             true,
-            (&d_pre, cols, 1),
+            (d_pre, cols, 1),
             (&shifted, 1, cols),
         );
         // d shifted [h k, b L] = W^T [h k, 4h] · d_pre [4h, b L], then back to positions
@@ -161,31 +199,104 @@ pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
             &mut d_shifted,
             false,
             (&tape.w, 1, s.taps()),
-            (&d_pre, cols, 1),
+            (d_pre, cols, 1),
         );
         unshift_sum(&d_shifted, &mut dh_carry, s);
     }
-    (dx, dw)
+    let mut dx = vec![0f32; s.tensor_len(4 * s.hidden)];
+    let mut dpad = vec![0f32; 4 * s.hidden];
+    from_steps(&d_pres, &mut dx, 4 * s.hidden, s, Some(&mut dpad));
+    (dx, dw, dpad)
 }
 
-/// `step` `[channels, b L]` <- `t` of `full` `[b, channels, T, L]`.
-fn gather_step(full: &[f32], step: &mut [f32], channels: usize, t: usize, s: ScanShape) {
+/// `full` (`[b, channels, ..]` in the shape's layout) -> its T steps `[T, channels, b L]`;
+/// positions outside the image read `pad[channel]`, or zero when `pad` is empty.
+///
+/// One pass, with the maps of one channel in cache while their diagonals are read. Gathering
+/// each step from the whole tensor in the loop instead touched one cache line per element and
+/// took most of the scan's time.
+fn to_steps(full: &[f32], channels: usize, s: ScanShape, pad: &[f32]) -> Vec<f32> {
     let (l, cols) = (s.positions, s.columns());
-    for n in 0..s.batch {
-        for j in 0..channels {
-            let from = ((n * channels + j) * s.steps + t) * l;
-            step[j * cols + n * l..j * cols + (n + 1) * l].copy_from_slice(&full[from..from + l]);
-        }
-    }
+    let mut steps = vec![0f32; s.steps * channels * cols];
+    let map_len = full.len() / (s.batch * channels).max(1);
+    // A row per (step, channel), threads over rows.
+    steps
+        .par_chunks_mut(cols.max(1))
+        .with_min_len(channels.max(1))
+        .enumerate()
+        .for_each(|(row_index, row)| {
+            let (t, j) = (row_index / channels, row_index % channels);
+            let outside = pad.get(j).copied().unwrap_or(0.0);
+            for (n, run) in row.chunks_exact_mut(l).enumerate() {
+                let map = &full[(n * channels + j) * map_len..(n * channels + j + 1) * map_len];
+                match s.layout {
+                    Layout::Rows => run.copy_from_slice(&map[t * l..(t + 1) * l]),
+                    Layout::Diagonals { width, reverse } => {
+                        let d = s.diagonal(t, width, reverse);
+                        run[..d.inside.start].fill(outside);
+                        run[d.inside.end..].fill(outside);
+                        let pixels = map[d.first..].iter().step_by(d.stride);
+                        for (v, &x) in run[d.inside].iter_mut().zip(pixels) {
+                            *v = x;
+                        }
+                    }
+                }
+            }
+        });
+    steps
 }
 
-/// `t` of `full` `[b, channels, T, L]` <- `step` `[channels, b L]`.
-fn scatter_step(step: &[f32], full: &mut [f32], channels: usize, t: usize, s: ScanShape) {
+/// The adjoint of [`to_steps`]: `full` <- `steps` `[T, channels, b L]`; positions outside the
+/// image are summed into `pad_grad[channel]` when given, else dropped.
+fn from_steps(
+    steps: &[f32],
+    full: &mut [f32],
+    channels: usize,
+    s: ScanShape,
+    pad_grad: Option<&mut [f32]>,
+) {
     let (l, cols) = (s.positions, s.columns());
-    for n in 0..s.batch {
-        for j in 0..channels {
-            let to = ((n * channels + j) * s.steps + t) * l;
-            full[to..to + l].copy_from_slice(&step[j * cols + n * l..j * cols + (n + 1) * l]);
+    let map_len = full.len() / (s.batch * channels).max(1);
+    let items_per_task = s
+        .batch
+        .div_ceil(rayon::current_num_threads().clamp(1, s.batch.max(1)));
+    // Threads over items; each sums its own share of the padding's gradient.
+    let pad_sums: Vec<Vec<f32>> = full
+        .par_chunks_mut((items_per_task * channels * map_len).max(1))
+        .enumerate()
+        .map(|(task, items)| {
+            let mut pad_sum = vec![0f32; channels];
+            for j in 0..channels {
+                for t in 0..s.steps {
+                    let row = &steps[(t * channels + j) * cols..(t * channels + j + 1) * cols];
+                    for (k, map) in items.chunks_exact_mut(channels * map_len).enumerate() {
+                        let n = task * items_per_task + k;
+                        let run = &row[n * l..(n + 1) * l];
+                        let map = &mut map[j * map_len..(j + 1) * map_len];
+                        match s.layout {
+                            Layout::Rows => map[t * l..(t + 1) * l].copy_from_slice(run),
+                            Layout::Diagonals { width, reverse } => {
+                                let d = s.diagonal(t, width, reverse);
+                                let outside =
+                                    run[..d.inside.start].iter().chain(&run[d.inside.end..]);
+                                pad_sum[j] += outside.sum::<f32>();
+                                let pixels = map[d.first..].iter_mut().step_by(d.stride);
+                                for (x, &v) in pixels.zip(&run[d.inside]) {
+                                    *x = v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            pad_sum
+        })
+        .collect();
+    if let Some(pad_grad) = pad_grad {
+        for sums in pad_sums {
+            for (g, v) in pad_grad.iter_mut().zip(sums) {
+                *g += v;
+            }
         }
     }
 }
