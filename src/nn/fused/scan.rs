@@ -93,9 +93,17 @@ struct Diagonal {
     stride: usize,
 }
 
-/// What the backward pass needs from the forward pass.
+/// What the backward pass needs from the forward pass: the tapes of the batch's chunks.
 #[derive(Debug, Clone)]
 pub struct Tape {
+    shape: ScanShape,
+    items_per_chunk: usize,
+    chunks: Vec<ChunkTape>,
+}
+
+/// One chunk of the batch: the scan's state at every step.
+#[derive(Debug, Clone)]
+struct ChunkTape {
     shape: ScanShape,
     w: Vec<f32>,
     /// T steps of `[4h, b L]` gate pre-activations.
@@ -107,15 +115,93 @@ pub struct Tape {
 
 /// Forward: `x` `[b, 4h, ..]`, `w` `[4h, h, k]`, `pad` `[4h]` (read by the diagonal layout
 /// only) -> (`[b, h, ..]`, tape).
+///
+/// The items of the batch are independent, so the batch is cut into one chunk per thread and
+/// each chunk runs the whole recurrence on its own: the per-step GEMMs and cell passes are
+/// too small to split across threads without a wait at every step.
 pub fn forward(x: &[f32], w: &[f32], pad: &[f32], shape: ScanShape) -> (Vec<f32>, Tape) {
     let s = shape;
-    let (map, cols) = (s.map(), s.columns());
     assert_eq!(x.len(), s.tensor_len(4 * s.hidden), "scan: x size");
     assert_eq!(w.len(), 4 * s.hidden * s.taps(), "scan: w size");
     assert!(s.pad_before < s.kernel.max(1), "scan: pad_before >= kernel");
     if let Layout::Diagonals { .. } = s.layout {
         assert_eq!(pad.len(), 4 * s.hidden, "scan: pad size");
     }
+    let items = items_per_chunk(s.batch);
+    let (x_item, out_item) = (item_len(s, 4 * s.hidden), item_len(s, s.hidden));
+    let mut out = vec![0f32; s.tensor_len(s.hidden)];
+    let chunks = out
+        .par_chunks_mut(items * out_item)
+        .zip(x.par_chunks(items * x_item))
+        .map(|(out, x)| {
+            let chunk = ScanShape {
+                batch: x.len() / x_item,
+                ..s
+            };
+            forward_chunk(x, w, pad, out, chunk)
+        })
+        .collect();
+    let tape = Tape {
+        shape,
+        items_per_chunk: items,
+        chunks,
+    };
+    (out, tape)
+}
+
+/// Backward: `dy` `[b, h, ..]` -> (`dx` `[b, 4h, ..]`, `dw` `[4h, h, k]`, `dpad` `[4h]`, zero
+/// but for the diagonal layout); chunk by chunk as the forward.
+pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let s = tape.shape;
+    assert_eq!(dy.len(), s.tensor_len(s.hidden), "scan: dy size");
+    let items = tape.items_per_chunk;
+    let (x_item, out_item) = (item_len(s, 4 * s.hidden), item_len(s, s.hidden));
+    let mut dx = vec![0f32; s.tensor_len(4 * s.hidden)];
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+        .par_chunks_mut(items * x_item)
+        .zip(dy.par_chunks(items * out_item))
+        .zip(&tape.chunks)
+        .map(|((dx, dy), chunk)| backward_chunk(chunk, dy, dx))
+        .collect();
+    let mut dw = vec![0f32; 4 * s.hidden * s.taps()];
+    let mut dpad = vec![0f32; 4 * s.hidden];
+    for (chunk_dw, chunk_dpad) in partials {
+        add_into(&mut dw, &chunk_dw);
+        add_into(&mut dpad, &chunk_dpad);
+    }
+    (dx, dw, dpad)
+}
+
+/// Items per chunk: the batch split evenly across the threads (at least one item, so that an
+/// empty batch still has a chunk size).
+fn items_per_chunk(batch: usize) -> usize {
+    batch
+        .div_ceil(rayon::current_num_threads().clamp(1, batch.max(1)))
+        .max(1)
+}
+
+/// Elements of one item of the op's input (`channels` = 4h) or output (`channels` = h).
+fn item_len(s: ScanShape, channels: usize) -> usize {
+    ScanShape { batch: 1, ..s }.tensor_len(channels)
+}
+
+fn add_into(sum: &mut [f32], part: &[f32]) {
+    for (a, b) in sum.iter_mut().zip(part) {
+        *a += b;
+    }
+}
+
+/// [`forward`] on one chunk of the batch, writing its output into `out`.
+fn forward_chunk(
+    x: &[f32],
+    w: &[f32],
+    pad: &[f32],
+    out: &mut [f32],
+    shape: ScanShape,
+) -> ChunkTape {
+    let s = shape;
+    let map = s.map();
+    let cols = s.columns();
     let mut pre = to_steps(x, 4 * s.hidden, s, pad);
     let mut cells = vec![0f32; (s.steps + 1) * map];
     let mut hiddens = vec![0f32; (s.steps + 1) * map];
@@ -140,24 +226,20 @@ pub fn forward(x: &[f32], w: &[f32], pad: &[f32], shape: ScanShape) -> (Vec<f32>
             &mut hiddens[(t + 1) * map..(t + 2) * map],
         );
     }
-    let mut out = vec![0f32; s.tensor_len(s.hidden)];
-    from_steps(&hiddens[map..], &mut out, s.hidden, s, None);
-    let tape = Tape {
+    from_steps(&hiddens[map..], out, s.hidden, s, None);
+    ChunkTape {
         shape,
         w: w.to_vec(),
         pre,
         cells,
         hiddens,
-    };
-    (out, tape)
+    }
 }
 
-/// Backward: `dy` `[b, h, ..]` -> (`dx` `[b, 4h, ..]`, `dw` `[4h, h, k]`, `dpad` `[4h]`, zero
-/// but for the diagonal layout).
-pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// [`backward`] on one chunk: writes `dx`, returns this chunk's share of (`dw`, `dpad`).
+fn backward_chunk(tape: &ChunkTape, dy: &[f32], dx: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
     let s = tape.shape;
     let (map, cols) = (s.map(), s.columns());
-    assert_eq!(dy.len(), s.tensor_len(s.hidden), "scan: dy size");
     let mut dw = vec![0f32; tape.w.len()];
     let dys = to_steps(dy, s.hidden, s, &[]);
     let mut d_pres = vec![0f32; s.steps * 4 * map];
@@ -203,10 +285,9 @@ pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         );
         unshift_sum(&d_shifted, &mut dh_carry, s);
     }
-    let mut dx = vec![0f32; s.tensor_len(4 * s.hidden)];
     let mut dpad = vec![0f32; 4 * s.hidden];
-    from_steps(&d_pres, &mut dx, 4 * s.hidden, s, Some(&mut dpad));
-    (dx, dw, dpad)
+    from_steps(&d_pres, dx, 4 * s.hidden, s, Some(&mut dpad));
+    (dw, dpad)
 }
 
 /// `full` (`[b, channels, ..]` in the shape's layout) -> its T steps `[T, channels, b L]`;
@@ -219,14 +300,11 @@ fn to_steps(full: &[f32], channels: usize, s: ScanShape, pad: &[f32]) -> Vec<f32
     let (l, cols) = (s.positions, s.columns());
     let mut steps = vec![0f32; s.steps * channels * cols];
     let map_len = full.len() / (s.batch * channels).max(1);
-    // A row per (step, channel), threads over rows.
-    steps
-        .par_chunks_mut(cols.max(1))
-        .with_min_len(channels.max(1))
-        .enumerate()
-        .for_each(|(row_index, row)| {
-            let (t, j) = (row_index / channels, row_index % channels);
-            let outside = pad.get(j).copied().unwrap_or(0.0);
+    // Channel by channel: its b maps stay in cache while each step's row is written in order.
+    for j in 0..channels {
+        let outside = pad.get(j).copied().unwrap_or(0.0);
+        for t in 0..s.steps {
+            let row = &mut steps[(t * channels + j) * cols..(t * channels + j + 1) * cols];
             for (n, run) in row.chunks_exact_mut(l).enumerate() {
                 let map = &full[(n * channels + j) * map_len..(n * channels + j + 1) * map_len];
                 match s.layout {
@@ -242,7 +320,8 @@ fn to_steps(full: &[f32], channels: usize, s: ScanShape, pad: &[f32]) -> Vec<f32
                     }
                 }
             }
-        });
+        }
+    }
     steps
 }
 
@@ -253,49 +332,30 @@ fn from_steps(
     full: &mut [f32],
     channels: usize,
     s: ScanShape,
-    pad_grad: Option<&mut [f32]>,
+    mut pad_grad: Option<&mut [f32]>,
 ) {
     let (l, cols) = (s.positions, s.columns());
     let map_len = full.len() / (s.batch * channels).max(1);
-    let items_per_task = s
-        .batch
-        .div_ceil(rayon::current_num_threads().clamp(1, s.batch.max(1)));
-    // Threads over items; each sums its own share of the padding's gradient.
-    let pad_sums: Vec<Vec<f32>> = full
-        .par_chunks_mut((items_per_task * channels * map_len).max(1))
-        .enumerate()
-        .map(|(task, items)| {
-            let mut pad_sum = vec![0f32; channels];
-            for j in 0..channels {
-                for t in 0..s.steps {
-                    let row = &steps[(t * channels + j) * cols..(t * channels + j + 1) * cols];
-                    for (k, map) in items.chunks_exact_mut(channels * map_len).enumerate() {
-                        let n = task * items_per_task + k;
-                        let run = &row[n * l..(n + 1) * l];
-                        let map = &mut map[j * map_len..(j + 1) * map_len];
-                        match s.layout {
-                            Layout::Rows => map[t * l..(t + 1) * l].copy_from_slice(run),
-                            Layout::Diagonals { width, reverse } => {
-                                let d = s.diagonal(t, width, reverse);
-                                let outside =
-                                    run[..d.inside.start].iter().chain(&run[d.inside.end..]);
-                                pad_sum[j] += outside.sum::<f32>();
-                                let pixels = map[d.first..].iter_mut().step_by(d.stride);
-                                for (x, &v) in pixels.zip(&run[d.inside]) {
-                                    *x = v;
-                                }
-                            }
+    for j in 0..channels {
+        for t in 0..s.steps {
+            let row = &steps[(t * channels + j) * cols..(t * channels + j + 1) * cols];
+            for (n, run) in row.chunks_exact(l).enumerate() {
+                let at = (n * channels + j) * map_len;
+                let map = &mut full[at..at + map_len];
+                match s.layout {
+                    Layout::Rows => map[t * l..(t + 1) * l].copy_from_slice(run),
+                    Layout::Diagonals { width, reverse } => {
+                        let d = s.diagonal(t, width, reverse);
+                        if let Some(pad_grad) = pad_grad.as_deref_mut() {
+                            let outside = run[..d.inside.start].iter().chain(&run[d.inside.end..]);
+                            pad_grad[j] += outside.sum::<f32>();
+                        }
+                        let pixels = map[d.first..].iter_mut().step_by(d.stride);
+                        for (x, &v) in pixels.zip(&run[d.inside]) {
+                            *x = v;
                         }
                     }
                 }
-            }
-            pad_sum
-        })
-        .collect();
-    if let Some(pad_grad) = pad_grad {
-        for sums in pad_sums {
-            for (g, v) in pad_grad.iter_mut().zip(sums) {
-                *g += v;
             }
         }
     }
