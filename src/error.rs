@@ -41,6 +41,16 @@ pub enum Error {
         value: f64,
         run_dir: PathBuf,
     },
+    /// Training was asked to stop (Ctrl-C, SIGTERM); the last checkpoint holds its progress.
+    #[error(
+        "training stopped by a signal at step {step} (in epoch {epoch}); its progress is saved in \
+         {run_dir}: continue with `genmodels train --resume --out {run_dir}`"
+    )]
+    Interrupted {
+        step: u64,
+        epoch: usize,
+        run_dir: PathBuf,
+    },
     /// A download failed (network, HTTP status or checksum).
     #[error("download of {url} failed: {problem}")]
     Download { url: String, problem: String },

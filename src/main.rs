@@ -12,7 +12,11 @@ fn main() -> std::process::ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            std::process::ExitCode::FAILURE
+            // A run stopped by Ctrl-C / SIGTERM exits as an interrupted program does.
+            match error.downcast_ref::<genmodels::Error>() {
+                Some(genmodels::Error::Interrupted { .. }) => std::process::ExitCode::from(130),
+                _ => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

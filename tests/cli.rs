@@ -751,3 +751,71 @@ fn report_is_self_contained_and_compares_runs() {
         "model size missing"
     );
 }
+
+/// Ctrl-C / SIGTERM: the run finishes its step, saves it, exits with 130 and says how to go on;
+/// `--resume` then continues from exactly that step.
+#[cfg(unix)]
+#[test]
+fn a_stop_signal_saves_the_exact_step_and_resume_goes_on_from_it() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .args([
+            "train",
+            "pixelcnn",
+            "--data",
+            "synth-digits",
+            "--out",
+            run_s,
+        ])
+        .args([
+            "--train-limit",
+            "64",
+            "--valid-limit",
+            "16",
+            "--batch-size",
+            "16",
+        ])
+        .args(["--hidden-channels", "4", "--residual-blocks", "1"])
+        .args(["--epochs", "1000000"]) // it never ends by itself
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("GENMODELS_DATA")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    // The handler is installed before anything is printed; wait until training has begun.
+    while !log.contains("model:") {
+        assert_ne!(stderr.read_line(&mut log).unwrap(), 0, "{log}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(log.contains(&format!("--resume --out {run_s}")), "{log}");
+    let stopped_at: u64 = log
+        .split("stopped by a signal at step ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|step| step.parse().ok())
+        .unwrap_or_else(|| panic!("no step in: {log}"));
+    assert!(stopped_at > 0, "{log}");
+    // A zero time budget stops the resumed run after one step: the next one.
+    let out = genmodels(
+        &["train", "--resume", "--out", run_s, "--max-seconds", "0"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("train-summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], stopped_at + 1, "{}", text(&out));
+}

@@ -394,6 +394,8 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
 
 /// `genmodels train`: returns the run directory.
 pub fn train_command(t: TrainArgs, data_dir: &Path) -> Result<PathBuf> {
+    // First thing, so that a signal never finds the run without its handler.
+    train::stop::install_handler()?;
     let out = t.out.clone();
     let existing = out.join(run::CONFIG_FILE).is_file();
     let (config, resume_from) = if t.resume {

@@ -5,6 +5,7 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod stop;
 
 use crate::data::{ImageSet, batch};
 use crate::error::{Error, Result};
@@ -214,6 +215,11 @@ where
                 checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
                 last_checkpoint = Instant::now();
             }
+            if stop::requested() {
+                progress.finish("stopping");
+                checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
+                return Err(interrupted(&state, run_dir));
+            }
         }
         let epoch_seconds = epoch_start.elapsed().as_secs_f64();
         let partial = state.batch_in_epoch < batches.len();
@@ -270,6 +276,9 @@ where
         }
         checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
         last_checkpoint = Instant::now();
+        if stop::requested() {
+            return Err(interrupted(&state, run_dir)); // asked during scoring: saved just above
+        }
         on_milestone(&inference, Milestone::Epoch(epoch + 1))?;
     }
     Ok(TrainSummary {
@@ -281,6 +290,14 @@ where
         last_valid_nll: last_valid,
         stopped_by_time_budget: stopped_by_budget,
     })
+}
+
+fn interrupted(state: &TrainState, run_dir: &Path) -> Error {
+    Error::Interrupted {
+        step: state.step,
+        epoch: state.epoch + 1,
+        run_dir: run_dir.to_path_buf(),
+    }
 }
 
 /// Mean training objective (nats per image) over a whole split, without gradients.
