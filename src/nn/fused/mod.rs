@@ -339,6 +339,22 @@ pub(crate) mod tests {
             .fold(0.0, f32::max)
     }
 
+    /// Asserts that each named leaf pair `(fused, reference)` got the same gradient from the two
+    /// graphs, relative to the reference's largest entry (weight gradients sum many products).
+    fn assert_same_grads(
+        leaves: &[(&str, &Tensor<4>, &Tensor<4>)],
+        fused: &burn::tensor::Gradients,
+        reference: &burn::tensor::Gradients,
+        at: &str,
+    ) {
+        for (name, a, r) in leaves {
+            let (da, dr) = (a.grad(fused).unwrap(), r.grad(reference).unwrap());
+            let scale = dr.clone().abs().max().into_scalar::<f32>().max(1.0);
+            let d = max_diff(da, dr);
+            assert!(d < 1e-5 * scale, "d {name} at {at}: {d} (scale {scale})");
+        }
+    }
+
     /// Same values on a fresh leaf, so fused and reference get separate graphs.
     fn leaf(t: &Tensor<4>) -> Tensor<4> {
         Tensor::from_data(t.to_data(), &t.device()).require_grad()
@@ -477,13 +493,7 @@ pub(crate) mod tests {
                 let g2 = (y2 * weight).sum().backward();
                 let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
                 assert!(d < 1e-4, "d x at {at}: {d}");
-                // dw and dpad sum over b, H and W: compare relative to their largest entry.
-                for (name, a, b) in [("w", &w1, &w2), ("pad", &p1, &p2)] {
-                    let (da, db) = (a.grad(&g1).unwrap(), b.grad(&g2).unwrap());
-                    let scale = db.clone().abs().max().into_scalar::<f32>().max(1.0);
-                    let d = max_diff(da, db);
-                    assert!(d < 1e-5 * scale, "d {name} at {at}: {d}");
-                }
+                assert_same_grads(&[("w", &w1, &w2), ("pad", &p1, &p2)], &g1, &g2, &at);
             }
         }
     }
@@ -545,12 +555,8 @@ pub(crate) mod tests {
                 }
                 let g1 = (y1 * probe.clone()).sum().backward();
                 let g2 = (y2 * probe).sum().backward();
-                for (name, a, r) in [("x", &x1, &x2), ("w", &w1, &w2), ("bias", &b1, &b2)] {
-                    let (da, dr) = (a.grad(&g1).unwrap(), r.grad(&g2).unwrap());
-                    let scale = dr.clone().abs().max().into_scalar::<f32>().max(1.0);
-                    let d = max_diff(da, dr);
-                    assert!(d < 1e-5 * scale, "d {name} at {at}: {d} (scale {scale})");
-                }
+                let leaves = [("x", &x1, &x2), ("w", &w1, &w2), ("bias", &b1, &b2)];
+                assert_same_grads(&leaves, &g1, &g2, &at);
             }
         }
     }
