@@ -13,6 +13,10 @@
 //! row r has seen all of row r to the right, so it is **shifted down by one row** before the two
 //! are added: otherwise a pixel would see its future (the bug of e.g.
 //! carpedm20/pixel-rnn-tensorflow#16). The result has the full dependency field: no blind spot.
+//!
+//! No skewed copy is made: [`diagonal_lstm_scan`] reads step j's column of S straight from the
+//! diagonal of X (mirrored for the right-to-left direction); the copy-based composition is kept
+//! as its test reference.
 
 use crate::nn::conv_lstm::diagonal_lstm_scan;
 use crate::nn::padded_conv::{PaddedConv2d, shift_down};
