@@ -131,8 +131,8 @@ pub fn forward(x: &[f32], w: &[f32], pad: &[f32], shape: ScanShape) -> (Vec<f32>
     let (x_item, out_item) = (item_len(s, 4 * s.hidden), item_len(s, s.hidden));
     let mut out = vec![0f32; s.tensor_len(s.hidden)];
     let chunks = out
-        .par_chunks_mut(items * out_item)
-        .zip(x.par_chunks(items * x_item))
+        .par_chunks_mut((items * out_item).max(1)) // empty maps: no chunks at all
+        .zip(x.par_chunks((items * x_item).max(1)))
         .map(|(out, x)| {
             let chunk = ScanShape {
                 batch: x.len() / x_item,
@@ -158,8 +158,8 @@ pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (x_item, out_item) = (item_len(s, 4 * s.hidden), item_len(s, s.hidden));
     let mut dx = vec![0f32; s.tensor_len(4 * s.hidden)];
     let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
-        .par_chunks_mut(items * x_item)
-        .zip(dy.par_chunks(items * out_item))
+        .par_chunks_mut((items * x_item).max(1))
+        .zip(dy.par_chunks((items * out_item).max(1)))
         .zip(&tape.chunks)
         .map(|((dx, dy), chunk)| backward_chunk(chunk, dy, dx))
         .collect();
@@ -305,7 +305,7 @@ fn to_steps(full: &[f32], channels: usize, s: ScanShape, pad: &[f32]) -> Vec<f32
         let outside = pad.get(j).copied().unwrap_or(0.0);
         for t in 0..s.steps {
             let row = &mut steps[(t * channels + j) * cols..(t * channels + j + 1) * cols];
-            for (n, run) in row.chunks_exact_mut(l).enumerate() {
+            for (n, run) in row.chunks_exact_mut(l.max(1)).enumerate() {
                 let map = &full[(n * channels + j) * map_len..(n * channels + j + 1) * map_len];
                 match s.layout {
                     Layout::Rows => run.copy_from_slice(&map[t * l..(t + 1) * l]),
@@ -339,7 +339,7 @@ fn from_steps(
     for j in 0..channels {
         for t in 0..s.steps {
             let row = &steps[(t * channels + j) * cols..(t * channels + j + 1) * cols];
-            for (n, run) in row.chunks_exact(l).enumerate() {
+            for (n, run) in row.chunks_exact(l.max(1)).enumerate() {
                 let at = (n * channels + j) * map_len;
                 let map = &mut full[at..at + map_len];
                 match s.layout {
