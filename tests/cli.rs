@@ -793,11 +793,9 @@ fn a_stop_signal_saves_the_exact_step_and_resume_goes_on_from_it() {
         assert_ne!(stderr.read_line(&mut log).unwrap(), 0, "{log}");
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child, which has not been waited for, so the pid is its own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{log}");
