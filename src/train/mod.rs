@@ -211,13 +211,13 @@ where
             if tc.sample_every_steps > 0 && state.step.is_multiple_of(tc.sample_every_steps) {
                 on_milestone(&model.valid(), Milestone::Step(state.step))?;
             }
-            if last_checkpoint.elapsed().as_secs() >= tc.checkpoint_seconds {
+            let stopping = stop::requested();
+            if stopping || last_checkpoint.elapsed().as_secs() >= tc.checkpoint_seconds {
                 checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
                 last_checkpoint = Instant::now();
             }
-            if stop::requested() {
+            if stopping {
                 progress.finish("stopping");
-                checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
                 return Err(interrupted(&state, run_dir));
             }
         }
