@@ -19,7 +19,7 @@
 //! the batch is split into one group per thread; each GEMM is single-threaded.
 
 use super::Window;
-use super::linalg::{copy_shifted, matmul};
+use super::linalg::{copy_shifted, items_per_thread, matmul};
 use rayon::prelude::*;
 
 /// The sizes of one convolution; `taps` counts the live taps, the first `taps` of the window in
@@ -57,12 +57,6 @@ impl ConvShape {
             self.rows() * self.pixels()
         }
     }
-    /// Images per thread: one group of images per thread, so that each thread allocates its
-    /// buffers once.
-    fn images_per_group(&self) -> usize {
-        let batch = self.batch.max(1);
-        batch.div_ceil(rayon::current_num_threads().clamp(1, batch))
-    }
     fn check(&self, x: usize, w: usize, bias: usize) {
         let window = self.window;
         assert!(
@@ -94,7 +88,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
     if image_out == 0 {
         return y;
     }
-    let per_group = s.images_per_group();
+    let per_group = items_per_thread(s.batch);
     y.par_chunks_mut(per_group * image_out)
         .enumerate()
         .for_each(|(group, y_group)| {
@@ -136,7 +130,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
     if image_in == 0 || image_out == 0 {
         return (dx, vec![0f32; w.len()], dbias);
     }
-    let per_group = s.images_per_group();
+    let per_group = items_per_thread(s.batch);
     let dw = dx
         .par_chunks_mut(per_group * image_in)
         .enumerate()

@@ -20,7 +20,7 @@
 //! `[4h, h k] x [h k, b L]` against the shifted copies of `h_{t-1}`.
 
 use super::kernels;
-use super::linalg::{copy_shifted, matmul};
+use super::linalg::{copy_shifted, items_per_thread, matmul};
 use rayon::prelude::*;
 
 /// Where step t, position l of the scan lies in the op's input `[b, 4h, ..]` and output
@@ -127,7 +127,7 @@ pub fn forward(x: &[f32], w: &[f32], pad: &[f32], shape: ScanShape) -> (Vec<f32>
     if let Layout::Diagonals { .. } = s.layout {
         assert_eq!(pad.len(), 4 * s.hidden, "scan: pad size");
     }
-    let items = items_per_chunk(s.batch);
+    let items = items_per_thread(s.batch);
     let (x_item, out_item) = (item_len(s, 4 * s.hidden), item_len(s, s.hidden));
     let mut out = vec![0f32; s.tensor_len(s.hidden)];
     let chunks = out
@@ -170,14 +170,6 @@ pub fn backward(tape: &Tape, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         add_into(&mut dpad, &chunk_dpad);
     }
     (dx, dw, dpad)
-}
-
-/// Items per chunk: the batch split evenly across the threads (at least one item, so that an
-/// empty batch still has a chunk size).
-fn items_per_chunk(batch: usize) -> usize {
-    batch
-        .div_ceil(rayon::current_num_threads().clamp(1, batch.max(1)))
-        .max(1)
 }
 
 /// Elements of one item of the op's input (`channels` = 4h) or output (`channels` = h).
