@@ -65,6 +65,12 @@ impl Error {
         }
     }
 
+    /// A tensor that could not be read back from the device: an error, never an empty vector
+    /// that would turn into a wrong number.
+    pub fn read_back(e: impl std::fmt::Display) -> Self {
+        Error::Invalid(format!("cannot read a tensor back from the device: {e}"))
+    }
+
     /// A malformed-file error.
     pub fn bad_file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::BadFile {

@@ -6,7 +6,7 @@
 //! Dependencies point only downward:
 //!
 //! ```text
-//! cli -> train / eval / sample -> run -> models -> nn -> burn tensors
+//! cli -> serve / report / zoo -> train / eval / sample -> run -> models -> nn -> burn tensors
 //!                          data, viz, units, error, progress, allocator are leaves
 //! ```
 
@@ -27,5 +27,6 @@ pub mod serve;
 pub mod train;
 pub mod units;
 pub mod viz;
+pub mod zoo;
 
 pub use error::{Error, Result};

@@ -137,6 +137,19 @@ pub struct TrainConfig {
     pub test_each_epoch: bool,
     /// Samples drawn into `samples.png` when training ends (0 = none).
     pub final_samples: usize,
+    /// Stop once the validation NLL has not improved for this many epochs (converged); absent:
+    /// train for `epochs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
+    /// Polyak averaging of the weights with this decay per step (e.g. 0.9995): the average is
+    /// validated, kept as the best checkpoint and sampled. Absent: the raw weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema_decay: Option<f64>,
+    /// Translate each training image by up to this many pixels (random per image and epoch,
+    /// resumable): augmentation for classifiers. A density model would learn the shifted
+    /// images' distribution instead of the data's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment_shift: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -153,6 +166,9 @@ impl Default for TrainConfig {
             sample_every_steps: 0,
             test_each_epoch: false,
             final_samples: 16,
+            patience: None,
+            ema_decay: None,
+            augment_shift: None,
         }
     }
 }

@@ -13,7 +13,7 @@ fn rank(module: &str) -> Option<usize> {
         "models" => 2,
         "run" => 3,
         "train" | "eval" | "sample" => 4,
-        "report" => 5,
+        "report" | "zoo" => 5,
         "cli" => 6,
         _ => return None,
     })

@@ -84,6 +84,56 @@ fn resumed_run_matches_an_uninterrupted_one() {
     );
 }
 
+fn with_ema(mut config: RunConfig, decay: f64) -> RunConfig {
+    config.train.ema_decay = Some(decay);
+    config
+}
+
+#[test]
+fn the_weights_average_is_validated_and_resumes_exactly() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    run_training(&common::tiny_run(2), dirs[0].path(), false).unwrap();
+    // Decay 0: the average is the weights themselves, so everything matches a plain run.
+    run_training(&with_ema(common::tiny_run(2), 0.0), dirs[1].path(), false).unwrap();
+    let (plain, zero) = (metrics(dirs[0].path()), metrics(dirs[1].path()));
+    assert_eq!(plain, zero);
+    // A real average: the same training losses, another validation NLL (of the average).
+    run_training(&with_ema(common::tiny_run(2), 0.9), dirs[2].path(), false).unwrap();
+    let avg = metrics(dirs[2].path());
+    assert_eq!(
+        avg.iter().map(|m| m.0).collect::<Vec<_>>(),
+        plain.iter().map(|m| m.0).collect::<Vec<_>>()
+    );
+    assert_ne!(
+        avg[1].1, plain[1].1,
+        "the average was not what was validated"
+    );
+    // Stopped after one epoch and resumed: the average comes back with the checkpoint.
+    run_training(&with_ema(common::tiny_run(1), 0.9), dirs[3].path(), false).unwrap();
+    run_training(&with_ema(common::tiny_run(2), 0.9), dirs[3].path(), true).unwrap();
+    assert_eq!(
+        metrics(dirs[3].path()),
+        avg,
+        "resuming lost the weights' average"
+    );
+}
+
+#[test]
+fn a_run_whose_validation_is_flat_for_patience_epochs_stops_as_converged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::tiny_run(10);
+    config.optim.lr = 0.0; // the weights never move: no epoch after the first is a new best
+    config.train.patience = Some(2);
+    let summary = run_training(&config, dir.path(), false).unwrap();
+    assert!(summary.converged);
+    assert_eq!(summary.epochs_completed, 3);
+    assert_eq!(metrics(dir.path()).len(), 3);
+    // Resuming a converged run trains nothing more.
+    let again = run_training(&config, dir.path(), true).unwrap();
+    assert_eq!(again.epochs_completed, 3);
+    assert_eq!(metrics(dir.path()).len(), 3);
+}
+
 fn trained_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run");
@@ -128,7 +178,15 @@ fn saved_and_loaded_model_gives_identical_nll() {
     // Save the loaded model again under another run and load it a second time.
     let copy = tempfile::tempdir().unwrap();
     std::fs::copy(dir.join("config.toml"), copy.path().join("config.toml")).unwrap();
-    train::checkpoint::save(copy.path(), Which::Best, &first.model, None, &first.state).unwrap();
+    train::checkpoint::save(
+        copy.path(),
+        Which::Best,
+        &first.model,
+        None,
+        None,
+        &first.state,
+    )
+    .unwrap();
     let second = train::load_trained(copy.path(), Which::Best, &device).unwrap();
     let again = exact_nll(
         second.model.as_autoregressive().unwrap(),
@@ -167,6 +225,45 @@ fn corrupt_or_truncated_checkpoint_is_a_clear_error() {
     assert!(msg.contains("model.safetensors"), "{msg}");
     // The last checkpoint is untouched and still loads.
     assert!(train::load_trained(&dir, Which::Last, &Device::flex()).is_ok());
+}
+
+#[test]
+fn one_flipped_byte_in_a_checkpoint_is_caught_by_its_checksum() {
+    let (_keep, dir) = trained_dir();
+    for which in [Which::Best, Which::Last] {
+        let ckpt = train::checkpoint::locate(&dir, which).unwrap().unwrap();
+        let weights = ckpt.join("model.safetensors");
+        let mut bytes = std::fs::read(&weights).unwrap();
+        // A byte of the last tensor's data: the file still parses, only a value changes.
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0x10;
+        std::fs::write(&weights, &bytes).unwrap();
+        let msg = train::load_trained(&dir, which, &Device::flex())
+            .err()
+            .expect("a corrupted checkpoint must not load")
+            .to_string();
+        assert!(
+            msg.contains("model.safetensors") && msg.contains("SHA-256"),
+            "{msg}"
+        );
+    }
+    // The optimiser state is checked too (a resumed run would otherwise go astray).
+    let last = train::checkpoint::locate(&dir, Which::Last)
+        .unwrap()
+        .unwrap();
+    let optim = last.join("optimizer.bpk");
+    let mut bytes = std::fs::read(&optim).unwrap();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0x10;
+    std::fs::write(&optim, &bytes).unwrap();
+    let msg = train::checkpoint::load_optimizer(&last, train::optimizer(&Default::default()))
+        .err()
+        .expect("a corrupted optimiser state must not load")
+        .to_string();
+    assert!(
+        msg.contains("optimizer.bpk") && msg.contains("SHA-256"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -47,9 +47,7 @@ fn classifier_posteriors(run_dir: &Path, set: &ImageSet, device: &Device) -> Res
     let mut out = Vec::new();
     for chunk in indices.chunks(500) {
         let images = data::batch::to_tensor(&pixels, chunk, shape, set.levels, device);
-        let p: Vec<f32> = softmax(classifier.logits(images), 1)
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        let p = eval::read_back(softmax(classifier.logits(images), 1))?;
         let classes = p.len() / chunk.len();
         out.extend(
             p.chunks(classes)
@@ -78,7 +76,14 @@ fn check_shape(image: &crate::models::ImageSpec, set: &ImageSet, run_dir: &Path)
     Ok(())
 }
 
-pub fn classify(a: ClassifyArgs, data_dir: &Path) -> Result<()> {
+/// What `classify` measured of the Bayes classifier.
+pub struct BayesReport {
+    pub benchmark: String,
+    pub images: usize,
+    pub accuracy: f64,
+}
+
+pub fn classify(a: ClassifyArgs, data_dir: &Path) -> Result<BayesReport> {
     let device = device();
     let trained = train::load_trained(&a.model, Which::Best, &device)?;
     let Some(model) = trained
@@ -101,9 +106,9 @@ pub fn classify(a: ClassifyArgs, data_dir: &Path) -> Result<()> {
     let Some(labels) = set.labels.clone() else {
         bail!("{} has no labels to score", set.benchmark())
     };
-    let train_labels = data::load(dataset, Split::Train, data_dir)?
-        .labels
-        .unwrap_or_default();
+    let Some(train_labels) = data::load(dataset, Split::Train, data_dir)?.labels else {
+        bail!("{dataset}'s training split has no labels for the class prior p(y)")
+    };
     let prior = bayes::log_prior(&train_labels, model.classes());
     let log_lik = bayes::class_log_likelihoods(
         model,
@@ -142,7 +147,11 @@ pub fn classify(a: ClassifyArgs, data_dir: &Path) -> Result<()> {
         &a.model.join(format!("classify-{}.json", a.split)),
         &serde_json::to_vec_pretty(&report)?,
     )?;
-    Ok(())
+    Ok(BayesReport {
+        benchmark: set.benchmark(),
+        images: set.len(),
+        accuracy,
+    })
 }
 
 /// `genmodels ood` arguments.
@@ -232,7 +241,7 @@ impl<'a> Density<'a> {
         let mut quiet = crate::progress::Silent;
         let log_p = match self {
             Density::Exact(model) => {
-                eval::per_image_log_prob(*model, set, batch, device, &mut quiet)
+                eval::per_image_log_prob(*model, set, batch, device, &mut quiet)?
             }
             Density::Latent(model, k) => {
                 eval::latent::per_image_bounds(*model, set, *k, 1, device, &mut quiet)?.1

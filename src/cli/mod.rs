@@ -4,6 +4,7 @@
 mod discriminate;
 mod features;
 mod progress;
+mod zoo;
 
 use crate::data::catalog::{self, Dataset, FileState};
 use crate::data::{self, ImageSet, Levels, Split};
@@ -70,7 +71,7 @@ pub enum Command {
     /// 100 / 1000 / all labels against randomly initialised ones (test accuracy over seeds).
     Features(features::FeaturesArgs),
     /// The playground: a page on 127.0.0.1 to draw digits and see them scored, completed and
-    /// sampled by the given runs, and the JSON API behind it.
+    /// sampled by the given runs (default: the zoo's trained models), and the JSON API behind it.
     Serve {
         runs: Vec<PathBuf>,
         #[arg(long, default_value_t = 8080)]
@@ -104,6 +105,12 @@ pub enum Command {
         manifold: bool,
         #[arg(long, value_enum, default_value_t = Which::Best)]
         checkpoint: Which,
+    },
+    /// The model zoo: trained benchmark models shipped with the tool (`zoo:NAME` works wherever
+    /// a run directory does). Without an action: the table of models and their figures.
+    Zoo {
+        #[command(subcommand)]
+        action: Option<zoo::ZooAction>,
     },
     /// Draw samples from a trained run into a PNG grid.
     Sample {
@@ -234,7 +241,14 @@ pub fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Demo { out, seconds } => demo(&out, seconds),
         Command::Datasets { action } => datasets(action.unwrap_or(DatasetsAction::List), &data_dir),
-        Command::Train(t) => train_command(t, &data_dir).map(|_| ()),
+        Command::Train(mut t) => {
+            t.out = resolve(&t.out)?;
+            train_command(t, &data_dir).map(|_| ())
+        }
+        Command::Zoo { action } => zoo::run(
+            action.unwrap_or(zoo::ZooAction::List { markdown: false }),
+            &data_dir,
+        ),
         Command::Eval {
             run,
             split,
@@ -243,11 +257,31 @@ pub fn run(args: Args) -> Result<()> {
             iwae_k,
             checkpoint,
         } => eval_command(
-            &run, split, limit, batch_size, iwae_k, checkpoint, &data_dir,
+            &resolve(&run)?,
+            split,
+            limit,
+            batch_size,
+            iwae_k,
+            checkpoint,
+            &data_dir,
         )
         .map(|_| ()),
         Command::Features(a) => features::run(a, &data_dir),
         Command::Serve { runs, port, host } => {
+            let runs = if runs.is_empty() {
+                let zoo = crate::zoo::Zoo::open()?;
+                let trained: Vec<PathBuf> = zoo.trained().into_iter().map(|(_, d)| d).collect();
+                if trained.is_empty() {
+                    bail!(
+                        "name the runs to serve; the zoo at {} has no trained model yet",
+                        zoo.dir.display()
+                    );
+                }
+                eprintln!("serving the zoo's {} trained models", trained.len());
+                trained
+            } else {
+                resolve_all(&runs)?
+            };
             let playground = crate::serve::Playground::load(&runs, &data_dir, device())?;
             crate::serve::serve(
                 std::sync::Arc::new(playground),
@@ -263,6 +297,7 @@ pub fn run(args: Args) -> Result<()> {
             if runs.is_empty() {
                 bail!("name at least one run directory");
             }
+            let runs = resolve_all(&runs)?;
             let out = out.unwrap_or_else(|| match runs.as_slice() {
                 [one] => one.join("report.html"),
                 _ => PathBuf::from("report.html"),
@@ -271,20 +306,32 @@ pub fn run(args: Args) -> Result<()> {
             println!("wrote {}", out.display());
             Ok(())
         }
-        Command::Classify(a) => discriminate::classify(a, &data_dir),
-        Command::Ood(a) => discriminate::ood_command(a, &data_dir),
+        Command::Classify(mut a) => {
+            a.model = resolve(&a.model)?;
+            a.baseline = a.baseline.as_deref().map(resolve).transpose()?;
+            discriminate::classify(a, &data_dir).map(|_| ())
+        }
+        Command::Ood(mut a) => {
+            a.model = resolve(&a.model)?;
+            a.classifier = a.classifier.as_deref().map(resolve).transpose()?;
+            a.background = a.background.as_deref().map(resolve).transpose()?;
+            discriminate::ood_command(a, &data_dir)
+        }
         Command::Pictures {
             run,
             out,
             manifold,
             checkpoint,
-        } => pictures_command(
-            &run,
-            out.as_deref().unwrap_or(&run),
-            manifold,
-            checkpoint,
-            &data_dir,
-        ),
+        } => {
+            let run = resolve(&run)?;
+            pictures_command(
+                &run,
+                out.as_deref().unwrap_or(&run),
+                manifold,
+                checkpoint,
+                &data_dir,
+            )
+        }
         Command::Sample {
             run,
             n,
@@ -295,6 +342,7 @@ pub fn run(args: Args) -> Result<()> {
             naive,
             checkpoint,
         } => {
+            let run = resolve(&run)?;
             let out = out.unwrap_or_else(|| run.join("samples.png"));
             sample_command(&run, n, seed, &out, (class, per_class), naive, checkpoint)
         }
@@ -307,6 +355,7 @@ pub fn run(args: Args) -> Result<()> {
             out,
             checkpoint,
         } => {
+            let run = resolve(&run)?;
             let out = out.unwrap_or_else(|| run.join("completions.png"));
             complete_command(&run, split, n, k, seed, &out, checkpoint, &data_dir)
         }
@@ -315,6 +364,15 @@ pub fn run(args: Args) -> Result<()> {
 
 fn device() -> Device {
     Device::flex()
+}
+
+/// A run directory as given, or the folder of `zoo:NAME`.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    Ok(crate::zoo::resolve(path)?)
+}
+
+fn resolve_all(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    paths.iter().map(|p| resolve(p)).collect()
 }
 
 /// Resolves the flags of `train` into a run config (the ripgrep habit: args -> config -> work).
@@ -629,6 +687,7 @@ fn eval_command(
             images: set.len(),
             nll_nats_per_image: f64::NAN,
             bits_per_dim: f64::NAN,
+            accuracy: Some(acc),
         }
     } else {
         let nll =
@@ -644,6 +703,7 @@ fn eval_command(
             images: set.len(),
             nll_nats_per_image: nll,
             bits_per_dim: f64::NAN,
+            accuracy: None,
         }
     };
     let name = format!("eval-{split}{suffix}.json");

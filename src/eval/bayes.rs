@@ -42,13 +42,13 @@ pub fn class_log_likelihoods(
                     TensorData::new(vec![y as i64; chunk.len()], [chunk.len()]),
                     device,
                 );
-                model
-                    .conditionals(images.clone(), Some(&labels))
-                    .log_prob(images.clone())
-                    .try_into_vec_as::<f32>()
-                    .unwrap_or_default()
+                super::read_back(
+                    model
+                        .conditionals(images.clone(), Some(&labels))
+                        .log_prob(images.clone()),
+                )
             })
-            .collect();
+            .collect::<Result<_>>()?;
         out.extend(
             (0..chunk.len()).map(|k| per_class.iter().map(|c| c[k] as f64).collect::<Vec<_>>()),
         );

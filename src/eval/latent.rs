@@ -35,6 +35,7 @@ pub fn elbo_and_iwae(
         images: n,
         nll_nats_per_image: nll,
         bits_per_dim: bits_per_dim(nll, dims),
+        accuracy: None,
     };
     let elbo = report(
         -elbo_sum / n as f64,
@@ -63,9 +64,7 @@ pub fn per_image_bounds(
             "--iwae-k must be at least 1 (k = 1 is the ELBO)".into(),
         ));
     }
-    Ok(crate::seeded::with_seed(device, seed, || {
-        per_image(model, set, k, device, progress)
-    }))
+    crate::seeded::with_seed(device, seed, || per_image(model, set, k, device, progress))
 }
 
 fn per_image(
@@ -74,7 +73,7 @@ fn per_image(
     k: usize,
     device: &Device,
     progress: &mut dyn Progress,
-) -> (Vec<f64>, Vec<f64>) {
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = set.len();
     let pixels = set.epoch_pixels(0);
     let shape = [set.shape.channels, set.shape.height, set.shape.width];
@@ -89,9 +88,7 @@ fn per_image(
         let q = model.encode(images.clone());
         // ELBO: one-sample reconstruction term plus the closed-form KL.
         let recon = model.decode(q.rsample()).log_prob(images.clone());
-        let elbo: Vec<f32> = (recon - q.kl_to_standard_normal())
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        let elbo = super::read_back(recon - q.kl_to_standard_normal())?;
         elbo_all.extend(elbo.iter().map(|&v| v as f64));
         // IWAE: per image, running max and sum of exp(log w - max).
         let mut max = vec![f64::NEG_INFINITY; b];
@@ -99,9 +96,7 @@ fn per_image(
         let mut drawn = 0;
         while drawn < k {
             let s = samples_per_pass.min(k - drawn);
-            let log_w: Vec<f32> = log_importance_weights(model, images.clone(), &q, s)
-                .try_into_vec_as::<f32>()
-                .unwrap_or_default();
+            let log_w = super::read_back(log_importance_weights(model, images.clone(), &q, s))?;
             for (i, ws) in log_w.chunks(s).enumerate() {
                 for &w in ws {
                     let w = w as f64;
@@ -126,5 +121,5 @@ fn per_image(
             ),
         );
     }
-    (elbo_all, iwae_all)
+    Ok((elbo_all, iwae_all))
 }

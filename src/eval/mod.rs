@@ -23,6 +23,9 @@ pub struct EvalReport {
     pub images: usize,
     pub nll_nats_per_image: f64,
     pub bits_per_dim: f64,
+    /// Classification accuracy (a fraction), for a classifier's evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
 }
 
 /// `log p(x)` (nats) of every image of `set`, batched; for a class-conditional model, of
@@ -33,7 +36,7 @@ pub fn per_image_log_prob(
     batch_size: usize,
     device: &Device,
     progress: &mut dyn Progress,
-) -> Vec<f64> {
+) -> Result<Vec<f64>> {
     let n = set.len();
     let dims = set.shape.dims();
     let pixels = set.epoch_pixels(0);
@@ -42,10 +45,7 @@ pub fn per_image_log_prob(
     progress.start(&format!("log p(x) {}", set.split), n as u64);
     for chunk in indices.chunks(batch_size.max(1)) {
         let batch = batch::make(set, &pixels, chunk, device);
-        let log_p: Vec<f32> = model
-            .log_prob(batch.images, batch.labels.as_ref())
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        let log_p = read_back(model.log_prob(batch.images, batch.labels.as_ref()))?;
         out.extend(log_p.iter().map(|&v| v as f64));
         let nll = -out.iter().sum::<f64>() / out.len() as f64;
         progress.update(
@@ -58,7 +58,46 @@ pub fn per_image_log_prob(
         "{nll:.2} nats, {:.4} bits/dim",
         bits_per_dim(nll, dims)
     ));
-    out
+    Ok(out)
+}
+
+/// A tensor's values on the host; a failed read-back is an error, never an empty vector.
+pub fn read_back<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .try_into_vec_as::<f32>()
+        .map_err(crate::Error::read_back)
+}
+
+/// `log p(y|x)` (nats) of every image's label under a classifier, `[n]` in `set` order.
+pub fn log_likelihood_of_labels(
+    model: &crate::models::Classifier,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    let labels = set.labels.as_ref().ok_or_else(|| {
+        crate::Error::Invalid(format!(
+            "{} has no labels to score a classifier on",
+            set.benchmark()
+        ))
+    })?;
+    let pixels = set.epoch_pixels(0);
+    let shape = [set.shape.channels, set.shape.height, set.shape.width];
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::with_capacity(set.len());
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
+        let log_p = read_back(burn::tensor::activation::log_softmax(
+            model.logits(images),
+            1,
+        ))?;
+        let classes = log_p.len() / chunk.len().max(1);
+        out.extend(chunk.iter().zip(log_p.chunks(classes)).map(|(&i, row)| {
+            row.get(labels[i] as usize)
+                .map_or(f64::NEG_INFINITY, |&v| v as f64)
+        }));
+    }
+    Ok(out)
 }
 
 /// Exact NLL (nats per image, and bits/dim) of `model` on every image of `set`; for a
@@ -70,7 +109,7 @@ pub fn exact_nll(
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
-    let log_p = per_image_log_prob(model, set, batch_size, device, progress);
+    let log_p = per_image_log_prob(model, set, batch_size, device, progress)?;
     let nll = -log_p.iter().sum::<f64>() / set.len().max(1) as f64;
     Ok(EvalReport {
         benchmark: set.benchmark(),
@@ -80,6 +119,7 @@ pub fn exact_nll(
         images: set.len(),
         nll_nats_per_image: nll,
         bits_per_dim: bits_per_dim(nll, set.shape.dims()),
+        accuracy: None,
     })
 }
 
@@ -106,7 +146,7 @@ pub fn accuracy(
             .logits(images)
             .argmax(1)
             .try_into_vec_as::<i64>()
-            .unwrap_or_default();
+            .map_err(crate::Error::read_back)?;
         correct += chunk
             .iter()
             .zip(&predicted)

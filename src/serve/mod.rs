@@ -84,7 +84,7 @@ impl Playground {
                 (Some(ar), Some(valid)) if ar.classes() == 0 => {
                     let set = valid.clone().truncate(500);
                     let mut nll: Vec<f64> =
-                        crate::eval::per_image_log_prob(ar, &set, 100, &device, &mut Silent)
+                        crate::eval::per_image_log_prob(ar, &set, 100, &device, &mut Silent)?
                             .iter()
                             .map(|l| -l)
                             .collect();

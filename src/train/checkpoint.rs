@@ -6,6 +6,7 @@
 //! Safetensors carries no parameter identity, but burn keys optimiser state by `ParamId`, so the
 //! ids are saved in `state.json` (in module visiting order) and given back to the rebuilt model.
 
+use crate::data::catalog::sha256_hex;
 use crate::error::{Error, Result};
 use crate::run::write_atomic;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
@@ -27,11 +28,20 @@ pub struct TrainState {
     pub seconds: f64,
     /// Best validation NLL so far, nats per image.
     pub best_valid_nll: Option<f64>,
+    /// Epochs completed when that best validation NLL was reached (1-based).
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
     /// Parameter ids in visiting order (see the module doc).
     pub param_ids: Vec<u64>,
+    /// SHA-256 of each file saved beside this state, checked on load: a corrupted weights file
+    /// (one flipped byte) is an error, not a model that scores wrong.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sha256: std::collections::BTreeMap<String, String>,
 }
 
-const MODEL_FILE: &str = "model.safetensors";
+pub const MODEL_FILE: &str = "model.safetensors";
+/// The exponential moving average of the weights, beside a resumable checkpoint.
+const EMA_FILE: &str = "ema.safetensors";
 const OPTIM_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
 
@@ -57,12 +67,14 @@ struct Pointer {
 }
 
 /// Saves a checkpoint into `checkpoints/<name>/` and points `which` at it. With an optimiser it
-/// is a resumable training checkpoint; without, weights and state only (the best model).
+/// is a resumable training checkpoint (and `ema`, the moving average of the weights, is saved
+/// beside it); without, weights and state only (the best model).
 pub fn save<M: Module>(
     run_dir: &Path,
     which: Which,
     model: &M,
     optimizer: Option<&ModuleOptimizer>,
+    ema: Option<&M>,
     state: &TrainState,
 ) -> Result<PathBuf> {
     let name = match which {
@@ -79,6 +91,12 @@ pub fn save<M: Module>(
         model
             .save_into(&mut store)
             .map_err(|e| Error::bad_file(&model_path, format!("cannot write weights: {e}")))?;
+        if let Some(ema) = ema {
+            let path = tmp.join(EMA_FILE);
+            let mut store = SafetensorsStore::from_file(&path);
+            ema.save_into(&mut store)
+                .map_err(|e| Error::bad_file(&path, format!("cannot write weights: {e}")))?;
+        }
         if let Some(optimizer) = optimizer {
             let path = tmp.join(OPTIM_FILE);
             let bytes = optimizer
@@ -88,6 +106,14 @@ pub fn save<M: Module>(
         }
         let mut state = state.clone();
         state.param_ids = param_ids(model);
+        state.sha256.clear();
+        for file in [MODEL_FILE, EMA_FILE, OPTIM_FILE] {
+            let path = tmp.join(file);
+            if path.is_file() {
+                let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                state.sha256.insert(file.to_string(), sha256_hex(&bytes));
+            }
+        }
         let json = serde_json::to_vec_pretty(&state).expect("state serialises");
         write_atomic(&tmp.join(STATE_FILE), &json)?;
         let _ = std::fs::remove_dir_all(&dir);
@@ -142,34 +168,19 @@ pub struct Loaded<M> {
     pub dir: PathBuf,
 }
 
-/// Loads weights and state from `dir` into `model` (built from the run config).
-pub fn load<M: Module>(dir: &Path, mut model: M) -> Result<Loaded<M>> {
+/// Reads the training state saved in the checkpoint folder `dir`.
+pub fn read_state(dir: &Path) -> Result<TrainState> {
     let state_path = dir.join(STATE_FILE);
     let bytes = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let state: TrainState = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::bad_file(&state_path, format!("corrupt training state: {e}")))?;
-    let model_path = dir.join(MODEL_FILE);
-    if !model_path.is_file() {
-        return Err(Error::bad_file(&model_path, "checkpoint weights missing"));
-    }
-    let mut store = SafetensorsStore::from_file(&model_path);
-    let result = model.load_from(&mut store).map_err(|e| {
-        Error::bad_file(
-            &model_path,
-            format!("weights do not fit this model (a checkpoint of another model family or size?), or the file is corrupt or truncated: {e}"),
-        )
-    })?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        return Err(Error::bad_file(
-            &model_path,
-            format!(
-                "weights do not fit this model (a checkpoint of another model or size?): {} errors, missing {:?}, unexpected {:?}",
-                result.errors.len(),
-                result.missing.iter().take(3).collect::<Vec<_>>(),
-                result.unused.iter().take(3).collect::<Vec<_>>()
-            ),
-        ));
-    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::bad_file(&state_path, format!("corrupt training state: {e}")))
+}
+
+/// Loads weights and state from `dir` into `model` (built from the run config).
+pub fn load<M: Module>(dir: &Path, model: M) -> Result<Loaded<M>> {
+    let state = read_state(dir)?;
+    verify(dir, MODEL_FILE, &state)?;
+    let model = load_weights(&dir.join(MODEL_FILE), model)?;
     let model = if state.param_ids.len() == param_ids(&model).len() {
         model.map(&mut SetIds {
             ids: state.param_ids.clone(),
@@ -185,8 +196,66 @@ pub fn load<M: Module>(dir: &Path, mut model: M) -> Result<Loaded<M>> {
     })
 }
 
+/// The moving average of the weights saved beside the checkpoint in `dir`, loaded into
+/// `model` (a copy of the checkpoint's model); `None` when the run kept no average.
+pub fn load_ema<M: Module>(dir: &Path, model: M) -> Result<Option<M>> {
+    let path = dir.join(EMA_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    verify(dir, EMA_FILE, &read_state(dir)?)?;
+    load_weights(&path, model).map(Some)
+}
+
+/// Checks `file` in the checkpoint folder `dir` against the SHA-256 its state recorded
+/// (checkpoints written before hashes were recorded have none to check).
+fn verify(dir: &Path, file: &str, state: &TrainState) -> Result<()> {
+    let Some(expected) = state.sha256.get(file) else {
+        return Ok(());
+    };
+    let path = dir.join(file);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let found = sha256_hex(&bytes);
+    if &found != expected {
+        return Err(Error::bad_file(
+            &path,
+            format!(
+                "corrupt checkpoint file: SHA-256 {found}, but {STATE_FILE} recorded {expected} when it was saved"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads a safetensors file into `model`, refusing missing, unexpected or malformed tensors.
+fn load_weights<M: Module>(model_path: &Path, mut model: M) -> Result<M> {
+    if !model_path.is_file() {
+        return Err(Error::bad_file(model_path, "checkpoint weights missing"));
+    }
+    let mut store = SafetensorsStore::from_file(model_path);
+    let result = model.load_from(&mut store).map_err(|e| {
+        Error::bad_file(
+            model_path,
+            format!("weights do not fit this model (a checkpoint of another model family or size?), or the file is corrupt or truncated: {e}"),
+        )
+    })?;
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        return Err(Error::bad_file(
+            model_path,
+            format!(
+                "weights do not fit this model (a checkpoint of another model or size?): {} errors, missing {:?}, unexpected {:?}",
+                result.errors.len(),
+                result.missing.iter().take(3).collect::<Vec<_>>(),
+                result.unused.iter().take(3).collect::<Vec<_>>()
+            ),
+        ));
+    }
+    Ok(model)
+}
+
 /// Loads the optimiser state saved beside a checkpoint.
 pub fn load_optimizer(dir: &Path, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer> {
+    verify(dir, OPTIM_FILE, &read_state(dir)?)?;
     let path = dir.join(OPTIM_FILE);
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     optimizer

@@ -5,13 +5,14 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod ema;
 pub mod stop;
 
 use crate::data::{ImageSet, batch};
 use crate::error::{Error, Result};
 use crate::models::{AnyModel, ImageSpec, Trainable, build};
 use crate::progress::Progress;
-use crate::run::{OptimConfig, OptimizerKind, RunConfig};
+use crate::run::{OptimConfig, OptimizerKind, RunConfig, TrainConfig};
 use crate::units::bits_per_dim;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
@@ -58,6 +59,8 @@ pub struct TrainSummary {
     pub best_valid_nll: Option<f64>,
     pub last_valid_nll: Option<f64>,
     pub stopped_by_time_budget: bool,
+    /// Stopped by the patience rule: no new best validation NLL for `train.patience` epochs.
+    pub converged: bool,
 }
 
 /// One line of `metrics.jsonl`.
@@ -122,13 +125,32 @@ where
         .ok_or_else(|| Error::Invalid("model has no device".into()))?;
     let eval_device = device.clone().without_autodiff();
     let mut optim = optimizer(&config.optim);
-    let (mut model, mut state) = match resume_from {
+    let ema_decay = match tc.ema_decay {
+        Some(d) if !(0.0..1.0).contains(&d) => {
+            return Err(Error::Invalid(format!(
+                "train.ema_decay must be in [0, 1); got {d}"
+            )));
+        }
+        other => other,
+    };
+    let (mut model, mut state, mut ema) = match resume_from {
         Some(dir) => {
             let loaded = checkpoint::load(&dir, model)?;
             optim = checkpoint::load_optimizer(&dir, optim)?;
-            (loaded.model, loaded.state)
+            // A run that turns averaging on midway starts its average at the current weights.
+            let ema = match ema_decay {
+                Some(_) => Some(match checkpoint::load_ema(&dir, loaded.model.valid())? {
+                    Some(ema) => ema,
+                    None => loaded.model.valid(),
+                }),
+                None => None,
+            };
+            (loaded.model, loaded.state, ema)
         }
-        None => (model, TrainState::default()),
+        None => {
+            let ema = ema_decay.map(|_| model.valid());
+            (model, TrainState::default(), ema)
+        }
     };
     let train = splits.train;
     for set in [train, splits.valid] {
@@ -156,7 +178,7 @@ where
     let mut stopped_by_budget = false;
     let mut last_valid = None;
 
-    while state.epoch < tc.epochs && !stopped_by_budget {
+    while !finished(tc, &state) && !stopped_by_budget {
         let epoch = state.epoch;
         let pixels = train.epoch_pixels(epoch);
         let mut order: Vec<usize> = (0..n_train).collect();
@@ -173,7 +195,15 @@ where
         let mut lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
         for (index, chunk) in batches.iter().enumerate().skip(state.batch_in_epoch) {
-            let loss = model.loss(batch::make(train, &pixels, chunk, &device));
+            let batch = match tc.augment_shift {
+                Some(shift) if shift > 0 => {
+                    // One seed per (run seed, step): a resumed run draws the same shifts.
+                    let seed = tc.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    batch::make_shifted(train, &pixels, chunk, shift, seed, &device)
+                }
+                _ => batch::make(train, &pixels, chunk, &device),
+            };
+            let loss = model.loss(batch);
             let value = loss.objective.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {
@@ -188,6 +218,9 @@ where
                 .optim
                 .learning_rate(state.step, steps_per_epoch, total_steps);
             model = optim.step(lr, model, grads);
+            if let (Some(average), Some(decay)) = (ema.take(), ema_decay) {
+                ema = Some(ema::update(average, &model, decay));
+            }
             state.step += 1;
             state.batch_in_epoch = index + 1;
             loss_sum += value;
@@ -209,11 +242,19 @@ where
                 break;
             }
             if tc.sample_every_steps > 0 && state.step.is_multiple_of(tc.sample_every_steps) {
-                on_milestone(&model.valid(), Milestone::Step(state.step))?;
+                let inference = ema.clone().unwrap_or_else(|| model.valid());
+                on_milestone(&inference, Milestone::Step(state.step))?;
             }
             let stopping = stop::requested();
             if stopping || last_checkpoint.elapsed().as_secs() >= tc.checkpoint_seconds {
-                checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
+                checkpoint::save(
+                    run_dir,
+                    Which::Last,
+                    &model,
+                    Some(&optim),
+                    ema.as_ref(),
+                    &state,
+                )?;
                 last_checkpoint = Instant::now();
             }
             if stopping {
@@ -232,8 +273,9 @@ where
             state.batch_in_epoch = 0;
         }
 
-        // Validation with the inference model: the same objective, no autodiff graph.
-        let inference = model.valid();
+        // Validation with the inference model (the weights' average, when the run keeps one):
+        // the same objective, no autodiff graph.
+        let inference = ema.clone().unwrap_or_else(|| model.valid());
         let valid_nll = mean_objective(&inference, &valid, batch_size, &eval_device, progress)?;
         last_valid = Some(valid_nll);
         let test_nll = match splits.test {
@@ -272,9 +314,17 @@ where
         crate::viz::loss_curve(&run_dir.join("loss_curve.svg"), &curve)?;
         if state.best_valid_nll.is_none_or(|best| valid_nll < best) {
             state.best_valid_nll = Some(valid_nll);
-            checkpoint::save(run_dir, Which::Best, &inference, None, &state)?;
+            state.best_epoch = Some(state.epoch);
+            checkpoint::save(run_dir, Which::Best, &inference, None, None, &state)?;
         }
-        checkpoint::save(run_dir, Which::Last, &model, Some(&optim), &state)?;
+        checkpoint::save(
+            run_dir,
+            Which::Last,
+            &model,
+            Some(&optim),
+            ema.as_ref(),
+            &state,
+        )?;
         last_checkpoint = Instant::now();
         if stop::requested() {
             return Err(interrupted(&state, run_dir)); // asked during scoring: saved just above
@@ -289,7 +339,21 @@ where
         best_valid_nll: state.best_valid_nll,
         last_valid_nll: last_valid,
         stopped_by_time_budget: stopped_by_budget,
+        converged: converged(tc, &state),
     })
+}
+
+/// Whether a run at `state` is done: its planned epochs trained, or converged.
+pub fn finished(config: &TrainConfig, state: &TrainState) -> bool {
+    state.epoch >= config.epochs || converged(config, state)
+}
+
+/// Whether the validation NLL has had no new best for `patience` epochs.
+pub fn converged(config: &TrainConfig, state: &TrainState) -> bool {
+    match (config.patience, state.best_epoch) {
+        (Some(patience), Some(best)) => state.epoch >= best + patience,
+        _ => false,
+    }
 }
 
 fn interrupted(state: &TrainState, run_dir: &Path) -> Error {

@@ -140,4 +140,5 @@ pub fn library_log_prob(run: &Path, set: &ImageSet) -> Vec<f64> {
         &device,
         &mut genmodels::progress::Silent,
     )
+    .unwrap()
 }

@@ -1,0 +1,94 @@
+//! The model zoo: `zoo:NAME` resolution, and every shipped checkpoint still scoring the check
+//! figure recorded in its card (so a change of kernels or of the checkpoint format that alters
+//! a shipped model fails here, on any machine, with no data files).
+
+use genmodels::train::{self, checkpoint::Which};
+use genmodels::zoo::{self, Card, Zoo};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn zoo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("zoo")
+}
+
+#[test]
+fn zoo_names_resolve_to_their_folders_and_a_bad_name_lists_the_zoo() {
+    let zoo = Zoo::open_at(&zoo_dir()).unwrap();
+    assert!(zoo.entries.len() >= 9, "{:?}", zoo.names());
+    for entry in &zoo.entries {
+        let dir = zoo.run_dir(&entry.name).unwrap();
+        assert_eq!(dir, zoo_dir().join(&entry.name));
+        // Every entry's recipe parses.
+        genmodels::run::load_run_config(&dir).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let message = zoo.run_dir("no-such-model").unwrap_err().to_string();
+    assert!(message.contains("no-such-model"), "{message}");
+    for name in zoo.names() {
+        assert!(message.contains(name), "{name} missing from: {message}");
+    }
+}
+
+#[test]
+fn the_command_line_takes_zoo_names_and_refuses_unknown_ones() {
+    let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .args(["eval", "zoo:no-such-model", "--split", "test"])
+        .env("GENMODELS_ZOO", zoo_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-such-model") && stderr.contains("diagonal-bilstm-bmnist"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .arg("zoo")
+        .env("GENMODELS_ZOO", zoo_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    for entry in &Zoo::open_at(&zoo_dir()).unwrap().entries {
+        assert!(table.contains(&entry.name), "{table}");
+    }
+}
+
+#[test]
+fn every_shipped_checkpoint_scores_the_check_figure_of_its_card() {
+    let zoo = Zoo::open_at(&zoo_dir()).unwrap();
+    let device = burn::tensor::Device::flex();
+    let mut checked = Vec::new();
+    for (entry, dir) in zoo.trained() {
+        let card = Card::read(&dir).unwrap().unwrap_or_else(|| {
+            panic!(
+                "{} has weights but no card: run `genmodels zoo update {}`",
+                dir.display(),
+                entry.name
+            )
+        });
+        let trained = train::load_trained(&dir, Which::Best, &device).unwrap();
+        let best = trained.checkpoint.file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            card.checkpoint, best,
+            "{}: the card describes another checkpoint than the best one; run `genmodels zoo update {}`",
+            entry.name, entry.name
+        );
+        let check = zoo::check_figure(&trained).unwrap();
+        assert_eq!(check.quantity, card.check.quantity, "{}", entry.name);
+        assert!(
+            (check.value - card.check.value).abs() <= 1e-3,
+            "{}: check figure {} here, {} in its card ({})",
+            entry.name,
+            check.value,
+            card.check.value,
+            card.check.quantity
+        );
+        checked.push(entry.name.clone());
+    }
+    assert!(!checked.is_empty(), "the zoo ships no trained model");
+    eprintln!("checked: {checked:?}");
+}
