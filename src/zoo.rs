@@ -362,15 +362,21 @@ pub struct Machine {
 impl Machine {
     /// This machine.
     pub fn this() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |key: &str| {
+            info.lines()
+                .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        };
+        // A VM may name only the vendor ("AMD EPYC"): family and model tell the generation.
+        let cpu = match (field("model name"), field("cpu family"), field("model")) {
+            (Some(name), Some(family), Some(model)) => {
+                format!("{name}, family {family} model {model}")
+            }
+            (Some(name), ..) => name,
+            _ => std::env::consts::ARCH.to_string(),
+        };
         #[cfg(target_arch = "x86_64")]
         let avx512 = std::arch::is_x86_feature_detected!("avx512f");
         #[cfg(not(target_arch = "x86_64"))]
@@ -439,6 +445,9 @@ impl Card {
         let json = serde_json::to_vec_pretty(self).expect("card serialises");
         crate::atomic::write_atomic(&run_dir.join(CARD_FILE), &json)?;
         let mut text = self.markdown(entry);
+        if run_dir.join("samples.png").is_file() {
+            text.push_str("\n![samples from the shipped weights](samples.png)\n");
+        }
         text.push_str(&learning_curve(&train::read_metrics(run_dir)?));
         crate::atomic::write_atomic(&run_dir.join(CARD_MD_FILE), text.as_bytes())
     }
@@ -467,8 +476,7 @@ impl Card {
              | check figure | {check:.6} ({quantity}, {check_images}) |\n\
              | measured on | {machine}, {date} |\n\n\
              Reproduce the figure: `{eval}`\n\n\
-             Continue the training: `{train}`\n\n\
-             ![samples](samples.png)\n",
+             {train_label}: `{train}`\n",
             name = self.name,
             title = entry.title,
             benchmark = self.benchmark,
@@ -504,6 +512,11 @@ impl Card {
             date = self.date,
             eval = self.eval_command,
             train = self.train_command,
+            train_label = if p.finished {
+                "Train it again from its recipe"
+            } else {
+                "Continue the training"
+            },
         )
     }
 }

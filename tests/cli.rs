@@ -249,6 +249,27 @@ fn resume_continues_a_run_to_more_epochs() {
     ];
     let out = train_one_epoch("pixelcnn", &run, ("32", "16"), &tiny, dir.path());
     assert!(out.status.success(), "{}", text(&out));
+    // Flags that would change the recipe are refused, not silently ignored, and nothing moves.
+    let before = std::fs::read(run.join("config.toml")).unwrap();
+    let out = genmodels(
+        &[
+            "train",
+            "--resume",
+            "--out",
+            run_s,
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "8",
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("--lr") && t.contains("--batch-size"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read(run.join("config.toml")).unwrap(), before);
     let out = genmodels(
         &["train", "--resume", "--out", run_s, "--epochs", "2"],
         dir.path(),
@@ -479,6 +500,27 @@ fn pixelrnn_models_train_evaluate_sample_and_complete() {
             out.status.success() && png.is_file(),
             "{model}: {}",
             text(&out)
+        );
+        // Clear errors, not an empty picture, an abort, or a flag silently ignored.
+        let bad = dir.path().join("bad.png");
+        let bad_s = bad.to_str().unwrap();
+        for (n, says) in [("0", "at least 1"), ("100000000000", "more than one grid")] {
+            let out = genmodels(&["sample", run_s, "--n", n, "--out", bad_s], dir.path());
+            let t = text(&out);
+            assert!(
+                !out.status.success() && t.contains(says),
+                "{model} --n {n}: {t}"
+            );
+            assert!(!bad.exists());
+        }
+        let out = genmodels(
+            &["eval", run_s, "--limit", "8", "--iwae-k", "10"],
+            dir.path(),
+        );
+        let t = text(&out);
+        assert!(
+            !out.status.success() && t.contains("--iwae-k"),
+            "{model}: {t}"
         );
         let out = genmodels(
             &[

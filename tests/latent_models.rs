@@ -153,6 +153,16 @@ fn trained_vae(latent_dim: usize) -> (tempfile::TempDir, std::path::PathBuf) {
         "the VAE did not learn: {:?}",
         metrics.iter().map(|m| m.valid_nll).collect::<Vec<_>>()
     );
+    // The negative ELBO's parts are logged, and add up to it (batch means of a sum).
+    for m in &metrics {
+        let (recon, kl) = (m.terms["recon"], m.terms["kl"]);
+        assert!(kl > 0.0 && recon > 0.0, "{:?}", m.terms);
+        assert!(
+            (recon + kl - m.train_nll).abs() < 1e-3 * m.train_nll,
+            "recon {recon} + kl {kl} != {}",
+            m.train_nll
+        );
+    }
     (dir, run)
 }
 

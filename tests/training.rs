@@ -128,10 +128,19 @@ fn a_run_whose_validation_is_flat_for_patience_epochs_stops_as_converged() {
     assert!(summary.converged);
     assert_eq!(summary.epochs_completed, 3);
     assert_eq!(metrics(dir.path()).len(), 3);
-    // Resuming a converged run trains nothing more.
+    // Resuming a converged run trains nothing more, even once its last checkpoint is slimmed
+    // to its state (what the zoo ships of a finished run).
     let again = run_training(&config, dir.path(), true).unwrap();
     assert_eq!(again.epochs_completed, 3);
+    let last = train::checkpoint::locate(dir.path(), Which::Last)
+        .unwrap()
+        .unwrap();
+    train::checkpoint::slim(&last).unwrap();
+    assert!(!last.join("model.safetensors").exists() && last.join("state.json").is_file());
+    let again = run_training(&config, dir.path(), true).unwrap();
+    assert!(again.converged);
     assert_eq!(metrics(dir.path()).len(), 3);
+    assert!(train::load_trained(dir.path(), Which::Best, &Device::flex()).is_ok());
 }
 
 fn trained_dir() -> (tempfile::TempDir, PathBuf) {

@@ -2,6 +2,8 @@
 //! figure recorded in its card (so a change of kernels or of the checkpoint format that alters
 //! a shipped model fails here, on any machine, with no data files).
 
+mod common;
+
 use genmodels::train::{self, checkpoint::Which};
 use genmodels::zoo::{self, Card, Zoo};
 use std::path::{Path, PathBuf};
@@ -91,4 +93,64 @@ fn every_shipped_checkpoint_scores_the_check_figure_of_its_card() {
     }
     assert!(!checked.is_empty(), "the zoo ships no trained model");
     eprintln!("checked: {checked:?}");
+}
+
+#[test]
+fn a_zoo_entry_trains_resumes_and_gets_a_card_whose_figures_reproduce() {
+    // A one-model zoo of our own: the tiny PixelCNN on the embedded synth-digits.
+    let zoo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        zoo.path().join("zoo.toml"),
+        "[[model]]\nname = \"tiny\"\ntitle = \"tiny PixelCNN\"\nfigure = \"exact-nll\"\n\
+         target = 500.0\nanchor = 100.0\nanchor_source = \"none\"\n",
+    )
+    .unwrap();
+    let run = zoo.path().join("tiny");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut config = common::tiny_run(2);
+    config.train.final_samples = 0;
+    config.train.ema_decay = Some(0.9);
+    genmodels::run::save_config(&run, &config).unwrap();
+    let genmodels = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
+            .args(args)
+            .env("GENMODELS_ZOO", zoo.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(genmodels(&["zoo", "pending"]).trim(), "tiny");
+    // `--resume` starts a run that has no checkpoint from its config.
+    genmodels(&["train", "--resume", "--out", "zoo:tiny"]);
+    assert_eq!(genmodels(&["zoo", "pending"]).trim(), "");
+    genmodels(&["zoo", "update", "tiny", "--limit", "200"]);
+    let card = Card::read(&run).unwrap().unwrap();
+    assert_eq!(card.test_images, 200);
+    assert!(card.progress.finished && card.progress.epochs_completed == 2);
+    assert!(run.join("samples.png").is_file() && run.join("card.md").is_file());
+    // The figure is what `eval zoo:tiny` prints, and the check figure what the library computes.
+    let eval = genmodels(&["eval", "zoo:tiny", "--split", "test", "--limit", "200"]);
+    assert!(
+        eval.contains(&format!("nll: {:.3} nats", card.figure)),
+        "{eval} vs {}",
+        card.figure
+    );
+    let trained = train::load_trained(&run, Which::Best, &burn::tensor::Device::flex()).unwrap();
+    let check = zoo::check_figure(&trained).unwrap();
+    assert!((check.value - card.check.value).abs() <= 1e-6);
+    // A finished run ships its best weights; its last checkpoint keeps only where it stopped.
+    let last = train::checkpoint::locate(&run, Which::Last)
+        .unwrap()
+        .unwrap();
+    assert!(!last.join("optimizer.bpk").exists() && last.join("state.json").is_file());
+    let table = genmodels(&["zoo"]);
+    assert!(
+        table.contains("tiny") && table.contains(&format!("{:.2}", card.figure)),
+        "{table}"
+    );
 }

@@ -61,9 +61,10 @@ pub enum Command {
         limit: Option<usize>,
         #[arg(long, default_value_t = 100)]
         batch_size: usize,
-        /// Importance samples per image of the IWAE bound (latent models).
-        #[arg(long, default_value_t = 5000)]
-        iwae_k: usize,
+        /// Importance samples per image of the IWAE bound (latent models; default 5000). An
+        /// exact-likelihood model has no bound to estimate: the flag is refused there.
+        #[arg(long)]
+        iwae_k: Option<usize>,
         #[arg(long, value_enum, default_value_t = Which::Best)]
         checkpoint: Which,
     },
@@ -256,16 +257,29 @@ pub fn run(args: Args) -> Result<()> {
             batch_size,
             iwae_k,
             checkpoint,
-        } => eval_command(
-            &resolve(&run)?,
-            split,
-            limit,
-            batch_size,
-            iwae_k,
-            checkpoint,
-            &data_dir,
-        )
-        .map(|_| ()),
+        } => {
+            let run = resolve(&run)?;
+            if iwae_k.is_some() {
+                let config = run::load_run_config(&run)?;
+                if !matches!(config.model, ModelConfig::Vae(_)) {
+                    bail!(
+                        "--iwae-k estimates a bound for latent-variable models (VAEs); {} holds a {}, which is scored exactly (or by accuracy) without it",
+                        run.display(),
+                        config.model.name()
+                    );
+                }
+            }
+            eval_command(
+                &run,
+                split,
+                limit,
+                batch_size,
+                iwae_k.unwrap_or(5000),
+                checkpoint,
+                &data_dir,
+            )
+            .map(|_| ())
+        }
         Command::Features(a) => features::run(a, &data_dir),
         Command::Serve { runs, port, host } => {
             let runs = if runs.is_empty() {
@@ -450,6 +464,30 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
     Ok(config)
 }
 
+/// The flags given with `--resume` that it would otherwise have to ignore.
+fn resume_conflicts(t: &TrainArgs) -> Vec<&'static str> {
+    [
+        ("a model name", t.model.is_some()),
+        ("--data", t.data.is_some()),
+        ("--config", t.config.is_some()),
+        ("--batch-size", t.batch_size.is_some()),
+        ("--lr", t.lr.is_some()),
+        ("--schedule", t.schedule.is_some()),
+        ("--seed", t.seed.is_some()),
+        ("--hidden-channels", t.hidden_channels.is_some()),
+        ("--residual-blocks", t.residual_blocks.is_some()),
+        ("--train-limit", t.train_limit.is_some()),
+        ("--valid-limit", t.valid_limit.is_some()),
+        ("--layers", t.layers.is_some()),
+        ("--conditional", t.conditional),
+        ("--latent-dim", t.latent_dim.is_some()),
+        ("--iwae-k", t.iwae_k.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.then_some(name))
+    .collect()
+}
+
 /// `genmodels train`: returns the run directory.
 pub fn train_command(t: TrainArgs, data_dir: &Path) -> Result<PathBuf> {
     // First thing, so that a signal never finds the run without its handler.
@@ -457,6 +495,16 @@ pub fn train_command(t: TrainArgs, data_dir: &Path) -> Result<PathBuf> {
     let out = t.out.clone();
     let existing = out.join(run::CONFIG_FILE).is_file();
     let (config, resume_from) = if t.resume {
+        let ignored = resume_conflicts(&t);
+        if !ignored.is_empty() {
+            bail!(
+                "--resume continues {} exactly as its config.toml says; it takes only --epochs and --max-seconds, not {}. \
+                 Edit {} to change the recipe, or start a new run with another --out",
+                out.display(),
+                ignored.join(", "),
+                out.join(run::CONFIG_FILE).display()
+            );
+        }
         let mut config = run::load_run_config(&out)?;
         if let Some(e) = t.epochs {
             config.train.epochs = e;
@@ -737,6 +785,17 @@ fn sample_command(
         }
         (None, None) => (None, n, (n as f64).sqrt().ceil() as usize),
     };
+    if n == 0 {
+        bail!("--n (or --per-class) must be at least 1: an empty grid is not a picture");
+    }
+    // Every sample is drawn in one batch of float pixels: refuse what cannot fit.
+    let bytes = n.saturating_mul(shape.dims()).saturating_mul(4);
+    if n > MAX_SAMPLES || bytes > MAX_SAMPLE_BYTES {
+        bail!(
+            "--n {n} is more than one grid holds ({MAX_SAMPLES} images at most, {} MB of pixels); draw several grids with different --seed",
+            MAX_SAMPLE_BYTES / 1_000_000
+        );
+    }
     let draw = sample::Draw {
         n,
         seed,
@@ -754,6 +813,11 @@ fn sample_command(
     println!("wrote {n} samples to {}", out.display());
     Ok(())
 }
+
+/// The largest sample grid: 100x100 images.
+const MAX_SAMPLES: usize = 10_000;
+/// Float pixels of the largest batch `sample` draws at once.
+const MAX_SAMPLE_BYTES: usize = 2_000_000_000;
 
 #[allow(clippy::too_many_arguments)]
 fn complete_command(

@@ -92,7 +92,7 @@ fn list(zoo: &Zoo) -> Result<()> {
             Some(c) => (
                 c.model.clone(),
                 short_benchmark(&c.benchmark),
-                format!("{}k", c.parameters / 1000),
+                human_count(c.parameters),
                 format!("{:.2} {} {}", c.figure, c.unit, short_estimator(entry)),
                 format!("{:+.2}", c.gap(entry)),
             ),
@@ -179,6 +179,15 @@ fn markdown(zoo: &Zoo) -> Result<()> {
     Ok(())
 }
 
+/// 839018 -> "839k", 1234567 -> "1.23M".
+fn human_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{}k", n / 1000),
+        _ => format!("{:.2}M", n as f64 / 1e6),
+    }
+}
+
 /// "binarized-mnist [static binarization (S)], split test" -> "binarized-mnist (S), test".
 fn short_benchmark(benchmark: &str) -> String {
     benchmark
@@ -238,6 +247,14 @@ fn update(
         )?;
     }
     let check = zoo::check_figure(&trained)?;
+    let progress = zoo::run_progress(&dir)?;
+    if progress.finished
+        && let Some(last) = train::checkpoint::locate(&dir, Which::Last)?
+        && last != trained.checkpoint
+    {
+        // Nothing will resume a finished run: ship its best weights and where it stopped only.
+        train::checkpoint::slim(&last)?;
+    }
     let card = Card {
         name: entry.name.clone(),
         model: trained.config.model.name().to_string(),
@@ -249,7 +266,7 @@ fn update(
         unit: entry.figure.unit().into(),
         test_images,
         check,
-        progress: zoo::run_progress(&dir)?,
+        progress: progress.clone(),
         checkpoint: trained
             .checkpoint
             .file_name()
@@ -257,7 +274,15 @@ fn update(
         machine: zoo::Machine::this(),
         date: zoo::today(),
         eval_command: eval_cmd,
-        train_command: format!("RAYON_NUM_THREADS=1 genmodels train --resume --out {zoo_name}"),
+        train_command: if progress.finished {
+            // A finished run's last checkpoint is slimmed: re-running the recipe is what is left.
+            format!(
+                "genmodels train --config zoo/{}/config.toml --out runs/{}",
+                entry.name, entry.name
+            )
+        } else {
+            format!("RAYON_NUM_THREADS=1 genmodels train --resume --out {zoo_name}")
+        },
     };
     card.write(&dir, entry)?;
     println!(

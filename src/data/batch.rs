@@ -143,7 +143,12 @@ mod tests {
             unshifted.images.into_data().try_to_vec::<f32>().unwrap()
         );
         let shifted = make_shifted(&set, &set.pixels, &indices, 2, 3, &device);
-        let values = shifted.images.clone().into_data().try_to_vec::<f32>().unwrap();
+        let values = shifted
+            .images
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let mut offsets = std::collections::HashSet::new();
         for image in values.chunks(81) {
             let lit: Vec<usize> = (0..81).filter(|&p| image[p] == 1.0).collect();

@@ -253,6 +253,19 @@ fn load_weights<M: Module>(model_path: &Path, mut model: M) -> Result<M> {
     Ok(model)
 }
 
+/// Removes the weights, their average and the optimiser state from the checkpoint folder
+/// `dir`, keeping its `state.json`: what a finished run keeps of its last checkpoint, so that
+/// where it stopped is still known but a repository does not carry state no one resumes.
+pub fn slim(dir: &Path) -> Result<()> {
+    for file in [MODEL_FILE, EMA_FILE, OPTIM_FILE] {
+        let path = dir.join(file);
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Loads the optimiser state saved beside a checkpoint.
 pub fn load_optimizer(dir: &Path, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer> {
     verify(dir, OPTIM_FILE, &read_state(dir)?)?;

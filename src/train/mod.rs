@@ -83,6 +83,10 @@ pub struct EpochMetrics {
     pub test_nll: Option<f64>,
     /// Images per second of training in this epoch.
     pub images_per_second: f64,
+    /// Mean of each named part of the objective over the epoch's batches (a VAE's `recon` and
+    /// `kl`, nats per image); absent for a plain NLL.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub terms: std::collections::BTreeMap<String, f64>,
 }
 
 /// When the trainer calls back: after each epoch's validation, or every
@@ -124,6 +128,22 @@ where
         .cloned()
         .ok_or_else(|| Error::Invalid("model has no device".into()))?;
     let eval_device = device.clone().without_autodiff();
+    if let Some(dir) = &resume_from {
+        // A finished run has nothing to train (and its last checkpoint may have been slimmed).
+        let state = checkpoint::read_state(dir)?;
+        if finished(tc, &state) {
+            return Ok(TrainSummary {
+                parameters: model.num_params() as u64,
+                epochs_completed: state.epoch,
+                steps: state.step,
+                seconds: state.seconds,
+                best_valid_nll: state.best_valid_nll,
+                last_valid_nll: None,
+                stopped_by_time_budget: false,
+                converged: converged(tc, &state),
+            });
+        }
+    }
     let mut optim = optimizer(&config.optim);
     let ema_decay = match tc.ema_decay {
         Some(d) if !(0.0..1.0).contains(&d) => {
@@ -191,6 +211,7 @@ where
         };
         progress.start(&label, steps_per_epoch);
         let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
+        let mut term_sums: std::collections::BTreeMap<String, f64> = Default::default();
         let epoch_start = Instant::now();
         let mut lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
@@ -212,6 +233,13 @@ where
                     value,
                     run_dir: run_dir.to_path_buf(),
                 });
+            }
+            // The objective's parts (a VAE's reconstruction and KL), for the epoch's metrics.
+            for (name, term) in &loss.terms {
+                if *name != "nll" {
+                    *term_sums.entry(name.to_string()).or_default() +=
+                        term.clone().into_scalar::<f32>() as f64;
+                }
             }
             let grads = GradientsParams::from_grads(loss.objective.backward(), &model);
             lr = config
@@ -302,6 +330,10 @@ where
             valid_bits_per_dim: bits_per_dim(valid_nll, train.shape.dims()),
             test_nll,
             images_per_second: (loss_count * batch_size) as f64 / epoch_seconds.max(1e-9),
+            terms: term_sums
+                .into_iter()
+                .map(|(name, sum)| (name, sum / loss_count.max(1) as f64))
+                .collect(),
         };
         append_metrics(run_dir, &metrics)?;
         let curve: Vec<crate::viz::CurvePoint> = read_metrics(run_dir)?
