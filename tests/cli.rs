@@ -859,3 +859,41 @@ fn a_stop_signal_saves_the_exact_step_and_resume_goes_on_from_it() {
         serde_json::from_slice(&std::fs::read(run.join("train-summary.json")).unwrap()).unwrap();
     assert_eq!(summary["steps"], stopped_at + 1, "{}", text(&out));
 }
+
+#[test]
+fn models_without_colour_refuse_colour_data_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let folder = d.join("rgb");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..20u8 {
+        image::RgbImage::from_pixel(8, 8, image::Rgb([i, 255 - i, 7 * i]))
+            .save(folder.join(format!("{i:02}.png")))
+            .unwrap();
+    }
+    let data = format!("folder:{}", folder.display());
+    for model in ["gated-pixelcnn", "row-lstm", "diagonal-bilstm"] {
+        let run = d.join(model);
+        let out = genmodels(
+            &[
+                "train",
+                model,
+                "--data",
+                &data,
+                "--out",
+                run.to_str().unwrap(),
+            ],
+            d,
+        );
+        let t = text(&out);
+        assert!(
+            !out.status.success() && t.contains("3 channels") && t.contains(model),
+            "{model}: {t}"
+        );
+        assert!(
+            !run.exists(),
+            "{model}: a refused run left {}",
+            run.display()
+        );
+    }
+}

@@ -284,14 +284,20 @@ pub fn run(args: Args) -> Result<()> {
         Command::Serve { runs, port, host } => {
             let runs = if runs.is_empty() {
                 let zoo = crate::zoo::Zoo::open()?;
-                let trained: Vec<PathBuf> = zoo.trained().into_iter().map(|(_, d)| d).collect();
+                // The density models: the playground scores, completes and samples images.
+                let trained: Vec<PathBuf> = zoo
+                    .trained()
+                    .into_iter()
+                    .filter(|(e, _)| e.figure != crate::zoo::Figure::Accuracy)
+                    .map(|(_, d)| d)
+                    .collect();
                 if trained.is_empty() {
                     bail!(
                         "name the runs to serve; the zoo at {} has no trained model yet",
                         zoo.dir.display()
                     );
                 }
-                eprintln!("serving the zoo's {} trained models", trained.len());
+                eprintln!("serving the zoo's {} trained density models", trained.len());
                 trained
             } else {
                 resolve_all(&runs)?
@@ -556,6 +562,20 @@ fn train_run(
         bail!(
             "{}: run was trained on {saved:?} images, data set gives {image:?}",
             out.display()
+        );
+    }
+    // Before anything is written, so that a refused run leaves nothing to `--resume`.
+    if image.shape.channels != 1
+        && matches!(
+            config.model,
+            ModelConfig::GatedPixelcnn(_) | ModelConfig::Pixelrnn(_)
+        )
+    {
+        bail!(
+            "{} models grey or binary images only for now; {} has {} channels (pixelcnn models colour, R -> G -> B)",
+            config.model.name(),
+            train_set.benchmark(),
+            image.shape.channels
         );
     }
     let mut config = config;
