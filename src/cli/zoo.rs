@@ -29,6 +29,10 @@ pub enum ZooAction {
         /// run still training; the shipped figure uses the whole split.
         #[arg(long)]
         limit: Option<usize>,
+        /// Samples drawn into samples.png (0 = keep the current picture; a PixelRNN's naive
+        /// sampler needs one forward pass per pixel).
+        #[arg(long, default_value_t = 64)]
+        samples: usize,
     },
     /// The names of the runs that are not finished, in the catalogue's order.
     Pending,
@@ -49,6 +53,7 @@ pub fn run(action: ZooAction, data_dir: &Path) -> Result<()> {
             names,
             keep_figure,
             limit,
+            samples,
         } => {
             let names: Vec<String> = if names.is_empty() {
                 zoo.trained().iter().map(|(e, _)| e.name.clone()).collect()
@@ -56,7 +61,14 @@ pub fn run(action: ZooAction, data_dir: &Path) -> Result<()> {
                 names
             };
             for name in names {
-                update(&zoo, zoo.entry(&name)?, keep_figure, limit, data_dir)?;
+                update(
+                    &zoo,
+                    zoo.entry(&name)?,
+                    keep_figure,
+                    limit,
+                    samples,
+                    data_dir,
+                )?;
             }
             Ok(())
         }
@@ -145,7 +157,7 @@ fn markdown(zoo: &Zoo) -> Result<()> {
                     c.parameters,
                     c.figure,
                     c.unit,
-                    c.estimator,
+                    c.estimator.replace('|', "\\|"),
                     c.test_images,
                     entry.target,
                     entry.anchor,
@@ -169,7 +181,7 @@ fn markdown(zoo: &Zoo) -> Result<()> {
                 println!(
                     "| {} | | | | – | {} | {rel} {} | {} | | {training} | | |",
                     entry.name,
-                    entry.estimator(),
+                    entry.estimator().replace('|', "\\|"),
                     entry.target,
                     entry.anchor
                 );
@@ -211,6 +223,7 @@ fn update(
     entry: &Entry,
     keep_figure: bool,
     limit: Option<usize>,
+    samples: usize,
     data_dir: &Path,
 ) -> Result<()> {
     let dir = zoo.dir.join(&entry.name);
@@ -233,12 +246,12 @@ fn update(
         ),
         (false, _) => test_figure(entry, &dir, &zoo_name, iwae_k, limit, data_dir)?,
     };
-    if !matches!(entry.figure, Figure::Accuracy) {
+    if samples > 0 && !matches!(entry.figure, Figure::Accuracy) {
         let classes = trained.model.as_autoregressive().map_or(0, |m| m.classes());
-        let per_class = (classes > 0).then_some(8);
+        let per_class = (classes > 0).then_some(samples.div_ceil(classes.max(1)));
         sample_command(
             &dir,
-            64,
+            samples,
             1,
             &dir.join("samples.png"),
             (None, per_class),

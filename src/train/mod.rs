@@ -247,7 +247,11 @@ where
                 .learning_rate(state.step, steps_per_epoch, total_steps);
             model = optim.step(lr, model, grads);
             if let (Some(average), Some(decay)) = (ema.take(), ema_decay) {
-                ema = Some(ema::update(average, &model, decay));
+                ema = Some(ema::update(
+                    average,
+                    &model,
+                    ema::decay_at(decay, state.step),
+                ));
             }
             state.step += 1;
             state.batch_in_epoch = index + 1;
