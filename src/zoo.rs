@@ -118,12 +118,17 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Importance samples of an IWAE figure (5000 unless the entry says).
+    pub fn iwae_samples(&self) -> usize {
+        self.iwae_k.unwrap_or(5000)
+    }
+
     /// The estimator named beside the figure.
     pub fn estimator(&self) -> String {
         match self.figure {
             Figure::ExactNll => "exact NLL".into(),
             Figure::BitsPerDim => "exact NLL, bits/dim".into(),
-            Figure::Iwae => format!("IWAE-{} bound", self.iwae_k.unwrap_or(5000)),
+            Figure::Iwae => format!("IWAE-{} bound", self.iwae_samples()),
             Figure::Accuracy => "test accuracy".into(),
             Figure::BayesAccuracy => "Bayes classifier accuracy, p(x|y) exact".into(),
         }

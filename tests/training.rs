@@ -236,17 +236,21 @@ fn corrupt_or_truncated_checkpoint_is_a_clear_error() {
     assert!(train::load_trained(&dir, Which::Last, &Device::flex()).is_ok());
 }
 
+/// Flips one bit of a byte near the end of `path` (in the last tensor's data: the file still
+/// parses, only a value changes).
+fn flip_a_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0x10;
+    std::fs::write(path, &bytes).unwrap();
+}
+
 #[test]
 fn one_flipped_byte_in_a_checkpoint_is_caught_by_its_checksum() {
     let (_keep, dir) = trained_dir();
     for which in [Which::Best, Which::Last] {
         let ckpt = train::checkpoint::locate(&dir, which).unwrap().unwrap();
-        let weights = ckpt.join("model.safetensors");
-        let mut bytes = std::fs::read(&weights).unwrap();
-        // A byte of the last tensor's data: the file still parses, only a value changes.
-        let at = bytes.len() - 3;
-        bytes[at] ^= 0x10;
-        std::fs::write(&weights, &bytes).unwrap();
+        flip_a_byte(&ckpt.join("model.safetensors"));
         let msg = train::load_trained(&dir, which, &Device::flex())
             .err()
             .expect("a corrupted checkpoint must not load")
@@ -260,11 +264,7 @@ fn one_flipped_byte_in_a_checkpoint_is_caught_by_its_checksum() {
     let last = train::checkpoint::locate(&dir, Which::Last)
         .unwrap()
         .unwrap();
-    let optim = last.join("optimizer.bpk");
-    let mut bytes = std::fs::read(&optim).unwrap();
-    let at = bytes.len() - 3;
-    bytes[at] ^= 0x10;
-    std::fs::write(&optim, &bytes).unwrap();
+    flip_a_byte(&last.join("optimizer.bpk"));
     let msg = train::checkpoint::load_optimizer(&last, train::optimizer(&Default::default()))
         .err()
         .expect("a corrupted optimiser state must not load")

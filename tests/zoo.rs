@@ -13,6 +13,15 @@ fn zoo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("zoo")
 }
 
+/// `genmodels ARGS` with `GENMODELS_ZOO` pointing at `zoo`.
+fn genmodels_in(zoo: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_genmodels"))
+        .args(args)
+        .env("GENMODELS_ZOO", zoo)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn zoo_names_resolve_to_their_folders_and_a_bad_name_lists_the_zoo() {
     let zoo = Zoo::open_at(&zoo_dir()).unwrap();
@@ -32,22 +41,17 @@ fn zoo_names_resolve_to_their_folders_and_a_bad_name_lists_the_zoo() {
 
 #[test]
 fn the_command_line_takes_zoo_names_and_refuses_unknown_ones() {
-    let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
-        .args(["eval", "zoo:no-such-model", "--split", "test"])
-        .env("GENMODELS_ZOO", zoo_dir())
-        .output()
-        .unwrap();
+    let out = genmodels_in(
+        &zoo_dir(),
+        &["eval", "zoo:no-such-model", "--split", "test"],
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("no-such-model") && stderr.contains("diagonal-bilstm-bmnist"),
         "{stderr}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
-        .arg("zoo")
-        .env("GENMODELS_ZOO", zoo_dir())
-        .output()
-        .unwrap();
+    let out = genmodels_in(&zoo_dir(), &["zoo"]);
     assert!(
         out.status.success(),
         "{}",
@@ -112,11 +116,7 @@ fn a_zoo_entry_trains_resumes_and_gets_a_card_whose_figures_reproduce() {
     config.train.ema_decay = Some(0.9);
     genmodels::run::save_config(&run, &config).unwrap();
     let genmodels = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_genmodels"))
-            .args(args)
-            .env("GENMODELS_ZOO", zoo.path())
-            .output()
-            .unwrap();
+        let out = genmodels_in(zoo.path(), args);
         assert!(
             out.status.success(),
             "{args:?}: {}",

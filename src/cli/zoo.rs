@@ -212,7 +212,7 @@ fn short_benchmark(benchmark: &str) -> String {
 fn short_estimator(entry: &Entry) -> String {
     match entry.figure {
         Figure::ExactNll | Figure::BitsPerDim => "exact".into(),
-        Figure::Iwae => format!("IWAE-{}", entry.iwae_k.unwrap_or(5000)),
+        Figure::Iwae => format!("IWAE-{}", entry.iwae_samples()),
         Figure::Accuracy => "acc".into(),
         Figure::BayesAccuracy => "Bayes acc".into(),
     }
@@ -230,7 +230,6 @@ fn update(
     let device = super::device();
     let trained = train::load_trained(&dir, Which::Best, &device)?;
     let zoo_name = format!("{}{}", zoo::PREFIX, entry.name);
-    let iwae_k = entry.iwae_k.unwrap_or(5000);
     let previous = Card::read(&dir)?;
     let (figure, benchmark, test_images, eval_cmd) = match (keep_figure, &previous) {
         (true, Some(card)) => (
@@ -244,7 +243,7 @@ fn update(
             dir.display(),
             entry.name
         ),
-        (false, _) => test_figure(entry, &dir, &zoo_name, iwae_k, limit, data_dir)?,
+        (false, _) => test_figure(zoo, entry, limit, data_dir)?,
     };
     if samples > 0 && !matches!(entry.figure, Figure::Accuracy) {
         let classes = trained.model.as_autoregressive().map_or(0, |m| m.classes());
@@ -317,13 +316,14 @@ fn update(
 
 /// Scores a zoo model on its benchmark's test split: (figure, benchmark, images, command).
 fn test_figure(
+    zoo: &Zoo,
     entry: &Entry,
-    dir: &Path,
-    zoo_name: &str,
-    iwae_k: usize,
     limit: Option<usize>,
     data_dir: &Path,
 ) -> Result<(f64, String, usize, String)> {
+    let dir = &zoo.run_dir(&entry.name)?;
+    let zoo_name = format!("{}{}", zoo::PREFIX, entry.name);
+    let iwae_k = entry.iwae_samples();
     let limit_flag = limit.map_or(String::new(), |n| format!(" --limit {n}"));
     let eval_cmd = format!("genmodels eval {zoo_name} --split test{limit_flag}");
     Ok(match entry.figure {
@@ -344,14 +344,15 @@ fn test_figure(
             (figure, report.benchmark, report.images, cmd)
         }
         Figure::BayesAccuracy => {
-            let baseline = entry.baseline.as_ref().map(|b| {
-                let zoo = crate::zoo::dir();
-                zoo.join(b)
-            });
+            let baseline = entry
+                .baseline
+                .as_deref()
+                .map(|b| zoo.run_dir(b))
+                .transpose()?;
             let report = discriminate::classify(
                 discriminate::ClassifyArgs {
                     model: dir.to_path_buf(),
-                    baseline: baseline.clone(),
+                    baseline,
                     split: Split::Test,
                     limit,
                     batch_size: 100,

@@ -68,13 +68,15 @@ pub fn read_back<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<
         .map_err(crate::Error::read_back)
 }
 
-/// `log p(y|x)` (nats) of every image's label under a classifier, `[n]` in `set` order.
-pub fn log_likelihood_of_labels(
+/// Runs a classifier over every image of `set` in batches, calling `visit` with each batch's
+/// logits `[b, classes]` and labels; an unlabelled set is an error.
+fn for_labelled_batches(
     model: &crate::models::Classifier,
     set: &ImageSet,
     batch_size: usize,
     device: &Device,
-) -> Result<Vec<f64>> {
+    mut visit: impl FnMut(burn::tensor::Tensor<2>, &[u8]) -> Result<()>,
+) -> Result<()> {
     let labels = set.labels.as_ref().ok_or_else(|| {
         crate::Error::Invalid(format!(
             "{} has no labels to score a classifier on",
@@ -84,19 +86,33 @@ pub fn log_likelihood_of_labels(
     let pixels = set.epoch_pixels(0);
     let shape = [set.shape.channels, set.shape.height, set.shape.width];
     let indices: Vec<usize> = (0..set.len()).collect();
-    let mut out = Vec::with_capacity(set.len());
     for chunk in indices.chunks(batch_size.max(1)) {
         let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
-        let log_p = read_back(burn::tensor::activation::log_softmax(
-            model.logits(images),
-            1,
-        ))?;
-        let classes = log_p.len() / chunk.len().max(1);
-        out.extend(chunk.iter().zip(log_p.chunks(classes)).map(|(&i, row)| {
-            row.get(labels[i] as usize)
-                .map_or(f64::NEG_INFINITY, |&v| v as f64)
-        }));
+        let chunk_labels = &labels[chunk[0]..chunk[0] + chunk.len()];
+        visit(model.logits(images), chunk_labels)?;
     }
+    Ok(())
+}
+
+/// `log p(y|x)` (nats) of every image's label under a classifier, `[n]` in `set` order.
+pub fn log_likelihood_of_labels(
+    model: &crate::models::Classifier,
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(set.len());
+    for_labelled_batches(model, set, batch_size, device, |logits, labels| {
+        let log_p = read_back(burn::tensor::activation::log_softmax(logits, 1))?;
+        let classes = log_p.len() / labels.len().max(1);
+        out.extend(
+            labels
+                .iter()
+                .zip(log_p.chunks(classes))
+                .map(|(&y, row)| row.get(y as usize).map_or(f64::NEG_INFINITY, |&v| v as f64)),
+        );
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -130,28 +146,18 @@ pub fn accuracy(
     batch_size: usize,
     device: &Device,
 ) -> Result<f64> {
-    let labels = set.labels.as_ref().ok_or_else(|| {
-        crate::Error::Invalid(format!(
-            "{} has no labels to score a classifier on",
-            set.benchmark()
-        ))
-    })?;
-    let pixels = set.epoch_pixels(0);
-    let shape = [set.shape.channels, set.shape.height, set.shape.width];
-    let indices: Vec<usize> = (0..set.len()).collect();
     let mut correct = 0usize;
-    for chunk in indices.chunks(batch_size.max(1)) {
-        let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
-        let predicted: Vec<i64> = model
-            .logits(images)
+    for_labelled_batches(model, set, batch_size, device, |logits, labels| {
+        let predicted: Vec<i64> = logits
             .argmax(1)
             .try_into_vec_as::<i64>()
             .map_err(crate::Error::read_back)?;
-        correct += chunk
+        correct += labels
             .iter()
             .zip(&predicted)
-            .filter(|(i, p)| labels[**i] as i64 == **p)
+            .filter(|(y, p)| **y as i64 == **p)
             .count();
-    }
+        Ok(())
+    })?;
     Ok(correct as f64 / set.len().max(1) as f64)
 }

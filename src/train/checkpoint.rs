@@ -44,6 +44,8 @@ pub const MODEL_FILE: &str = "model.safetensors";
 const EMA_FILE: &str = "ema.safetensors";
 const OPTIM_FILE: &str = "optimizer.bpk";
 const STATE_FILE: &str = "state.json";
+/// The files beside `state.json` that it records a SHA-256 of (and that `slim` removes).
+const PAYLOAD_FILES: [&str; 3] = [MODEL_FILE, EMA_FILE, OPTIM_FILE];
 
 /// Which checkpoint of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,7 +109,7 @@ pub fn save<M: Module>(
         let mut state = state.clone();
         state.param_ids = param_ids(model);
         state.sha256.clear();
-        for file in [MODEL_FILE, EMA_FILE, OPTIM_FILE] {
+        for file in PAYLOAD_FILES {
             let path = tmp.join(file);
             if path.is_file() {
                 let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
@@ -257,7 +259,7 @@ fn load_weights<M: Module>(model_path: &Path, mut model: M) -> Result<M> {
 /// `dir`, keeping its `state.json`: what a finished run keeps of its last checkpoint, so that
 /// where it stopped is still known but a repository does not carry state no one resumes.
 pub fn slim(dir: &Path) -> Result<()> {
-    for file in [MODEL_FILE, EMA_FILE, OPTIM_FILE] {
+    for file in PAYLOAD_FILES {
         let path = dir.join(file);
         if path.is_file() {
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;

@@ -63,6 +63,27 @@ pub struct TrainSummary {
     pub converged: bool,
 }
 
+impl TrainSummary {
+    fn of(
+        model: &impl Module,
+        config: &TrainConfig,
+        state: &TrainState,
+        last_valid_nll: Option<f64>,
+        stopped_by_time_budget: bool,
+    ) -> Self {
+        Self {
+            parameters: model.num_params() as u64,
+            epochs_completed: state.epoch,
+            steps: state.step,
+            seconds: state.seconds,
+            best_valid_nll: state.best_valid_nll,
+            last_valid_nll,
+            stopped_by_time_budget,
+            converged: converged(config, state),
+        }
+    }
+}
+
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
@@ -132,16 +153,7 @@ where
         // A finished run has nothing to train (and its last checkpoint may have been slimmed).
         let state = checkpoint::read_state(dir)?;
         if finished(tc, &state) {
-            return Ok(TrainSummary {
-                parameters: model.num_params() as u64,
-                epochs_completed: state.epoch,
-                steps: state.step,
-                seconds: state.seconds,
-                best_valid_nll: state.best_valid_nll,
-                last_valid_nll: None,
-                stopped_by_time_budget: false,
-                converged: converged(tc, &state),
-            });
+            return Ok(TrainSummary::of(&model, tc, &state, None, false));
         }
     }
     let mut optim = optimizer(&config.optim);
@@ -367,16 +379,13 @@ where
         }
         on_milestone(&inference, Milestone::Epoch(epoch + 1))?;
     }
-    Ok(TrainSummary {
-        parameters: model.num_params() as u64,
-        epochs_completed: state.epoch,
-        steps: state.step,
-        seconds: state.seconds,
-        best_valid_nll: state.best_valid_nll,
-        last_valid_nll: last_valid,
-        stopped_by_time_budget: stopped_by_budget,
-        converged: converged(tc, &state),
-    })
+    Ok(TrainSummary::of(
+        &model,
+        tc,
+        &state,
+        last_valid,
+        stopped_by_budget,
+    ))
 }
 
 /// Whether a run at `state` is done: its planned epochs trained, or converged.
