@@ -192,7 +192,7 @@ impl PixelCnn {
 
     /// Bernoulli NLL in nats per image (batch mean).
     fn loss(&self, x: Tensor<4>) -> Tensor<1> {
-        PixelHead::Bernoulli(self.logits(x.clone()))
+        PixelHead::bernoulli(self.logits(x.clone()))
             .log_prob(x)
             .mean()
             .neg()
@@ -265,7 +265,7 @@ impl Vae {
         let (mu, logvar) = (linear(h.clone(), &self.fc21), linear(h, &self.fc22));
         let z = mu.clone() + logvar.clone().mul_scalar(0.5).exp() * eps;
         let logits = linear(relu(linear(z, &self.fc3)), &self.fc4);
-        let nll = PixelHead::Bernoulli(logits.reshape([b, 1, 28, 28]))
+        let nll = PixelHead::bernoulli(logits.reshape([b, 1, 28, 28]))
             .log_prob(x.reshape([b, 1, 28, 28]))
             .neg();
         let kl = (logvar.clone().add_scalar(1.0) - mu.powi_scalar(2) - logvar.exp())

@@ -26,7 +26,7 @@ fn main() -> genmodels::Result<()> {
         .filter_map(|b| b.parse().ok())
         .collect();
     let naive_pixels: usize = args.get(3).and_then(|p| p.parse().ok()).unwrap_or(784);
-    let config = genmodels::run::RunConfig::load(std::path::Path::new(config_path))?;
+    let config = genmodels::config::RunConfig::load(std::path::Path::new(config_path))?;
     let ModelConfig::GatedPixelcnn(gated) = &config.model else {
         return Err(genmodels::Error::Invalid(
             "the config must describe a gated-pixelcnn".into(),
@@ -44,7 +44,7 @@ fn main() -> genmodels::Result<()> {
     let device = Device::flex();
     device.seed(1);
     let model = gated.init(&spec, &device);
-    let host = model.to_host();
+    let host = model.to_host()?;
     println!("| batch | naive images/s | cached images/s | speed-up |\n|---:|---:|---:|---:|");
     for &n in &batches {
         let classes: Vec<u8> = (0..n)
@@ -61,7 +61,7 @@ fn main() -> genmodels::Result<()> {
         let pixels = naive_pixels.min(shape.dims());
         let known: Vec<bool> = (0..shape.dims()).map(|i| i >= pixels).collect();
         let start = Instant::now();
-        sample::complete(&model, &request, &blank, &known, &device, &mut Silent);
+        sample::complete(&model, &request, &blank, &known, &device, &mut Silent)?;
         let naive_seconds = start.elapsed().as_secs_f64() * shape.dims() as f64 / pixels as f64;
         let unknown = vec![false; shape.dims()];
         let start = Instant::now();

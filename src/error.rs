@@ -79,3 +79,16 @@ impl Error {
         }
     }
 }
+
+/// A tensor's values on the host; a failed read-back is an error, never an empty vector that
+/// would turn into a wrong number.
+pub fn host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    tensor.try_into_vec_as::<f32>().map_err(Error::read_back)
+}
+
+/// An integer tensor's values on the host (see [`host`]).
+pub fn host_ints<const D: usize>(
+    tensor: burn::tensor::Tensor<D, burn::tensor::Int>,
+) -> Result<Vec<i64>> {
+    tensor.try_into_vec_as::<i64>().map_err(Error::read_back)
+}

@@ -6,16 +6,19 @@
 //! Dependencies point only downward:
 //!
 //! ```text
-//! cli -> serve / report / zoo -> train / eval / sample -> run -> models -> nn -> burn tensors
-//!                          data, viz, units, error, progress, allocator are leaves
+//! cli -> zoo / serve -> run -> report -> train / eval / sample -> config -> models -> nn -> burn
+//!        data, viz, layout, units, error, progress, atomic, seeded, allocator are leaves
 //! ```
 
 pub mod allocator;
+pub mod analysis;
 pub mod atomic;
 pub mod cli;
+pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod layout;
 pub mod models;
 pub mod nn;
 pub mod progress;

@@ -6,7 +6,7 @@
 //!   zoo.toml        the catalogue (written by hand): each model's figure, target and paper anchor,
 //!                   in the order the long runs are trained
 //!   train.sh        resumes every unfinished run in the background, one thread each
-//!   NAME/           a run directory (see `crate::run`), so `zoo:NAME` works wherever a run does:
+//!   NAME/           a run directory (see `crate::config`), so `zoo:NAME` works wherever a run does:
 //!     config.toml   the resolved recipe
 //!     metrics.jsonl the learning curve over every session
 //!     checkpoints/  the best weights, and the last checkpoint with its optimiser state, so that
@@ -23,9 +23,10 @@
 
 use crate::data::{self, ImageSet, Levels, Split};
 use crate::error::{Error, Result};
-use crate::models::{AnyModel, ImageSpec};
+use crate::models::ImageSpec;
 use crate::progress::Silent;
-use crate::train::{self, TrainedRun, checkpoint::Which};
+use crate::run::TrainedRun;
+use crate::train::{self, checkpoint::Which};
 use burn::module::Module;
 use std::path::{Path, PathBuf};
 
@@ -243,7 +244,7 @@ pub struct RunProgress {
 
 /// Reads where the run in `run_dir` stands (a run that has not started: epoch 0).
 pub fn run_progress(run_dir: &Path) -> Result<RunProgress> {
-    let config = crate::run::load_run_config(run_dir)?;
+    let config = crate::config::load_run_config(run_dir)?;
     let state = match train::checkpoint::locate(run_dir, Which::Last)? {
         Some(dir) => train::checkpoint::read_state(&dir)?,
         None => Default::default(),
@@ -338,7 +339,7 @@ pub fn check_figure(trained: &TrainedRun) -> Result<Check> {
             format!("negative IWAE-{CHECK_IWAE_K} bound (seed {CHECK_SEED}), nats"),
             iwae.nll_nats_per_image,
         )
-    } else if let AnyModel::Classifier(classifier) = &trained.model {
+    } else if let Some(classifier) = trained.model.as_classifier() {
         let log_p = crate::eval::log_likelihood_of_labels(classifier, &set, 50, &device)?;
         (
             "mean cross-entropy -log p(y|x) of the images' labels, nats".to_string(),
@@ -450,7 +451,7 @@ impl Card {
         let json = serde_json::to_vec_pretty(self).expect("card serialises");
         crate::atomic::write_atomic(&run_dir.join(CARD_FILE), &json)?;
         let mut text = self.markdown(entry);
-        if run_dir.join("samples.png").is_file() {
+        if run_dir.join(crate::layout::SAMPLES).is_file() {
             text.push_str("\n![samples from the shipped weights](samples.png)\n");
         }
         text.push_str(&learning_curve(&train::read_metrics(run_dir)?));

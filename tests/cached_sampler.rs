@@ -6,7 +6,7 @@ mod common;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use genmodels::data::Levels;
-use genmodels::models::GatedPixelCnnConfig;
+use genmodels::models::{GatedPixelCnnConfig, Model};
 use genmodels::progress::Silent;
 use genmodels::sample::{self, SampleSpec, cached};
 
@@ -50,8 +50,12 @@ fn check(
             vec![false; spec.shape.dims()],
         )
     };
-    let naive = sample::complete(&model, &request, &images, &known, &device, &mut Silent);
-    let fast = cached::complete_gated(&model.to_host(), &request, &images, &known, &mut Silent);
+    let naive = sample::complete(&model, &request, &images, &known, &device, &mut Silent).unwrap();
+    // Through the registry's capability, as `sample`, `complete` and `serve` find it.
+    let fast = Model::fast_sampler(&model)
+        .unwrap()
+        .expect("the Gated PixelCNN has a fast sampler")
+        .complete(&request, &images, &known, &mut Silent);
     assert_eq!(
         naive, fast,
         "levels {levels:?}, classes {classes:?}, seeds {model_seed}/{sample_seed}, complete {complete}"
@@ -111,7 +115,7 @@ fn cached_logits_equal_the_parallel_forward_pass() {
             seed: 0,
             classes: classes.map(|_| &class_list[..]),
         };
-        let cached = cached::teacher_forced_logits(&model.to_host(), &request, &images);
+        let cached = cached::teacher_forced_logits(&model.to_host().unwrap(), &request, &images);
         let x: Vec<f32> = images
             .iter()
             .map(|&v| v as f32 * (1.0 / (levels.count() - 1) as f32))

@@ -6,63 +6,9 @@
 mod common;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use common::causality;
 use genmodels::data::Levels;
-use genmodels::models::{Autoregressive, GatedPixelCnnConfig, PixelCnnConfig};
-
-/// For output pixel `target`, which input pixels have a non-zero gradient for at least one of
-/// a batch of fixed pseudo-random inputs: `[h*w]`. One input is not enough: for some weights
-/// every ReLU of the output head is off at `target` for that input, and the whole gradient is
-/// zero; dependence is a property of the architecture, so any input that shows it counts.
-fn receptive_field(
-    model: &dyn Autoregressive,
-    side: usize,
-    target: usize,
-    device: &Device,
-) -> Vec<bool> {
-    const INPUTS: usize = 16;
-    let pixels = side * side;
-    let values: Vec<f32> = (0..INPUTS * pixels)
-        .map(|i| ((i * 2_654_435_761usize) >> 7) % 2)
-        .map(|bit| bit as f32)
-        .collect();
-    let x = Tensor::<4>::from_data(TensorData::new(values, [INPUTS, 1, side, side]), device)
-        .require_grad();
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![3i64; INPUTS], [INPUTS]), device);
-    let genmodels::nn::PixelHead::Bernoulli(logits) = model.conditionals(x.clone(), Some(&labels))
-    else {
-        panic!("binary model")
-    };
-    let (r, c) = (target / side, target % side);
-    // Items are independent, so the gradient of the sum holds each item's own gradient.
-    let grads = logits
-        .slice([0..INPUTS, 0..1, r..r + 1, c..c + 1])
-        .sum()
-        .backward();
-    let g: Vec<f32> = x.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap();
-    (0..pixels)
-        .map(|j| (0..INPUTS).any(|b| g[b * pixels + j] != 0.0))
-        .collect()
-}
-
-fn render(field: &[bool], side: usize, target: usize) -> String {
-    (0..side)
-        .map(|r| {
-            (0..side)
-                .map(|c| {
-                    let i = r * side + c;
-                    if i == target {
-                        'X'
-                    } else if field[i] {
-                        '#'
-                    } else {
-                        '.'
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use genmodels::models::{GatedPixelCnnConfig, PixelCnnConfig};
 
 #[test]
 fn gated_has_full_causal_field_and_plain_pixelcnn_has_a_blind_spot() {
@@ -90,36 +36,26 @@ fn gated_has_full_causal_field_and_plain_pixelcnn_has_a_blind_spot() {
         }
         .init(&spec, &device)
     });
-    for target in 0..side * side {
-        let field = receptive_field(&gated, side, target, &device);
+    let gated_fields = causality::assert_causal(&gated, &spec, &device);
+    for (target, field) in gated_fields.iter().enumerate() {
         for (j, &seen) in field.iter().enumerate() {
-            assert_eq!(
-                seen,
-                j < target,
-                "gated: pixel {target} {} pixel {j}\n{}",
-                if seen { "sees" } else { "misses" },
-                render(&field, side, target)
+            assert!(
+                seen || j >= target,
+                "gated: pixel {target} misses pixel {j}\n{}",
+                causality::render(field, &spec, target)
             );
         }
-        let plain_field = receptive_field(&plain, side, target, &device);
-        assert!(
-            plain_field
-                .iter()
-                .enumerate()
-                .all(|(j, &seen)| !seen || j < target),
-            "plain PixelCNN is not causal at {target}"
-        );
     }
+    let plain_fields = causality::assert_causal(&plain, &spec, &device);
     let target = 5 * side + 3;
-    let plain_field = receptive_field(&plain, side, target, &device);
-    let gated_field = receptive_field(&gated, side, target, &device);
+    let plain_field = &plain_fields[target];
     println!(
         "plain PixelCNN, pixel X (# = influences X):\n{}\n",
-        render(&plain_field, side, target)
+        causality::render(plain_field, &spec, target)
     );
     println!(
         "Gated PixelCNN, pixel X:\n{}",
-        render(&gated_field, side, target)
+        causality::render(&gated_fields[target], &spec, target)
     );
     let blind: Vec<usize> = (0..target).filter(|&j| !plain_field[j]).collect();
     assert!(

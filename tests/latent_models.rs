@@ -55,7 +55,7 @@ impl LatentModel for ExactPosterior {
     }
     fn decode(&self, z: Tensor<2>) -> PixelHead {
         let [b, _] = z.dims();
-        PixelHead::Bernoulli(self.logits.clone().repeat_dim(0, b))
+        PixelHead::bernoulli(self.logits.clone().repeat_dim(0, b))
     }
     fn latent_dim(&self) -> usize {
         3
@@ -122,31 +122,10 @@ fn trained_vae(latent_dim: usize) -> (tempfile::TempDir, std::path::PathBuf) {
         ..VaeConfig::default()
     });
     config.train.train_limit = Some(256);
-    let train_set = data::load("synth-digits", Split::Train, Path::new(".")).unwrap();
-    let valid_set = data::load("synth-digits", Split::Valid, Path::new(".")).unwrap();
-    let image = genmodels::models::ImageSpec {
-        shape: train_set.shape,
-        levels: train_set.levels,
-    };
-    config.image = Some(image);
-    std::fs::create_dir_all(&run).unwrap();
-    genmodels::run::save_config(&run, &config).unwrap();
-    let model = train::init_model(&config, &image, &Device::flex().autodiff());
-    let splits = train::Splits {
-        train: &train_set,
-        valid: &valid_set,
-        test: None,
-    };
-    train::train(
-        model,
-        &config,
-        &run,
-        splits,
-        None,
-        &mut Silent,
-        &mut |_, _| Ok(()),
-    )
-    .unwrap();
+    genmodels::run::Run::create(config, &run, Path::new("."))
+        .unwrap()
+        .train(&mut Silent)
+        .unwrap();
     let metrics = train::read_metrics(&run).unwrap();
     assert!(
         metrics[1].valid_nll < metrics[0].valid_nll,
@@ -170,7 +149,7 @@ fn trained_vae(latent_dim: usize) -> (tempfile::TempDir, std::path::PathBuf) {
 fn iwae_bound_tightens_as_k_grows_on_a_trained_vae() {
     let (_keep, run) = trained_vae(8);
     let device = Device::flex();
-    let trained = train::load_trained(&run, Which::Best, &device).unwrap();
+    let trained = genmodels::run::load_trained(&run, Which::Best, &device).unwrap();
     let model = trained.model.as_latent().expect("a VAE is a latent model");
     let test = data::load("synth-digits", Split::Test, Path::new("."))
         .unwrap()
@@ -202,12 +181,12 @@ fn latent_errors_are_clear() {
         "{text}"
     );
     // A checkpoint of one family given to another, and a latent size that does not match.
-    let mut config = genmodels::run::load_run_config(&run).unwrap();
+    let mut config = genmodels::config::load_run_config(&run).unwrap();
     if let ModelConfig::Vae(v) = &mut config.model {
         v.latent_dim = 5;
     }
-    genmodels::run::save_config(&run, &config).unwrap();
-    let msg = train::load_trained(&run, Which::Best, &Device::flex())
+    genmodels::config::save_config(&run, &config).unwrap();
+    let msg = genmodels::run::load_trained(&run, Which::Best, &Device::flex())
         .err()
         .unwrap()
         .to_string();
@@ -216,8 +195,8 @@ fn latent_errors_are_clear() {
         "{msg}"
     );
     config.model = ModelConfig::from_name("pixelcnn").unwrap();
-    genmodels::run::save_config(&run, &config).unwrap();
-    let msg = train::load_trained(&run, Which::Best, &Device::flex())
+    genmodels::config::save_config(&run, &config).unwrap();
+    let msg = genmodels::run::load_trained(&run, Which::Best, &Device::flex())
         .err()
         .unwrap()
         .to_string();

@@ -4,48 +4,29 @@
 mod common;
 
 use burn::tensor::Device;
+use genmodels::config::{self, RunConfig};
 use genmodels::data::{self, Split};
 use genmodels::eval::exact_nll;
 use genmodels::progress::Silent;
-use genmodels::run::{self, RunConfig};
-use genmodels::train::{self, Splits, checkpoint::Which};
+use genmodels::run::Run;
+use genmodels::train::{self, checkpoint::Which};
 use std::path::{Path, PathBuf};
 
+/// Trains `config` in `dir` through the library's run API; `resume` continues the run there
+/// (with `config`'s epochs as the new total), as `train --resume --epochs N` does.
 fn run_training(
     config: &RunConfig,
     dir: &Path,
     resume: bool,
 ) -> genmodels::Result<train::TrainSummary> {
-    let train_set = data::load("synth-digits", Split::Train, Path::new("."))?;
-    let valid_set = data::load("synth-digits", Split::Valid, Path::new("."))?;
-    let image = genmodels::models::ImageSpec {
-        shape: train_set.shape,
-        levels: train_set.levels,
-    };
-    let mut config = config.clone();
-    config.image = Some(image);
-    std::fs::create_dir_all(dir).unwrap();
-    run::save_config(dir, &config)?;
-    let device = Device::flex().autodiff();
-    let model = train::init_model(&config, &image, &device);
-    let resume_from = if resume {
-        train::checkpoint::locate(dir, Which::Last)?
+    let run = if resume {
+        let mut run = Run::open(dir, Path::new("."))?;
+        run.set_budget(Some(config.train.epochs), None)?;
+        run
     } else {
-        None
+        Run::create(config.clone(), dir, Path::new("."))?
     };
-    train::train(
-        model,
-        &config,
-        dir,
-        Splits {
-            train: &train_set,
-            valid: &valid_set,
-            test: None,
-        },
-        resume_from,
-        &mut Silent,
-        &mut |_, _| Ok(()),
-    )
+    run.train(&mut Silent)
 }
 
 fn metrics(dir: &Path) -> Vec<(f64, f64)> {
@@ -140,7 +121,7 @@ fn a_run_whose_validation_is_flat_for_patience_epochs_stops_as_converged() {
     let again = run_training(&config, dir.path(), true).unwrap();
     assert!(again.converged);
     assert_eq!(metrics(dir.path()).len(), 3);
-    assert!(train::load_trained(dir.path(), Which::Best, &Device::flex()).is_ok());
+    assert!(genmodels::run::load_trained(dir.path(), Which::Best, &Device::flex()).is_ok());
 }
 
 fn trained_dir() -> (tempfile::TempDir, PathBuf) {
@@ -157,7 +138,7 @@ fn saved_and_loaded_model_gives_identical_nll() {
     let test = data::load("synth-digits", Split::Test, Path::new("."))
         .unwrap()
         .truncate(40);
-    let first = train::load_trained(&dir, Which::Best, &device).unwrap();
+    let first = genmodels::run::load_trained(&dir, Which::Best, &device).unwrap();
     let report = exact_nll(
         first.model.as_autoregressive().unwrap(),
         &test,
@@ -196,7 +177,7 @@ fn saved_and_loaded_model_gives_identical_nll() {
         &first.state,
     )
     .unwrap();
-    let second = train::load_trained(copy.path(), Which::Best, &device).unwrap();
+    let second = genmodels::run::load_trained(copy.path(), Which::Best, &device).unwrap();
     let again = exact_nll(
         second.model.as_autoregressive().unwrap(),
         &test,
@@ -221,19 +202,19 @@ fn corrupt_or_truncated_checkpoint_is_a_clear_error() {
     let weights = ckpt.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
-    let err = train::load_trained(&dir, Which::Best, &Device::flex())
+    let err = genmodels::run::load_trained(&dir, Which::Best, &Device::flex())
         .err()
         .expect("must fail");
     let msg = err.to_string();
     assert!(msg.contains("model.safetensors"), "{msg}");
     std::fs::write(&weights, b"not a safetensors file at all").unwrap();
-    let msg = train::load_trained(&dir, Which::Best, &Device::flex())
+    let msg = genmodels::run::load_trained(&dir, Which::Best, &Device::flex())
         .err()
         .unwrap()
         .to_string();
     assert!(msg.contains("model.safetensors"), "{msg}");
     // The last checkpoint is untouched and still loads.
-    assert!(train::load_trained(&dir, Which::Last, &Device::flex()).is_ok());
+    assert!(genmodels::run::load_trained(&dir, Which::Last, &Device::flex()).is_ok());
 }
 
 /// Flips one bit of a byte near the end of `path` (in the last tensor's data: the file still
@@ -251,7 +232,7 @@ fn one_flipped_byte_in_a_checkpoint_is_caught_by_its_checksum() {
     for which in [Which::Best, Which::Last] {
         let ckpt = train::checkpoint::locate(&dir, which).unwrap().unwrap();
         flip_a_byte(&ckpt.join("model.safetensors"));
-        let msg = train::load_trained(&dir, which, &Device::flex())
+        let msg = genmodels::run::load_trained(&dir, which, &Device::flex())
             .err()
             .expect("a corrupted checkpoint must not load")
             .to_string();
@@ -278,12 +259,12 @@ fn one_flipped_byte_in_a_checkpoint_is_caught_by_its_checksum() {
 #[test]
 fn checkpoint_of_another_model_size_is_rejected() {
     let (_keep, dir) = trained_dir();
-    let mut config = run::load_run_config(&dir).unwrap();
+    let mut config = config::load_run_config(&dir).unwrap();
     if let genmodels::models::ModelConfig::Pixelcnn(m) = &mut config.model {
         m.hidden_channels += 2;
     }
-    run::save_config(&dir, &config).unwrap();
-    let msg = train::load_trained(&dir, Which::Best, &Device::flex())
+    config::save_config(&dir, &config).unwrap();
+    let msg = genmodels::run::load_trained(&dir, Which::Best, &Device::flex())
         .err()
         .unwrap()
         .to_string();
@@ -296,9 +277,12 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint() {
     let path = dir.path().join("run");
     run_training(&common::tiny_run(1), &path, false).unwrap();
     let before = std::fs::read(path.join("last.json")).unwrap();
-    let mut config = common::tiny_run(3);
+    // The recipe edited in the run's config.toml, then resumed.
+    let mut config = config::load_run_config(&path).unwrap();
+    config.train.epochs = 3;
     config.optim.lr = 1e30;
     config.optim.grad_clip_norm = None;
+    config::save_config(&path, &config).unwrap();
     let err = run_training(&config, &path, true).expect_err("lr 1e30 must blow up");
     let msg = err.to_string();
     assert!(
@@ -306,5 +290,5 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint() {
         "{msg}"
     );
     assert_eq!(std::fs::read(path.join("last.json")).unwrap(), before);
-    assert!(train::load_trained(&path, Which::Last, &Device::flex()).is_ok());
+    assert!(genmodels::run::load_trained(&path, Which::Last, &Device::flex()).is_ok());
 }

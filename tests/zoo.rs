@@ -30,7 +30,7 @@ fn zoo_names_resolve_to_their_folders_and_a_bad_name_lists_the_zoo() {
         let dir = zoo.run_dir(&entry.name).unwrap();
         assert_eq!(dir, zoo_dir().join(&entry.name));
         // Every entry's recipe parses.
-        genmodels::run::load_run_config(&dir).unwrap_or_else(|e| panic!("{e}"));
+        genmodels::config::load_run_config(&dir).unwrap_or_else(|e| panic!("{e}"));
     }
     let message = zoo.run_dir("no-such-model").unwrap_err().to_string();
     assert!(message.contains("no-such-model"), "{message}");
@@ -76,7 +76,7 @@ fn every_shipped_checkpoint_scores_the_check_figure_of_its_card() {
                 entry.name
             )
         });
-        let trained = train::load_trained(&dir, Which::Best, &device).unwrap();
+        let trained = genmodels::run::load_trained(&dir, Which::Best, &device).unwrap();
         let best = trained.checkpoint.file_name().unwrap().to_string_lossy();
         assert_eq!(
             card.checkpoint, best,
@@ -114,7 +114,7 @@ fn a_zoo_entry_trains_resumes_and_gets_a_card_whose_figures_reproduce() {
     let mut config = common::tiny_run(2);
     config.train.final_samples = 0;
     config.train.ema_decay = Some(0.9);
-    genmodels::run::save_config(&run, &config).unwrap();
+    genmodels::config::save_config(&run, &config).unwrap();
     let genmodels = |args: &[&str]| {
         let out = genmodels_in(zoo.path(), args);
         assert!(
@@ -140,7 +140,8 @@ fn a_zoo_entry_trains_resumes_and_gets_a_card_whose_figures_reproduce() {
         "{eval} vs {}",
         card.figure
     );
-    let trained = train::load_trained(&run, Which::Best, &burn::tensor::Device::flex()).unwrap();
+    let trained =
+        genmodels::run::load_trained(&run, Which::Best, &burn::tensor::Device::flex()).unwrap();
     let check = zoo::check_figure(&trained).unwrap();
     assert!((check.value - card.check.value).abs() <= 1e-6);
     // A finished run ships its best weights; its last checkpoint keeps only where it stopped.

@@ -6,13 +6,14 @@ mod features;
 mod progress;
 mod zoo;
 
+use crate::config::{self, DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
 use crate::data::catalog::{self, Dataset, FileState};
-use crate::data::{self, ImageSet, Levels, Split};
-use crate::models::{AnyModel, ModelConfig};
-use crate::run::{self, DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
-use crate::sample;
-use crate::train::{self, Splits, checkpoint::Which};
-use crate::{eval, viz};
+use crate::data::{self, Split};
+use crate::eval;
+use crate::layout;
+use crate::models::{ModelConfig, ModelFlags};
+use crate::run::{Evaluation, Run};
+use crate::train::{self, checkpoint::Which};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
@@ -174,8 +175,8 @@ pub enum DatasetsAction {
 /// `genmodels train`.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model to train: pixelcnn, gated-pixelcnn, row-lstm, diagonal-bilstm, vae-mlp, vae-conv, iwae-mlp (the VAE trained on IWAE-50),
-    /// ae-mlp, ae-conv. Not needed with --resume or --config.
+    /// Model to train (see the list below). Not needed with --resume or --config.
+    #[arg(long_help = model_help())]
     pub model: Option<String>,
     /// Data set name (see `genmodels datasets`).
     #[arg(long)]
@@ -189,17 +190,22 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Passes over the training set (with --resume: the new total).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Time budget in seconds instead of (or as well as) --epochs.
     #[arg(long)]
     pub max_seconds: Option<u64>,
+    /// Images per optimiser step.
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Peak learning rate of the optimiser (Adam by default).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Learning-rate schedule over the run.
     #[arg(long, value_enum)]
     pub schedule: Option<Schedule>,
+    /// Seed of the initial weights and of the order of the batches.
     #[arg(long)]
     pub seed: Option<u64>,
     /// PixelCNN h (feature maps 2h).
@@ -258,27 +264,14 @@ pub fn run(args: Args) -> Result<()> {
             iwae_k,
             checkpoint,
         } => {
-            let run = resolve(&run)?;
-            if iwae_k.is_some() {
-                let config = run::load_run_config(&run)?;
-                if !matches!(config.model, ModelConfig::Vae(_)) {
-                    bail!(
-                        "--iwae-k estimates a bound for latent-variable models (VAEs); {} holds a {}, which is scored exactly (or by accuracy) without it",
-                        run.display(),
-                        config.model.name()
-                    );
-                }
-            }
-            eval_command(
-                &run,
+            let request = crate::run::EvalRequest {
                 split,
                 limit,
                 batch_size,
-                iwae_k.unwrap_or(5000),
-                checkpoint,
-                &data_dir,
-            )
-            .map(|_| ())
+                iwae_k,
+                which: checkpoint,
+            };
+            eval_command(&open(&run, &data_dir)?, &request).map(|_| ())
         }
         Command::Features(a) => features::run(a, &data_dir),
         Command::Serve { runs, port, host } => {
@@ -343,14 +336,11 @@ pub fn run(args: Args) -> Result<()> {
             manifold,
             checkpoint,
         } => {
-            let run = resolve(&run)?;
-            pictures_command(
-                &run,
-                out.as_deref().unwrap_or(&run),
-                manifold,
-                checkpoint,
-                &data_dir,
-            )
+            let run = open(&run, &data_dir)?;
+            let out = out.unwrap_or_else(|| run.path().to_path_buf());
+            let written = run.latent_pictures(&out, manifold, checkpoint)?;
+            println!("wrote {} in {}", written.join(", "), out.display());
+            Ok(())
         }
         Command::Sample {
             run,
@@ -362,9 +352,16 @@ pub fn run(args: Args) -> Result<()> {
             naive,
             checkpoint,
         } => {
-            let run = resolve(&run)?;
-            let out = out.unwrap_or_else(|| run.join("samples.png"));
-            sample_command(&run, n, seed, &out, (class, per_class), naive, checkpoint)
+            let run = open(&run, &data_dir)?;
+            let request = crate::run::SampleRequest {
+                n,
+                seed,
+                class,
+                per_class,
+                naive,
+                which: checkpoint,
+            };
+            sample_command(&run, &request, out)
         }
         Command::Complete {
             run,
@@ -375,15 +372,35 @@ pub fn run(args: Args) -> Result<()> {
             out,
             checkpoint,
         } => {
-            let run = resolve(&run)?;
-            let out = out.unwrap_or_else(|| run.join("completions.png"));
-            complete_command(&run, split, n, k, seed, &out, checkpoint, &data_dir)
+            let run = open(&run, &data_dir)?;
+            let request = crate::run::CompleteRequest {
+                split,
+                n,
+                k,
+                seed,
+                which: checkpoint,
+            };
+            complete_command(&run, &request, out)
         }
     }
 }
 
 fn device() -> Device {
     Device::flex()
+}
+
+/// `genmodels train --help`'s list of models.
+fn model_help() -> String {
+    let mut help = String::from("Model to train. Not needed with --resume or --config.\n\nModels:");
+    for preset in ModelConfig::presets() {
+        help.push_str(&format!("\n  {:16} {}", preset.name, preset.about));
+    }
+    help
+}
+
+/// The run at a directory or `zoo:NAME`.
+fn open(path: &Path, data_dir: &Path) -> Result<Run> {
+    Ok(Run::open(&resolve(path)?, data_dir)?)
 }
 
 /// A run directory as given, or the folder of `zoo:NAME`.
@@ -438,32 +455,14 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
     if let Some(s) = t.schedule {
         config.optim.schedule = s;
     }
-    match &mut config.model {
-        ModelConfig::Pixelcnn(m) => {
-            m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
-            m.residual_blocks = t.residual_blocks.unwrap_or(m.residual_blocks);
-        }
-        ModelConfig::Vae(m) => {
-            m.latent_dim = t.latent_dim.unwrap_or(m.latent_dim);
-            m.iwae_k = t.iwae_k.unwrap_or(m.iwae_k);
-            if m.iwae_k == 0 {
-                bail!("--iwae-k must be at least 1 (1 trains the plain VAE)");
-            }
-        }
-        ModelConfig::GatedPixelcnn(m) => {
-            m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
-            m.layers = t.layers.unwrap_or(m.layers);
-            if t.conditional {
-                m.classes = Some(10);
-            }
-        }
-        ModelConfig::Pixelrnn(m) => {
-            m.hidden_channels = t.hidden_channels.unwrap_or(m.hidden_channels);
-            m.layers = t.layers.unwrap_or(m.layers);
-        }
-        ModelConfig::Autoencoder(m) => m.latent_dim = t.latent_dim.unwrap_or(m.latent_dim),
-        ModelConfig::Classifier(m) => m.feature_dim = t.latent_dim.unwrap_or(m.feature_dim),
-    }
+    config.model.apply(ModelFlags {
+        hidden_channels: t.hidden_channels,
+        residual_blocks: t.residual_blocks,
+        layers: t.layers,
+        conditional: t.conditional,
+        latent_dim: t.latent_dim,
+        iwae_k: t.iwae_k,
+    })?;
     if config.train.batch_size == 0 || config.train.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
     }
@@ -499,8 +498,7 @@ pub fn train_command(t: TrainArgs, data_dir: &Path) -> Result<PathBuf> {
     // First thing, so that a signal never finds the run without its handler.
     train::stop::install_handler()?;
     let out = t.out.clone();
-    let existing = out.join(run::CONFIG_FILE).is_file();
-    let (config, resume_from) = if t.resume {
+    let run = if t.resume {
         let ignored = resume_conflicts(&t);
         if !ignored.is_empty() {
             bail!(
@@ -508,136 +506,36 @@ pub fn train_command(t: TrainArgs, data_dir: &Path) -> Result<PathBuf> {
                  Edit {} to change the recipe, or start a new run with another --out",
                 out.display(),
                 ignored.join(", "),
-                out.join(run::CONFIG_FILE).display()
+                out.join(config::CONFIG_FILE).display()
             );
         }
-        let mut config = run::load_run_config(&out)?;
-        if let Some(e) = t.epochs {
-            config.train.epochs = e;
-        }
-        if let Some(s) = t.max_seconds {
-            config.train.max_seconds = Some(s);
-        }
-        let last = train::checkpoint::locate(&out, Which::Last)?;
-        if last.is_none() {
+        let mut run = Run::open(&out, data_dir)?;
+        run.set_budget(t.epochs, t.max_seconds)?;
+        if !run.has_checkpoint()? {
             eprintln!(
                 "{}: no checkpoint yet, starting from scratch",
                 out.display()
             );
         }
-        (config, last)
+        run
     } else {
-        if existing {
-            bail!(
-                "{} already holds a run; continue it with `genmodels train --resume --out {}` or choose another --out",
-                out.display(),
-                out.display()
-            );
-        }
-        (resolve_config(&t)?, None)
+        Run::create(resolve_config(&t)?, &out, data_dir)?
     };
-    train_run(config, &out, resume_from, data_dir)
+    train_run(&run)?;
+    Ok(out)
 }
 
-/// Trains (or resumes) the run `config` describes in `out`.
-fn train_run(
-    config: RunConfig,
-    out: &Path,
-    resume_from: Option<PathBuf>,
-    data_dir: &Path,
-) -> Result<PathBuf> {
-    let train_set = data::load(&config.data.dataset, Split::Train, data_dir)?;
-    let valid_set = data::load(&config.data.dataset, Split::Valid, data_dir)?;
-    let test_set = match config.train.test_each_epoch {
-        true => Some(data::load(&config.data.dataset, Split::Test, data_dir)?),
-        false => None,
-    };
-    let image = crate::models::ImageSpec {
-        shape: train_set.shape,
-        levels: train_set.levels,
-    };
-    if let Some(saved) = config.image
-        && saved != image
-    {
-        bail!(
-            "{}: run was trained on {saved:?} images, data set gives {image:?}",
-            out.display()
-        );
-    }
-    // Before anything is written, so that a refused run leaves nothing to `--resume`.
-    if image.shape.channels != 1
-        && matches!(
-            config.model,
-            ModelConfig::GatedPixelcnn(_) | ModelConfig::Pixelrnn(_)
-        )
-    {
-        bail!(
-            "{} models grey or binary images only for now; {} has {} channels (pixelcnn models colour, R -> G -> B)",
-            config.model.name(),
-            train_set.benchmark(),
-            image.shape.channels
-        );
-    }
-    let mut config = config;
-    config.image = Some(image);
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    run::save_config(out, &config)?;
+/// Trains a created or opened run, printing what happens.
+fn train_run(run: &Run) -> Result<()> {
+    let config = run.config();
     eprintln!(
-        "training {} on {} ({} train / {} valid images) -> {}",
+        "training {} on {} -> {}",
         config.model.name(),
-        train_set.benchmark(),
-        train_set.len(),
-        valid_set.len(),
-        out.display()
+        config.data.dataset,
+        run.dir()
     );
-    let device = device();
-    let model = train::init_model(&config, &image, &device.clone().autodiff());
-    eprintln!(
-        "model: {} parameters",
-        burn::module::Module::num_params(&model)
-    );
-    let sample_every = config.train.sample_every_epochs;
-    let classes: Option<Vec<u8>> = match &config.model {
-        ModelConfig::GatedPixelcnn(g) => {
-            g.classes.map(|c| (0..16).map(|i| (i % c) as u8).collect())
-        }
-        _ => None,
-    };
-    let mut on_milestone =
-        |model: &crate::models::AnyModel, at: train::Milestone| -> crate::Result<()> {
-            let due = match at {
-                train::Milestone::Epoch(epoch) => {
-                    sample_every > 0 && epoch.is_multiple_of(sample_every)
-                }
-                train::Milestone::Step(_) => true,
-            };
-            if due {
-                let draw = sample::Draw {
-                    n: 16,
-                    seed: 1,
-                    classes: classes.as_deref(),
-                    naive: false,
-                };
-                let (images, levels) =
-                    sample::draw_any(model, &image, &draw, &device, &mut crate::progress::Silent)?;
-                let cells = viz::cells(&images, image.shape);
-                viz::save_grid(&out.join("samples.png"), &cells, image.shape, levels, 8)?;
-            }
-            Ok(())
-        };
-    let summary = train::train(
-        model,
-        &config,
-        out,
-        Splits {
-            train: &train_set,
-            valid: &valid_set,
-            test: test_set.as_ref(),
-        },
-        resume_from,
-        &mut TerminalProgress::new(),
-        &mut on_milestone,
-    )?;
+    eprintln!("model: {} parameters", run.parameters()?);
+    let summary = run.train(&mut TerminalProgress::new())?;
     eprintln!(
         "done: {} epochs, {} steps, {:.0}s{}; best valid NLL {} nats ({})",
         summary.epochs_completed,
@@ -651,376 +549,75 @@ fn train_run(
         summary
             .best_valid_nll
             .map_or("-".into(), |v| format!("{v:.2}")),
-        valid_set.benchmark()
+        config.data.dataset
     );
-    let json = serde_json::to_vec_pretty(&summary)?;
-    run::write_atomic(&out.join("train-summary.json"), &json)?;
-    if config.train.final_samples > 0 {
-        // Pictures for the report: samples from the best model (cached sampler where there is one).
-        let best = train::load_trained(out, Which::Best, &device)?;
-        let n = config.train.final_samples;
-        let per_class: Option<Vec<u8>> = best
-            .model
-            .as_autoregressive()
-            .filter(|m| m.classes() > 0)
-            .map(|m| (0..n).map(|i| (i * m.classes() / n) as u8).collect());
-        let draw = sample::Draw {
-            n,
-            seed: 1,
-            classes: per_class.as_deref(),
-            naive: false,
-        };
-        match sample::draw_any(
-            &best.model,
-            &image,
-            &draw,
-            &device,
-            &mut TerminalProgress::new(),
-        ) {
-            Ok((images, levels)) => {
-                let columns = (n as f64).sqrt().ceil() as usize;
-                viz::save_grid(
-                    &out.join("samples.png"),
-                    &viz::cells(&images, image.shape),
-                    image.shape,
-                    levels,
-                    columns,
-                )?;
-            }
-            Err(crate::Error::Invalid(_)) => {} // an autoencoder has nothing to sample
-            Err(e) => return Err(e.into()),
-        }
-    }
-    crate::report::write(&[out.to_path_buf()], &out.join("report.html"))?;
-    Ok(out.to_path_buf())
+    run.write_report()?;
+    Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn eval_command(
-    run_dir: &Path,
-    split: Split,
-    limit: Option<usize>,
-    batch_size: usize,
-    iwae_k: usize,
-    which: Which,
-    data_dir: &Path,
-) -> Result<eval::EvalReport> {
-    let device = device();
-    let trained = train::load_trained(run_dir, which, &device)?;
-    let mut set = data::load(&trained.config.data.dataset, split, data_dir)?;
-    if let Some(limit) = limit {
-        set = set.truncate(limit);
+/// `genmodels eval`: scores the run and prints the figure with its estimator.
+fn eval_command(run: &Run, request: &crate::run::EvalRequest) -> Result<eval::EvalReport> {
+    let evaluation = run.evaluate(request, &mut TerminalProgress::new())?;
+    let report = evaluation.report();
+    println!("benchmark: {}", report.benchmark);
+    match &evaluation {
+        Evaluation::Exact(r) => {
+            println!("estimator: {} over {} images", r.estimator, r.images);
+            println!("nll: {:.3} nats", r.nll_nats_per_image);
+            println!("bits/dim: {:.5}", r.bits_per_dim);
+        }
+        Evaluation::Bounds { elbo, iwae, k } => {
+            println!("images: {}", elbo.images);
+            println!(
+                "ELBO: {:.3} nats (negative ELBO, an upper bound on the NLL; {:.5} bits/dim)",
+                elbo.nll_nats_per_image, elbo.bits_per_dim
+            );
+            println!(
+                "IWAE-{k} bound: {:.3} nats (negative IWAE bound, an upper bound on the NLL; {:.5} bits/dim)",
+                iwae.nll_nats_per_image, iwae.bits_per_dim
+            );
+        }
+        Evaluation::Accuracy(r) => {
+            println!(
+                "accuracy: {:.2}% of {} images",
+                r.accuracy.unwrap_or(f64::NAN) * 100.0,
+                r.images
+            );
+        }
+        Evaluation::Reconstruction(r) => println!(
+            "reconstruction loss: {:.3} per image (BCE in nats for binary images, squared error for grey)",
+            r.nll_nats_per_image
+        ),
     }
-    let progress = &mut TerminalProgress::new();
-    println!("benchmark: {}", set.benchmark());
-    println!("checkpoint: {}", trained.checkpoint.display());
-    let suffix = limit.map_or(String::new(), |l| format!("-first{l}"));
-    let report = if let Some(ar) = trained.model.as_autoregressive() {
-        let mut report = eval::exact_nll(ar, &set, batch_size.max(1), &device, progress)?;
-        if ar.classes() > 0 {
-            report.estimator = "exact NLL of p(x|y), given each image's label".into();
-        }
-        println!(
-            "estimator: {} over {} images",
-            report.estimator, report.images
-        );
-        println!("nll: {:.3} nats", report.nll_nats_per_image);
-        println!("bits/dim: {:.5}", report.bits_per_dim);
-        report
-    } else if let Some(latent) = trained.model.as_latent() {
-        let (elbo, iwae) = eval::latent::elbo_and_iwae(latent, &set, iwae_k, 1, &device, progress)?;
-        println!("images: {}", elbo.images);
-        println!(
-            "ELBO: {:.3} nats (negative ELBO, an upper bound on the NLL; {:.5} bits/dim)",
-            elbo.nll_nats_per_image, elbo.bits_per_dim
-        );
-        println!(
-            "IWAE-{iwae_k} bound: {:.3} nats (negative IWAE bound, an upper bound on the NLL; {:.5} bits/dim)",
-            iwae.nll_nats_per_image, iwae.bits_per_dim
-        );
-        let elbo_json = serde_json::to_vec_pretty(&elbo)?;
-        run::write_atomic(
-            &run_dir.join(format!("eval-{split}{suffix}-elbo.json")),
-            &elbo_json,
-        )?;
-        iwae
-    } else if let AnyModel::Classifier(classifier) = &trained.model {
-        let acc = eval::accuracy(classifier, &set, batch_size.max(1), &device)?;
-        println!("accuracy: {:.2}% of {} images", acc * 100.0, set.len());
-        eval::EvalReport {
-            benchmark: set.benchmark(),
-            dataset: set.dataset.clone(),
-            split: split.to_string(),
-            estimator: "classification accuracy (not a likelihood)".into(),
-            images: set.len(),
-            nll_nats_per_image: f64::NAN,
-            bits_per_dim: f64::NAN,
-            accuracy: Some(acc),
-        }
-    } else {
-        let nll =
-            train::mean_objective(&trained.model, &set, batch_size.max(1), &device, progress)?;
-        println!(
-            "reconstruction loss: {nll:.3} per image (BCE in nats for binary images, squared error for grey)"
-        );
-        eval::EvalReport {
-            benchmark: set.benchmark(),
-            dataset: set.dataset.clone(),
-            split: split.to_string(),
-            estimator: "autoencoder reconstruction loss (not a likelihood)".into(),
-            images: set.len(),
-            nll_nats_per_image: nll,
-            bits_per_dim: f64::NAN,
-            accuracy: None,
-        }
-    };
-    let name = format!("eval-{split}{suffix}.json");
-    run::write_atomic(&run_dir.join(&name), &serde_json::to_vec_pretty(&report)?)?;
-    Ok(report)
+    Ok(report.clone())
 }
 
 fn sample_command(
-    run_dir: &Path,
-    n: usize,
-    seed: u64,
-    out: &Path,
-    (class, per_class): (Option<u8>, Option<usize>),
-    naive: bool,
-    which: Which,
+    run: &Run,
+    request: &crate::run::SampleRequest,
+    out: Option<PathBuf>,
 ) -> Result<()> {
-    let device = device();
-    let trained = train::load_trained(run_dir, which, &device)?;
-    let shape = trained.image.shape;
-    let model_classes = trained.model.as_autoregressive().map_or(0, |m| m.classes());
-    // A class-conditional model with no class named draws one row per class.
-    let per_class = per_class.or((class.is_none() && model_classes > 0).then_some(8));
-    let (classes, n, columns): (Option<Vec<u8>>, usize, usize) = match (class, per_class) {
-        (Some(c), _) => (Some(vec![c; n]), n, (n as f64).sqrt().ceil() as usize),
-        (None, Some(k)) => {
-            if model_classes == 0 {
-                bail!("--per-class needs a class-conditional model (train with --conditional)");
-            }
-            let classes: Vec<u8> = (0..model_classes).flat_map(|c| vec![c as u8; k]).collect();
-            (Some(classes), model_classes * k, k)
-        }
-        (None, None) => (None, n, (n as f64).sqrt().ceil() as usize),
-    };
-    if n == 0 {
-        bail!("--n (or --per-class) must be at least 1: an empty grid is not a picture");
-    }
-    // Every sample is drawn in one batch of float pixels: refuse what cannot fit.
-    let bytes = n.saturating_mul(shape.dims()).saturating_mul(4);
-    if n > MAX_SAMPLES || bytes > MAX_SAMPLE_BYTES {
-        bail!(
-            "--n {n} is more than one grid holds ({MAX_SAMPLES} images at most, {} MB of pixels); draw several grids with different --seed",
-            MAX_SAMPLE_BYTES / 1_000_000
-        );
-    }
-    let draw = sample::Draw {
-        n,
-        seed,
-        classes: classes.as_deref(),
-        naive,
-    };
-    let (images, levels) = sample::draw_any(
-        &trained.model,
-        &trained.image,
-        &draw,
-        &device,
-        &mut TerminalProgress::new(),
-    )?;
-    viz::save_grid(out, &viz::cells(&images, shape), shape, levels, columns)?;
-    println!("wrote {n} samples to {}", out.display());
+    let out = out.unwrap_or_else(|| run.dir().file(layout::SAMPLES));
+    let grid = run.sample(request, &mut TerminalProgress::new())?;
+    grid.save(&out)?;
+    println!("wrote {} samples to {}", grid.len(), out.display());
     Ok(())
 }
 
-/// The largest sample grid: 100x100 images.
-const MAX_SAMPLES: usize = 10_000;
-/// Float pixels of the largest batch `sample` draws at once.
-const MAX_SAMPLE_BYTES: usize = 2_000_000_000;
-
-#[allow(clippy::too_many_arguments)]
 fn complete_command(
-    run_dir: &Path,
-    split: Split,
-    n: usize,
-    k: usize,
-    seed: u64,
-    out: &Path,
-    which: Which,
-    data_dir: &Path,
+    run: &Run,
+    request: &crate::run::CompleteRequest,
+    out: Option<PathBuf>,
 ) -> Result<()> {
-    let device = device();
-    let trained = train::load_trained(run_dir, which, &device)?;
-    let Some(model) = trained.model.as_autoregressive() else {
-        bail!(
-            "completion needs an autoregressive model (pixelcnn); {} holds a {}",
-            run_dir.display(),
-            trained.config.model.name()
-        );
-    };
-    let set = data::load(&trained.config.data.dataset, split, data_dir)?.truncate(n);
-    let gated = match &trained.model {
-        AnyModel::GatedPixelcnn(g) => Some(g),
-        _ => None,
-    };
-    write_completions(model, gated, &set, k.max(1), seed, out, &device)?;
+    let out = out.unwrap_or_else(|| run.dir().file(layout::COMPLETIONS));
+    let grid = run.complete(request, &mut TerminalProgress::new())?;
+    grid.save(&out)?;
     println!(
-        "wrote {} images x {k} completions to {}",
-        set.len(),
+        "wrote {} images x {} completions to {} (each row: the input with its bottom half hidden, the completions, the original)",
+        grid.len() / grid.columns.max(1),
+        grid.columns.saturating_sub(2),
         out.display()
     );
-    Ok(())
-}
-
-/// `genmodels pictures`: reconstructions, prior samples, an interpolation and, for a 2-D
-/// latent, the decoded manifold and a scatter of test-set posterior means by label.
-fn pictures_command(
-    run_dir: &Path,
-    out: &Path,
-    manifold: bool,
-    which: Which,
-    data_dir: &Path,
-) -> Result<()> {
-    use sample::latent;
-    let device = device();
-    let trained = train::load_trained(run_dir, which, &device)?;
-    let Some(model) = trained.model.as_latent() else {
-        bail!(
-            "latent pictures need a VAE; {} holds a {}",
-            run_dir.display(),
-            trained.config.model.name()
-        );
-    };
-    let shape = trained.image.shape;
-    if manifold && model.latent_dim() != 2 {
-        bail!(
-            "--manifold needs a 2-D latent space; this model has {} dimensions (train with --latent-dim 2)",
-            model.latent_dim()
-        );
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let test = data::load(&trained.config.data.dataset, Split::Test, data_dir)?;
-    let n = 10.min(test.len());
-    // Reconstructions: inputs on the first row, outputs on the second.
-    let inputs: Vec<u8> = test.epoch_pixels(0)[..n * shape.dims()]
-        .iter()
-        .map(|&v| (v as usize * 255 / (test.levels.count() - 1)) as u8)
-        .collect();
-    let recon = latent::reconstructions(model, &test, n, &device);
-    let mut cells = viz::cells(&inputs, shape);
-    cells.extend(viz::cells(&recon, shape));
-    viz::save_grid(
-        &out.join("reconstructions.png"),
-        &cells,
-        shape,
-        Levels::Bits8,
-        n,
-    )?;
-    let samples = latent::prior_samples(model, 64, 1, &device);
-    viz::save_grid(
-        &out.join("prior_samples.png"),
-        &viz::cells(&samples, shape),
-        shape,
-        Levels::Bits8,
-        8,
-    )?;
-    let line = latent::interpolation(model, &test, 0, 1.min(test.len() - 1), 10, &device);
-    viz::save_grid(
-        &out.join("interpolation.png"),
-        &viz::cells(&line, shape),
-        shape,
-        Levels::Bits8,
-        10,
-    )?;
-    let mut written = vec![
-        "reconstructions.png",
-        "prior_samples.png",
-        "interpolation.png",
-    ];
-    if model.latent_dim() == 2 {
-        let grid = latent::manifold(model, 20, 3.0, &device)?;
-        viz::save_grid(
-            &out.join("manifold.png"),
-            &viz::cells(&grid, shape),
-            shape,
-            Levels::Bits8,
-            20,
-        )?;
-        let points = latent::posterior_means(model, &test, 5000, &device);
-        let labels = test.labels.clone().unwrap_or_else(|| vec![0; points.len()]);
-        let title = format!(
-            "posterior means of {} test images ({})",
-            points.len(),
-            test.dataset
-        );
-        viz::latent_scatter(
-            &out.join("latent_scatter.svg"),
-            &points,
-            &labels[..points.len()],
-            &title,
-        )?;
-        written.extend(["manifold.png", "latent_scatter.svg"]);
-    }
-    println!("wrote {} in {}", written.join(", "), out.display());
-    Ok(())
-}
-
-/// One row per image: the occluded input (bottom half grey), k completions, the original.
-fn write_completions(
-    model: &dyn crate::models::Autoregressive,
-    gated: Option<&crate::models::GatedPixelCnn>,
-    set: &ImageSet,
-    k: usize,
-    seed: u64,
-    out: &Path,
-    device: &Device,
-) -> Result<()> {
-    let shape = set.shape;
-    let dims = shape.dims();
-    let originals = set.epoch_pixels(0);
-    let known = sample::top_half_known(shape);
-    let repeated: Vec<u8> = originals
-        .chunks(dims)
-        .flat_map(|img| img.repeat(k))
-        .collect();
-    // A class-conditional model completes each image given its true class.
-    let classes: Option<Vec<u8>> = match (model.classes(), &set.labels) {
-        (0, _) => None,
-        (_, Some(labels)) => Some(labels.iter().flat_map(|&l| vec![l; k]).collect()),
-        (_, None) => bail!("a class-conditional model needs labelled images to complete"),
-    };
-    let spec = sample::SampleSpec {
-        shape,
-        levels: set.levels,
-        seed,
-        classes: classes.as_deref(),
-    };
-    let progress = &mut TerminalProgress::new();
-    let completed = match gated {
-        Some(gated) => {
-            sample::cached::complete_gated(&gated.to_host(), &spec, &repeated, &known, progress)
-        }
-        None => sample::complete(model, &spec, &repeated, &known, device, progress),
-    };
-    let mut cells: Vec<Option<&[u8]>> = Vec::new();
-    let occluded: Vec<Vec<u8>> = originals
-        .chunks(dims)
-        .map(|img| {
-            img.iter()
-                .zip(&known)
-                .map(|(&v, &keep)| if keep { v } else { 0 })
-                .collect()
-        })
-        .collect();
-    for (i, original) in originals.chunks(dims).enumerate() {
-        cells.push(Some(&occluded[i]));
-        for j in 0..k {
-            cells.push(Some(&completed[(i * k + j) * dims..(i * k + j + 1) * dims]));
-        }
-        cells.push(Some(original));
-    }
-    viz::save_grid(out, &cells, shape, set.levels, k + 2)?;
     Ok(())
 }
 
@@ -1097,41 +694,38 @@ fn datasets(action: DatasetsAction, data_dir: &Path) -> Result<()> {
 /// `genmodels demo`: a small class-conditional Gated PixelCNN on synth-digits, trained for
 /// `seconds`, then evaluated, sampled (one row per class) and completed, all in `out`.
 fn demo(out: &Path, seconds: u64) -> Result<()> {
-    if out.join(run::CONFIG_FILE).is_file() {
+    if out.join(config::CONFIG_FILE).is_file() {
         eprintln!("{} exists: replacing the previous demo run", out.display());
         std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
     }
-    let mut config: RunConfig = toml::from_str(DEMO_CONFIG).context("embedded demo config")?;
-    config.train.max_seconds = Some(seconds);
-    let data_dir = PathBuf::from(".");
-    let run_dir = train_run(config, out, None, &data_dir)?;
-    let report = eval_command(&run_dir, Split::Test, None, 100, 1, Which::Best, &data_dir)?;
-    sample_command(
-        &run_dir,
-        49,
-        1,
-        &run_dir.join("samples.png"),
-        (None, None),
-        false,
-        Which::Best,
+    let mut demo: RunConfig = toml::from_str(DEMO_CONFIG).context("embedded demo config")?;
+    demo.train.max_seconds = Some(seconds);
+    let run = Run::create(demo, out, Path::new("."))?;
+    train_run(&run)?;
+    let report = eval_command(
+        &run,
+        &crate::run::EvalRequest {
+            iwae_k: None,
+            ..Default::default()
+        },
     )?;
-    complete_command(
-        &run_dir,
-        Split::Test,
-        8,
-        4,
-        1,
-        &run_dir.join("completions.png"),
-        Which::Best,
-        &data_dir,
-    )?;
-    crate::report::write(std::slice::from_ref(&run_dir), &run_dir.join("report.html"))?;
+    let sample = crate::run::SampleRequest {
+        n: 49,
+        ..Default::default()
+    };
+    sample_command(&run, &sample, None)?;
+    let complete = crate::run::CompleteRequest {
+        n: 8,
+        ..Default::default()
+    };
+    complete_command(&run, &complete, None)?;
+    run.write_report()?;
     println!(
         "demo done: test NLL {:.2} nats ({:.4} bits/dim) on {}; see {}/report.html (samples.png, completions.png, loss_curve.svg)",
         report.nll_nats_per_image,
         report.bits_per_dim,
         report.benchmark,
-        run_dir.display()
+        run.dir()
     );
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::{discriminate, eval_command, sample_command};
 use crate::data::Split;
+use crate::run::Run;
 use crate::train::{self, checkpoint::Which};
 use crate::zoo::{self, Card, Entry, Figure, Zoo};
 use anyhow::{Result, bail};
@@ -228,7 +229,7 @@ fn update(
 ) -> Result<()> {
     let dir = zoo.dir.join(&entry.name);
     let device = super::device();
-    let trained = train::load_trained(&dir, Which::Best, &device)?;
+    let trained = crate::run::load_trained(&dir, Which::Best, &device)?;
     let zoo_name = format!("{}{}", zoo::PREFIX, entry.name);
     let previous = Card::read(&dir)?;
     let (figure, benchmark, test_images, eval_cmd) = match (keep_figure, &previous) {
@@ -248,15 +249,12 @@ fn update(
     if samples > 0 && !matches!(entry.figure, Figure::Accuracy) {
         let classes = trained.model.as_autoregressive().map_or(0, |m| m.classes());
         let per_class = (classes > 0).then_some(samples.div_ceil(classes.max(1)));
-        sample_command(
-            &dir,
-            samples,
-            1,
-            &dir.join("samples.png"),
-            (None, per_class),
-            false,
-            Which::Best,
-        )?;
+        let request = crate::run::SampleRequest {
+            n: samples,
+            per_class,
+            ..Default::default()
+        };
+        sample_command(&Run::open(&dir, data_dir)?, &request, None)?;
     }
     let check = zoo::check_figure(&trained)?;
     let progress = zoo::run_progress(&dir)?;
@@ -328,7 +326,12 @@ fn test_figure(
     let eval_cmd = format!("genmodels eval {zoo_name} --split test{limit_flag}");
     Ok(match entry.figure {
         Figure::ExactNll | Figure::BitsPerDim | Figure::Iwae | Figure::Accuracy => {
-            let report = eval_command(dir, Split::Test, limit, 100, iwae_k, Which::Best, data_dir)?;
+            let request = crate::run::EvalRequest {
+                limit,
+                iwae_k: (entry.figure == Figure::Iwae).then_some(iwae_k),
+                ..Default::default()
+            };
+            let report = eval_command(&Run::open(dir, data_dir)?, &request)?;
             let figure = match entry.figure {
                 Figure::ExactNll | Figure::Iwae => report.nll_nats_per_image,
                 Figure::BitsPerDim => report.bits_per_dim,
@@ -366,7 +369,7 @@ fn test_figure(
                 None => format!("genmodels classify --model {zoo_name}{limit_flag}"),
             };
             (
-                report.accuracy * 100.0,
+                report.bayes.accuracy * 100.0,
                 report.benchmark,
                 report.images,
                 cmd,

@@ -90,13 +90,13 @@ pub fn to_tensor(
 }
 
 /// Back to bytes: `[n, c, h, w]` floats in [0, 1] to values 0..levels.
-pub fn to_bytes(images: Tensor<4>, levels: Levels) -> Vec<u8> {
+pub fn to_bytes(images: Tensor<4>, levels: Levels) -> crate::Result<Vec<u8>> {
     let top = (levels.count() - 1) as f32;
-    let values: Vec<f32> = images.try_into_vec_as::<f32>().unwrap_or_default();
-    values
+    let values = crate::error::host(images)?;
+    Ok(values
         .iter()
         .map(|&v| (v * top).round().clamp(0.0, top) as u8)
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

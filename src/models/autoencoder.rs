@@ -6,7 +6,7 @@
 //! (x̂ = sigmoid of the decoder output). MLP and convolutional variants share
 //! [`crate::nn::coders`] with the VAE.
 
-use super::{Batch, ImageSpec, Loss, Trainable};
+use super::{Batch, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable};
 use crate::data::Levels;
 use crate::nn::PixelHead;
 use crate::nn::coders::{Activation, Architecture, Decoder, Encoder};
@@ -100,7 +100,7 @@ impl Trainable for Autoencoder {
         let [b, ..] = images.dims();
         let logits = self.decode_logits(self.encode(images.clone()));
         let per_image = if self.binary {
-            PixelHead::Bernoulli(logits).log_prob(images).neg()
+            PixelHead::bernoulli(logits).log_prob(images).neg()
         } else {
             (sigmoid(logits) - images)
                 .square()
@@ -115,3 +115,41 @@ impl Trainable for Autoencoder {
         }
     }
 }
+
+impl ModelSpec for AutoencoderConfig {
+    type Model = Autoencoder;
+
+    fn presets() -> Vec<Preset<Self>> {
+        vec![
+            Preset {
+                name: "ae-mlp",
+                about: "autoencoder, MLP (features without labels)",
+                config: Self::default(),
+            },
+            Preset {
+                name: "ae-conv",
+                about: "autoencoder, convolutional",
+                config: Self {
+                    architecture: Architecture::Conv,
+                    ..Self::default()
+                },
+            },
+        ]
+    }
+
+    fn name(&self) -> &'static str {
+        "autoencoder"
+    }
+
+    fn build(&self, image: &ImageSpec, device: &Device) -> Autoencoder {
+        self.init(image, device)
+    }
+
+    fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {
+        self.latent_dim = flags.latent_dim.take().unwrap_or(self.latent_dim);
+        Ok(())
+    }
+}
+
+/// An autoencoder has no density and no prior: it is trained and its encoder reused.
+impl Model for Autoencoder {}

@@ -2,7 +2,7 @@
 //! trained one can be moved in) and a linear head to class logits, trained by cross-entropy
 //! `-log softmax(logits)[y]`, in nats per image (batch mean).
 
-use super::{Batch, ImageSpec, Loss, Trainable};
+use super::{Batch, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable};
 use crate::nn::coders::{Activation, Architecture, Encoder};
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
@@ -96,5 +96,46 @@ impl Trainable for Classifier {
 
     fn needs_labels(&self) -> bool {
         true
+    }
+}
+
+impl ModelSpec for ClassifierConfig {
+    type Model = Classifier;
+
+    fn presets() -> Vec<Preset<Self>> {
+        vec![
+            Preset {
+                name: "classifier-mlp",
+                about: "discriminative classifier p(y|x), MLP (needs labels)",
+                config: Self::default(),
+            },
+            Preset {
+                name: "classifier-conv",
+                about: "discriminative classifier p(y|x), convolutional",
+                config: Self {
+                    architecture: Architecture::Conv,
+                    ..Self::default()
+                },
+            },
+        ]
+    }
+
+    fn name(&self) -> &'static str {
+        "classifier"
+    }
+
+    fn build(&self, image: &ImageSpec, device: &Device) -> Classifier {
+        self.init(image, device)
+    }
+
+    fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {
+        self.feature_dim = flags.latent_dim.take().unwrap_or(self.feature_dim);
+        Ok(())
+    }
+}
+
+impl Model for Classifier {
+    fn as_classifier(&self) -> Option<&Classifier> {
+        Some(self)
     }
 }

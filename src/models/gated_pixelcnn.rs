@@ -22,7 +22,10 @@
 //! Departures: single-channel images only (the R -> G -> B split inside the stacks is left out;
 //! [`super::pixelcnn`] handles colour).
 
-use super::{Autoregressive, ImageSpec};
+use super::{
+    Autoregressive, Batch, FastSampler, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset,
+    Trainable, nll_loss,
+};
 use crate::nn::PixelHead;
 use crate::nn::fused::gate;
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
@@ -215,12 +218,12 @@ pub struct HostTensor {
 }
 
 impl HostTensor {
-    fn of<const D: usize>(t: Tensor<D>) -> Self {
+    fn of<const D: usize>(t: Tensor<D>) -> crate::Result<Self> {
         let dims = t.dims().to_vec();
-        Self {
-            values: t.try_into_vec_as::<f32>().unwrap_or_default(),
+        Ok(Self {
+            values: crate::error::host(t)?,
             dims,
-        }
+        })
     }
 }
 
@@ -232,11 +235,11 @@ pub struct HostConv {
 }
 
 impl HostConv {
-    fn of(conv: &PaddedConv2d) -> Self {
-        Self {
-            weight: HostTensor::of(conv.weight.val()),
-            bias: HostTensor::of(conv.bias.val()).values,
-        }
+    fn of(conv: &PaddedConv2d) -> crate::Result<Self> {
+        Ok(Self {
+            weight: HostTensor::of(conv.weight.val())?,
+            bias: HostTensor::of(conv.bias.val())?.values,
+        })
     }
 }
 
@@ -266,26 +269,87 @@ pub struct HostGatedPixelCnn {
 
 impl GatedPixelCnn {
     /// Copies the weights to the host.
-    pub fn to_host(&self) -> HostGatedPixelCnn {
-        let embedding = |e: &Option<Embedding>| e.as_ref().map(|e| HostTensor::of(e.weight.val()));
-        HostGatedPixelCnn {
-            layers: self
-                .layers
-                .iter()
-                .map(|l| HostGatedLayer {
-                    vertical: HostConv::of(&l.vertical),
-                    horizontal: HostConv::of(&l.horizontal),
-                    vertical_to_horizontal: HostConv::of(&l.vertical_to_horizontal),
-                    horizontal_out: HostConv::of(&l.horizontal_out),
-                    class_vertical: embedding(&l.class_vertical),
-                    class_horizontal: embedding(&l.class_horizontal),
+    pub fn to_host(&self) -> crate::Result<HostGatedPixelCnn> {
+        let embedding = |e: &Option<Embedding>| {
+            e.as_ref()
+                .map(|e| HostTensor::of(e.weight.val()))
+                .transpose()
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(HostGatedLayer {
+                    vertical: HostConv::of(&l.vertical)?,
+                    horizontal: HostConv::of(&l.horizontal)?,
+                    vertical_to_horizontal: HostConv::of(&l.vertical_to_horizontal)?,
+                    horizontal_out: HostConv::of(&l.horizontal_out)?,
+                    class_vertical: embedding(&l.class_vertical)?,
+                    class_horizontal: embedding(&l.class_horizontal)?,
                     first: l.first,
                 })
-                .collect(),
-            output_hidden: HostConv::of(&self.output.hidden),
-            output: HostConv::of(&self.output.logits),
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(HostGatedPixelCnn {
+            layers,
+            output_hidden: HostConv::of(&self.output.hidden)?,
+            output: HostConv::of(&self.output.logits)?,
             logits_per_channel: self.logits_per_channel,
             classes: self.classes,
+        })
+    }
+}
+
+impl ModelSpec for GatedPixelCnnConfig {
+    type Model = GatedPixelCnn;
+
+    fn presets() -> Vec<Preset<Self>> {
+        vec![Preset {
+            name: "gated-pixelcnn",
+            about: "Gated PixelCNN, no blind spot; --conditional learns p(x|y)",
+            config: Self::default(),
+        }]
+    }
+
+    fn name(&self) -> &'static str {
+        "gated-pixelcnn"
+    }
+
+    fn build(&self, image: &ImageSpec, device: &Device) -> GatedPixelCnn {
+        self.init(image, device)
+    }
+
+    fn accepts(&self, image: &ImageSpec) -> crate::Result<()> {
+        super::grey_only(self.name(), image)
+    }
+
+    fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {
+        self.hidden_channels = flags.hidden_channels.take().unwrap_or(self.hidden_channels);
+        self.layers = flags.layers.take().unwrap_or(self.layers);
+        if std::mem::take(&mut flags.conditional) {
+            self.classes = Some(10);
         }
+        Ok(())
+    }
+}
+
+impl Trainable for GatedPixelCnn {
+    fn loss(&self, batch: Batch) -> Loss {
+        nll_loss(self, batch)
+    }
+
+    fn needs_labels(&self) -> bool {
+        self.classes() > 0
+    }
+}
+
+impl Model for GatedPixelCnn {
+    fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
+        Some(self)
+    }
+
+    /// The cached sampler of `crate::sample::cached`, on host copies of the weights.
+    fn fast_sampler(&self) -> crate::Result<Option<Box<dyn FastSampler>>> {
+        Ok(Some(Box::new(self.to_host()?)))
     }
 }

@@ -1,6 +1,6 @@
 //! Models and the small traits they share, so that one trainer, one evaluator and one sampler
-//! serve them all. Adding a model means one file, one [`ModelConfig`] variant and one arm in
-//! [`build`]; `train/`, `eval/` and `sample/` stay as they are.
+//! serve them all. Adding a model means its file and one line in the registry below
+//! ([`ModelSpec`] for its config, [`Model`] for what it can do); nothing else changes.
 
 pub mod autoencoder;
 pub mod classifier;
@@ -156,153 +156,262 @@ pub fn nll_loss<M: DensityModel + ?Sized>(model: &M, batch: Batch) -> Loss {
     }
 }
 
-/// Which model, with its hyperparameters: the `[model]` table of a run's TOML.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum ModelConfig {
-    Pixelcnn(PixelCnnConfig),
-    GatedPixelcnn(GatedPixelCnnConfig),
-    Pixelrnn(PixelRnnConfig),
-    Vae(VaeConfig),
-    Autoencoder(AutoencoderConfig),
-    Classifier(ClassifierConfig),
+/// What a model can do beyond being trained. Each model's file answers for itself; the
+/// evaluator, samplers, `serve` and the zoo ask these questions and never name a model.
+pub trait Model: Trainable {
+    /// An exact density by the chain rule: exact NLL, pixel-by-pixel sampling, completion. A
+    /// class-conditional one says so through [`Autoregressive::classes`].
+    fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
+        None
+    }
+
+    /// A latent-variable model: ELBO, IWAE-k, prior samples, latent pictures.
+    fn as_latent(&self) -> Option<&dyn LatentModel> {
+        None
+    }
+
+    /// A discriminative classifier p(y|x).
+    fn as_classifier(&self) -> Option<&Classifier> {
+        None
+    }
+
+    /// A sampler that draws exactly the images the naive sampler draws under one seed, only
+    /// faster (checked by tests/cached_sampler.rs). Host copies of the weights are made here.
+    fn fast_sampler(&self) -> crate::Result<Option<Box<dyn FastSampler>>> {
+        Ok(None)
+    }
+}
+
+/// What to sample: image shape and levels, the seed, and for a class-conditional model the
+/// class of each image.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleSpec<'a> {
+    pub shape: ImageShape,
+    pub levels: Levels,
+    pub seed: u64,
+    /// One class per image, for class-conditional models.
+    pub classes: Option<&'a [u8]>,
+}
+
+/// A fast ancestral sampler (see [`Model::fast_sampler`]): samples every value where `known`
+/// (per position, `c*h*w`) is false, conditioning on `images` (row-major `[n, c, h, w]`)
+/// elsewhere, drawing the same random numbers in the same order as `crate::sample::complete`.
+pub trait FastSampler {
+    fn complete(
+        &self,
+        spec: &SampleSpec,
+        images: &[u8],
+        known: &[bool],
+        progress: &mut dyn crate::progress::Progress,
+    ) -> Vec<u8>;
+}
+
+/// The command line's model flags (`--hidden-channels`, `--layers`, ...). Each model takes the
+/// ones it has; [`ModelConfig::apply`] refuses the rest by name.
+#[derive(Debug, Clone, Default)]
+pub struct ModelFlags {
+    pub hidden_channels: Option<usize>,
+    pub residual_blocks: Option<usize>,
+    pub layers: Option<usize>,
+    pub conditional: bool,
+    pub latent_dim: Option<usize>,
+    pub iwae_k: Option<usize>,
+}
+
+impl ModelFlags {
+    /// The flags still set, by their command-line names.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--hidden-channels", self.hidden_channels.is_some()),
+            ("--residual-blocks", self.residual_blocks.is_some()),
+            ("--layers", self.layers.is_some()),
+            ("--conditional", self.conditional),
+            ("--latent-dim", self.latent_dim.is_some()),
+            ("--iwae-k", self.iwae_k.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// A named starting configuration: `genmodels train NAME`.
+#[derive(Debug, Clone)]
+pub struct Preset<C> {
+    pub name: &'static str,
+    /// One line for `genmodels train --help`.
+    pub about: &'static str,
+    pub config: C,
+}
+
+/// A model's `[model]` table: its names on the command line, how to build it, which data it
+/// takes and which flags. Implemented beside each model, in its file.
+pub trait ModelSpec: Sized {
+    type Model: Model;
+    /// Every `genmodels train NAME` of this model.
+    fn presets() -> Vec<Preset<Self>>;
+    /// The name tables and messages show.
+    fn name(&self) -> &'static str;
+    fn build(&self, image: &ImageSpec, device: &Device) -> Self::Model;
+    /// Refuses data the model cannot take; checked before a run writes anything.
+    fn accepts(&self, _image: &ImageSpec) -> crate::Result<()> {
+        Ok(())
+    }
+    /// Takes (with `Option::take`) the command-line flags this model has; whatever is left is
+    /// refused by name.
+    fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()>;
+}
+
+/// The registry: every model, once. Adding a model is its file (a config implementing
+/// [`ModelSpec`], a module implementing [`Model`]) and one line here. The line generates the
+/// `[model]` table's enum ([`ModelConfig`], tagged by `kind`), the enum of built models
+/// ([`AnyModel`]) and the dispatch between them.
+macro_rules! registry {
+    ($($variant:ident($config:ident => $model:ident)),+ $(,)?) => {
+        /// Which model, with its hyperparameters: the `[model]` table of a run's TOML.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        pub enum ModelConfig {
+            $($variant($config)),+
+        }
+
+        /// Every model, as one `Module` the trainer, evaluator and sampler can hold.
+        #[derive(Module, Debug)]
+        pub enum AnyModel {
+            $($variant($model)),+
+        }
+
+        impl ModelConfig {
+            /// Every `genmodels train NAME`, in registry order.
+            pub fn presets() -> Vec<Preset<ModelConfig>> {
+                let mut all = Vec::new();
+                $(all.extend(<$config as ModelSpec>::presets().into_iter().map(|p| Preset {
+                    name: p.name,
+                    about: p.about,
+                    config: ModelConfig::$variant(p.config),
+                }));)+
+                all
+            }
+
+            /// The name tables and messages show.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(ModelConfig::$variant(c) => c.name()),+
+                }
+            }
+
+            /// Refuses data the model cannot take (before a run writes anything).
+            pub fn accepts(&self, image: &ImageSpec) -> crate::Result<()> {
+                match self {
+                    $(ModelConfig::$variant(c) => c.accepts(image)),+
+                }
+            }
+
+            /// Applies the command line's model flags; a flag this model lacks is an error.
+            pub fn apply(&mut self, mut flags: ModelFlags) -> crate::Result<()> {
+                match self {
+                    $(ModelConfig::$variant(c) => c.apply(&mut flags)?),+
+                }
+                let left = flags.given();
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(crate::Error::Invalid(format!(
+                        "{} takes no {}",
+                        self.name(),
+                        left.join(", ")
+                    )))
+                }
+            }
+        }
+
+        /// Builds the model a config describes.
+        pub fn build(config: &ModelConfig, image: &ImageSpec, device: &Device) -> AnyModel {
+            match config {
+                $(ModelConfig::$variant(c) => AnyModel::$variant(c.build(image, device))),+
+            }
+        }
+
+        impl AnyModel {
+            /// The model behind the enum, as the traits everything else uses.
+            pub fn model(&self) -> &dyn Model {
+                match self {
+                    $(AnyModel::$variant(m) => m),+
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    Pixelcnn(PixelCnnConfig => PixelCnn),
+    GatedPixelcnn(GatedPixelCnnConfig => GatedPixelCnn),
+    Pixelrnn(PixelRnnConfig => PixelRnn),
+    Vae(VaeConfig => Vae),
+    Autoencoder(AutoencoderConfig => Autoencoder),
+    Classifier(ClassifierConfig => Classifier),
+}
+
+impl ModelConfig {
+    /// The configuration of the model called `name` on the command line.
+    pub fn from_name(name: &str) -> crate::error::Result<Self> {
+        Self::presets()
+            .into_iter()
+            .find(|p| p.name == name)
+            .map(|p| p.config)
+            .ok_or_else(|| {
+                crate::error::Error::Invalid(format!(
+                    "unknown model {name:?}; known: {}",
+                    model_names().join(", ")
+                ))
+            })
+    }
 }
 
 /// Model names accepted by `genmodels train`.
-pub const MODEL_NAMES: [&str; 11] = [
-    "pixelcnn",
-    "gated-pixelcnn",
-    "row-lstm",
-    "diagonal-bilstm",
-    "vae-mlp",
-    "vae-conv",
-    "iwae-mlp",
-    "ae-mlp",
-    "ae-conv",
-    "classifier-mlp",
-    "classifier-conv",
-];
-
-impl ModelConfig {
-    /// The default configuration of the model called `name` on the command line.
-    pub fn from_name(name: &str) -> crate::error::Result<Self> {
-        use crate::nn::coders::{Activation, Architecture};
-        let conv_vae = VaeConfig {
-            architecture: Architecture::Conv,
-            latent_dim: 32,
-            activation: Activation::Relu,
-            ..VaeConfig::default()
-        };
-        match name {
-            "pixelcnn" => Ok(ModelConfig::Pixelcnn(PixelCnnConfig::default())),
-            "gated-pixelcnn" => Ok(ModelConfig::GatedPixelcnn(GatedPixelCnnConfig::default())),
-            "row-lstm" => Ok(ModelConfig::Pixelrnn(PixelRnnConfig::default())),
-            "diagonal-bilstm" => Ok(ModelConfig::Pixelrnn(PixelRnnConfig {
-                cell: RnnKind::DiagonalBilstm,
-                ..PixelRnnConfig::default()
-            })),
-            "vae-mlp" => Ok(ModelConfig::Vae(VaeConfig::default())),
-            "vae-conv" => Ok(ModelConfig::Vae(conv_vae)),
-            "iwae-mlp" => Ok(ModelConfig::Vae(VaeConfig {
-                iwae_k: 50,
-                ..VaeConfig::default()
-            })),
-            "ae-mlp" => Ok(ModelConfig::Autoencoder(AutoencoderConfig::default())),
-            "ae-conv" => Ok(ModelConfig::Autoencoder(AutoencoderConfig {
-                architecture: Architecture::Conv,
-                ..AutoencoderConfig::default()
-            })),
-            "classifier-mlp" => Ok(ModelConfig::Classifier(ClassifierConfig::default())),
-            "classifier-conv" => Ok(ModelConfig::Classifier(ClassifierConfig {
-                architecture: Architecture::Conv,
-                ..ClassifierConfig::default()
-            })),
-            other => Err(crate::error::Error::Invalid(format!(
-                "unknown model {other:?}; known: {}",
-                MODEL_NAMES.join(", ")
-            ))),
-        }
-    }
-
-    /// The command-line name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ModelConfig::Pixelcnn(_) => "pixelcnn",
-            ModelConfig::GatedPixelcnn(_) => "gated-pixelcnn",
-            ModelConfig::Pixelrnn(c) if c.cell == RnnKind::RowLstm => "row-lstm",
-            ModelConfig::Pixelrnn(_) => "diagonal-bilstm",
-            ModelConfig::Vae(c) if c.iwae_k > 1 => "iwae",
-            ModelConfig::Vae(_) => "vae",
-            ModelConfig::Autoencoder(_) => "autoencoder",
-            ModelConfig::Classifier(_) => "classifier",
-        }
-    }
-}
-
-/// Every model, as one `Module` the trainer, evaluator and sampler can hold.
-#[derive(Module, Debug)]
-pub enum AnyModel {
-    Pixelcnn(PixelCnn),
-    GatedPixelcnn(GatedPixelCnn),
-    Pixelrnn(PixelRnn),
-    Vae(Vae),
-    Autoencoder(Autoencoder),
-    Classifier(Classifier),
-}
-
-/// Builds the model a config describes. The only `match` that lists every model.
-pub fn build(config: &ModelConfig, image: &ImageSpec, device: &Device) -> AnyModel {
-    match config {
-        ModelConfig::Pixelcnn(c) => AnyModel::Pixelcnn(c.init(image, device)),
-        ModelConfig::GatedPixelcnn(c) => AnyModel::GatedPixelcnn(c.init(image, device)),
-        ModelConfig::Pixelrnn(c) => AnyModel::Pixelrnn(c.init(image, device)),
-        ModelConfig::Vae(c) => AnyModel::Vae(c.init(image, device)),
-        ModelConfig::Autoencoder(c) => AnyModel::Autoencoder(c.init(image, device)),
-        ModelConfig::Classifier(c) => AnyModel::Classifier(c.init(image, device)),
-    }
+pub fn model_names() -> Vec<&'static str> {
+    ModelConfig::presets().iter().map(|p| p.name).collect()
 }
 
 impl AnyModel {
-    /// The model as an autoregressive density, if it is one (exact NLL, pixel sampling).
+    /// See [`Model::as_autoregressive`].
     pub fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
-        match self {
-            AnyModel::Pixelcnn(m) => Some(m),
-            AnyModel::GatedPixelcnn(m) => Some(m),
-            AnyModel::Pixelrnn(m) => Some(m),
-            AnyModel::Vae(_) | AnyModel::Autoencoder(_) | AnyModel::Classifier(_) => None,
-        }
+        self.model().as_autoregressive()
     }
 
-    /// The model as a latent-variable model, if it is one (ELBO, IWAE, prior samples).
+    /// See [`Model::as_latent`].
     pub fn as_latent(&self) -> Option<&dyn LatentModel> {
-        match self {
-            AnyModel::Vae(m) => Some(m),
-            AnyModel::Pixelcnn(_)
-            | AnyModel::GatedPixelcnn(_)
-            | AnyModel::Pixelrnn(_)
-            | AnyModel::Autoencoder(_)
-            | AnyModel::Classifier(_) => None,
-        }
+        self.model().as_latent()
+    }
+
+    /// See [`Model::as_classifier`].
+    pub fn as_classifier(&self) -> Option<&Classifier> {
+        self.model().as_classifier()
+    }
+
+    /// See [`Model::fast_sampler`].
+    pub fn fast_sampler(&self) -> crate::Result<Option<Box<dyn FastSampler>>> {
+        self.model().fast_sampler()
     }
 }
 
 impl Trainable for AnyModel {
     fn loss(&self, batch: Batch) -> Loss {
-        match self {
-            AnyModel::Pixelcnn(m) => nll_loss(m, batch),
-            AnyModel::GatedPixelcnn(m) => nll_loss(m, batch),
-            AnyModel::Pixelrnn(m) => nll_loss(m, batch),
-            AnyModel::Vae(m) => m.loss(batch),
-            AnyModel::Autoencoder(m) => m.loss(batch),
-            AnyModel::Classifier(m) => m.loss(batch),
-        }
+        self.model().loss(batch)
     }
 
     fn needs_labels(&self) -> bool {
-        match self {
-            AnyModel::Classifier(_) => true,
-            AnyModel::GatedPixelcnn(m) => m.classes() > 0,
-            _ => false,
-        }
+        self.model().needs_labels()
     }
+}
+
+/// The Gated PixelCNN and the PixelRNNs model one channel until colour masks come to them.
+pub(crate) fn grey_only(name: &str, image: &ImageSpec) -> crate::Result<()> {
+    if image.shape.channels == 1 {
+        return Ok(());
+    }
+    Err(crate::Error::Invalid(format!(
+        "{name} models grey or binary images only for now; these images have {} channels (pixelcnn models colour, R -> G -> B)",
+        image.shape.channels
+    )))
 }

@@ -17,7 +17,10 @@
 //! upper right fall out of the receptive field); the Gated PixelCNN removes it. Inputs are
 //! rescaled from [0, 1] to [-1, 1].
 
-use super::{Autoregressive, ImageSpec};
+use super::{
+    Autoregressive, Batch, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable,
+    nll_loss,
+};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
 use burn::tensor::activation::relu;
@@ -137,5 +140,43 @@ impl Autoregressive for PixelCnn {
             self.image_channels
         );
         PixelHead::from_logits(self.logits(images), self.logits_per_channel)
+    }
+}
+
+impl ModelSpec for PixelCnnConfig {
+    type Model = PixelCnn;
+
+    fn presets() -> Vec<Preset<Self>> {
+        vec![Preset {
+            name: "pixelcnn",
+            about: "PixelCNN with masked convolutions (binary, grey or RGB images)",
+            config: Self::default(),
+        }]
+    }
+
+    fn name(&self) -> &'static str {
+        "pixelcnn"
+    }
+
+    fn build(&self, image: &ImageSpec, device: &Device) -> PixelCnn {
+        self.init(image, device)
+    }
+
+    fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {
+        self.hidden_channels = flags.hidden_channels.take().unwrap_or(self.hidden_channels);
+        self.residual_blocks = flags.residual_blocks.take().unwrap_or(self.residual_blocks);
+        Ok(())
+    }
+}
+
+impl Trainable for PixelCnn {
+    fn loss(&self, batch: Batch) -> Loss {
+        nll_loss(self, batch)
+    }
+}
+
+impl Model for PixelCnn {
+    fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
+        Some(self)
     }
 }

@@ -20,9 +20,13 @@
 //! Architectures: the IWAE paper's MLP (784-200-200-50, tanh) as `vae-mlp`, and a small
 //! convolutional encoder/decoder as `vae-conv` (see [`crate::nn::coders`]).
 
-use super::{Batch, ImageSpec, LatentModel, Loss, Trainable, iwae_loss, neg_elbo_loss};
+use super::{
+    Batch, ImageSpec, LatentModel, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable,
+    iwae_loss, neg_elbo_loss,
+};
 use crate::data::Levels;
 use crate::nn::coders::{Activation, Architecture, Decoder, Encoder};
+use crate::nn::dist::DiscretizedLogistic;
 use crate::nn::{DiagGaussian, PixelHead};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -111,12 +115,12 @@ impl LatentModel for Vae {
         if self.discretized_logistic {
             let out = self.decoder.forward(z, [2 * c, h, w]);
             let [b, ..] = out.dims();
-            PixelHead::DiscretizedLogistic {
+            PixelHead::new(DiscretizedLogistic {
                 mean: out.clone().slice([0..b, 0..c, 0..h, 0..w]),
                 log_scale: out.slice([0..b, c..2 * c, 0..h, 0..w]),
-            }
+            })
         } else {
-            PixelHead::Bernoulli(self.decoder.forward(z, [c, h, w]))
+            PixelHead::bernoulli(self.decoder.forward(z, [c, h, w]))
         }
     }
 
@@ -131,5 +135,62 @@ impl Trainable for Vae {
             1 => neg_elbo_loss(self, batch.images),
             k => iwae_loss(self, batch.images, k),
         }
+    }
+}
+
+impl ModelSpec for VaeConfig {
+    type Model = Vae;
+
+    fn presets() -> Vec<Preset<Self>> {
+        vec![
+            Preset {
+                name: "vae-mlp",
+                about: "VAE, MLP encoder and decoder (Kingma & Welling), trained on the ELBO",
+                config: Self::default(),
+            },
+            Preset {
+                name: "vae-conv",
+                about: "VAE, convolutional encoder and decoder",
+                config: Self {
+                    architecture: Architecture::Conv,
+                    latent_dim: 32,
+                    activation: Activation::Relu,
+                    ..Self::default()
+                },
+            },
+            Preset {
+                name: "iwae-mlp",
+                about: "the MLP VAE trained on the IWAE-50 bound (Burda et al.)",
+                config: Self {
+                    iwae_k: 50,
+                    ..Self::default()
+                },
+            },
+        ]
+    }
+
+    fn name(&self) -> &'static str {
+        if self.iwae_k > 1 { "iwae" } else { "vae" }
+    }
+
+    fn build(&self, image: &ImageSpec, device: &Device) -> Vae {
+        self.init(image, device)
+    }
+
+    fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {
+        self.latent_dim = flags.latent_dim.take().unwrap_or(self.latent_dim);
+        self.iwae_k = flags.iwae_k.take().unwrap_or(self.iwae_k);
+        if self.iwae_k == 0 {
+            return Err(crate::Error::Invalid(
+                "--iwae-k must be at least 1 (1 trains the plain VAE)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Model for Vae {
+    fn as_latent(&self) -> Option<&dyn LatentModel> {
+        Some(self)
     }
 }

@@ -7,5 +7,5 @@ pub mod fused;
 pub mod masked_conv;
 pub mod padded_conv;
 
-pub use dist::{DiagGaussian, PixelHead};
+pub use dist::{DiagGaussian, PixelHead, PixelLikelihood};
 pub use masked_conv::{MaskType, MaskedConv2d};

@@ -10,26 +10,29 @@ use std::path::{Path, PathBuf};
 
 /// Pictures a run directory may hold, in display order, with captions.
 const PICTURES: [(&str, &str); 8] = [
-    ("samples.png", "Samples"),
+    (crate::layout::SAMPLES, "Samples"),
     (
-        "completions.png",
+        crate::layout::COMPLETIONS,
         "Completions: given top half, k completions, original",
     ),
     (
-        "reconstructions.png",
+        crate::layout::RECONSTRUCTIONS,
         "Reconstructions: inputs above, outputs below",
     ),
-    ("prior_samples.png", "Decoded samples from the prior"),
     (
-        "interpolation.png",
+        crate::layout::PRIOR_SAMPLES,
+        "Decoded samples from the prior",
+    ),
+    (
+        crate::layout::INTERPOLATION,
         "Interpolation between two encoded test images",
     ),
-    ("manifold.png", "Decoded 2-D latent manifold"),
+    (crate::layout::MANIFOLD, "Decoded 2-D latent manifold"),
     (
-        "latent_scatter.svg",
+        crate::layout::LATENT_SCATTER,
         "Posterior means of test images by label",
     ),
-    ("loss_curve.svg", "Learning curve"),
+    (crate::layout::LOSS_CURVE, "Learning curve"),
 ];
 
 fn escape(text: &str) -> String {
@@ -66,8 +69,8 @@ struct RunSummary {
 }
 
 fn summarise(dir: &Path) -> Result<RunSummary> {
-    let config = crate::run::load_run_config(dir)?;
-    let summary = std::fs::read(dir.join("train-summary.json"))
+    let config = crate::config::load_run_config(dir)?;
+    let summary = std::fs::read(dir.join(crate::layout::TRAIN_SUMMARY))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     let seconds = summary.as_ref().and_then(|v| v["seconds"].as_f64());
@@ -82,8 +85,7 @@ fn summarise(dir: &Path) -> Result<RunSummary> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .to_string();
-            if name.starts_with("eval-")
-                && name.ends_with(".json")
+            if crate::layout::is_eval_file(&name)
                 && let Some(v) = std::fs::read(&path)
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok())
@@ -194,7 +196,7 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     for r in &runs {
         let _ = write!(html, "<h2>{}</h2>", escape(&r.dir.display().to_string()));
-        if let Ok(config) = std::fs::read_to_string(r.dir.join(crate::run::CONFIG_FILE)) {
+        if let Ok(config) = std::fs::read_to_string(r.dir.join(crate::config::CONFIG_FILE)) {
             let _ = write!(
                 html,
                 "<details><summary>config.toml</summary><pre>{}</pre></details>",
@@ -244,5 +246,5 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         }
     }
     html.push_str("</body></html>");
-    crate::run::write_atomic(out, html.as_bytes())
+    crate::config::write_atomic(out, html.as_bytes())
 }

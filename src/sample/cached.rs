@@ -387,3 +387,15 @@ pub fn teacher_forced_logits(
     }
     out
 }
+
+impl crate::models::FastSampler for HostGatedPixelCnn {
+    fn complete(
+        &self,
+        spec: &SampleSpec,
+        images: &[u8],
+        known: &[bool],
+        progress: &mut dyn Progress,
+    ) -> Vec<u8> {
+        complete_gated(self, spec, images, known, progress)
+    }
+}

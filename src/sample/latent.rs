@@ -8,7 +8,7 @@ use crate::models::LatentModel;
 use crate::nn::DiagGaussian;
 use burn::tensor::{Device, Tensor, TensorData};
 
-fn to_grey(means: Tensor<4>) -> Vec<u8> {
+fn to_grey(means: Tensor<4>) -> Result<Vec<u8>> {
     batch::to_bytes(means, Levels::Bits8)
 }
 
@@ -18,7 +18,7 @@ pub fn prior_samples(
     n: usize,
     seed: u64,
     device: &Device,
-) -> Vec<u8> {
+) -> Result<Vec<u8>> {
     crate::seeded::with_seed(device, seed, || {
         let z = DiagGaussian::standard(n, model.latent_dim(), device).rsample();
         to_grey(model.decode(z).mean_image())
@@ -31,7 +31,7 @@ pub fn reconstructions(
     set: &ImageSet,
     n: usize,
     device: &Device,
-) -> Vec<u8> {
+) -> Result<Vec<u8>> {
     let images = first_images(set, n, device);
     to_grey(model.decode(model.encode(images).mean).mean_image())
 }
@@ -45,13 +45,13 @@ pub fn interpolation(
     b: usize,
     steps: usize,
     device: &Device,
-) -> Vec<u8> {
+) -> Result<Vec<u8>> {
     let shape = [set.shape.channels, set.shape.height, set.shape.width];
     let pixels = set.epoch_pixels(0);
     let images = batch::to_tensor(&pixels, &[a, b], shape, set.levels, device);
     let mean = model.encode(images).mean; // [2, d]
     let d = model.latent_dim();
-    let codes: Vec<f32> = mean.try_into_vec_as::<f32>().unwrap_or_default();
+    let codes = crate::error::host(mean)?;
     let mut line = Vec::with_capacity(steps * d);
     for s in 0..steps {
         let t = s as f32 / (steps.max(2) - 1) as f32;
@@ -80,7 +80,7 @@ pub fn manifold(
         .flat_map(|r| (0..side).flat_map(move |c| [at(c), at(side - 1 - r)]))
         .collect();
     let z = Tensor::<2>::from_data(TensorData::new(grid, [side * side, 2]), device);
-    Ok(to_grey(model.decode(z).mean_image()))
+    to_grey(model.decode(z).mean_image())
 }
 
 /// Posterior means of the first `n` images, `[n][latent]`.
@@ -89,7 +89,7 @@ pub fn posterior_means(
     set: &ImageSet,
     n: usize,
     device: &Device,
-) -> Vec<Vec<f32>> {
+) -> Result<Vec<Vec<f32>>> {
     let d = model.latent_dim();
     let mut out = Vec::new();
     let n = n.min(set.len());
@@ -98,14 +98,10 @@ pub fn posterior_means(
     let indices: Vec<usize> = (0..n).collect();
     for chunk in indices.chunks(500) {
         let images = batch::to_tensor(&pixels, chunk, shape, set.levels, device);
-        let means: Vec<f32> = model
-            .encode(images)
-            .mean
-            .try_into_vec_as::<f32>()
-            .unwrap_or_default();
+        let means = crate::error::host(model.encode(images).mean)?;
         out.extend(means.chunks(d).map(<[f32]>::to_vec));
     }
-    out
+    Ok(out)
 }
 
 fn first_images(set: &ImageSet, n: usize, device: &Device) -> Tensor<4> {

@@ -16,16 +16,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// What to sample: image shape and levels, the seed, and for a class-conditional model the
-/// class of each image.
-#[derive(Debug, Clone, Copy)]
-pub struct SampleSpec<'a> {
-    pub shape: ImageShape,
-    pub levels: Levels,
-    pub seed: u64,
-    /// One class per image, for class-conditional models.
-    pub classes: Option<&'a [u8]>,
-}
+pub use crate::models::SampleSpec;
 
 /// Draws `n` images from the model. Returns row-major bytes `[n, c, h, w]` in 0..levels.
 pub fn sample(
@@ -34,7 +25,7 @@ pub fn sample(
     n: usize,
     device: &Device,
     progress: &mut dyn Progress,
-) -> Vec<u8> {
+) -> crate::Result<Vec<u8>> {
     let unknown = vec![false; spec.shape.dims()];
     complete(
         model,
@@ -55,7 +46,7 @@ pub fn complete(
     known: &[bool],
     device: &Device,
     progress: &mut dyn Progress,
-) -> Vec<u8> {
+) -> crate::Result<Vec<u8>> {
     let shape = spec.shape;
     let dims = shape.dims();
     assert_eq!(known.len(), dims, "known mask must cover one image");
@@ -88,7 +79,7 @@ pub fn complete(
                 );
                 let probabilities = model
                     .conditionals(input, labels.as_ref())
-                    .probabilities_at(channel, row, col);
+                    .probabilities_at(channel, row, col)?;
                 for (image, p) in probabilities.iter().enumerate() {
                     values[image * dims + position] = draw(p, rng.random::<f32>()) as u8;
                 }
@@ -98,7 +89,7 @@ pub fn complete(
         }
     }
     progress.finish(&format!("{n} images, {todo} pixels each"));
-    values
+    Ok(values)
 }
 
 /// The "bottom half unknown" mask used by `genmodels complete`.
@@ -123,7 +114,7 @@ pub struct Draw<'a> {
 /// Samples from any model: pixel by pixel for autoregressive models (values in `spec.levels`;
 /// `classes`, one per image, for class-conditional ones), decoded prior draws (8-bit means) for
 /// latent models. Returns the bytes and their levels. Refuses classes the model cannot use.
-/// Models with a cached sampler use it unless `naive` (same images, far faster).
+/// Models with a fast sampler use it unless `naive` (same images, far faster).
 pub fn draw_any(
     model: &crate::models::AnyModel,
     spec: &crate::models::ImageSpec,
@@ -166,13 +157,14 @@ pub fn draw_any(
             seed,
             classes,
         };
-        let images = match model {
-            crate::models::AnyModel::GatedPixelcnn(gated) if !naive => {
+        let fast = if naive { None } else { model.fast_sampler()? };
+        let images = match fast {
+            Some(fast) => {
                 let unknown = vec![false; spec.shape.dims()];
                 let blank = vec![0; n * spec.shape.dims()];
-                cached::complete_gated(&gated.to_host(), &request, &blank, &unknown, progress)
+                fast.complete(&request, &blank, &unknown, progress)
             }
-            _ => sample(ar, &request, n, device, progress),
+            None => sample(ar, &request, n, device, progress)?,
         };
         return Ok((images, spec.levels));
     }
@@ -183,7 +175,7 @@ pub fn draw_any(
     }
     if let Some(latent) = model.as_latent() {
         return Ok((
-            latent::prior_samples(latent, n, seed, device),
+            latent::prior_samples(latent, n, seed, device)?,
             Levels::Bits8,
         ));
     }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::models::{AnyModel, ImageSpec};
 use crate::progress::Silent;
 use crate::sample::{self, SampleSpec};
-use crate::train::{self, checkpoint::Which};
+use crate::train::checkpoint::Which;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::io::Read;
 use std::path::PathBuf;
@@ -54,7 +54,8 @@ impl Reply {
         Self {
             status,
             content_type: "application/json",
-            body: serde_json::to_vec(&value).unwrap_or_default(),
+            // A `Value` always serialises; the fallback only keeps the type honest.
+            body: serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec()),
         }
     }
     fn error(status: u16, message: impl Into<String>) -> Self {
@@ -74,7 +75,7 @@ impl Playground {
     pub fn load(runs: &[PathBuf], data_dir: &std::path::Path, device: Device) -> Result<Self> {
         let mut models = Vec::new();
         for run in runs {
-            let trained = train::load_trained(run, Which::Best, &device)?;
+            let trained = crate::run::load_trained(run, Which::Best, &device)?;
             let name = run
                 .file_name()
                 .map_or("model".into(), |n| n.to_string_lossy().to_string());
@@ -95,11 +96,14 @@ impl Playground {
             };
             let log_prior = match trained.model.as_autoregressive() {
                 Some(ar) if ar.classes() > 0 => {
-                    let labels =
-                        crate::data::load(&trained.config.data.dataset, Split::Train, data_dir)
-                            .ok()
-                            .and_then(|s| s.labels)
-                            .unwrap_or_default();
+                    let dataset = &trained.config.data.dataset;
+                    let Some(labels) = crate::data::load(dataset, Split::Train, data_dir)?.labels
+                    else {
+                        return Err(Error::Invalid(format!(
+                            "{}: {dataset}'s training split has no labels for the class prior p(y)",
+                            run.display()
+                        )));
+                    };
                     Some(crate::eval::bayes::log_prior(&labels, ar.classes()))
                 }
                 _ => None,
@@ -159,7 +163,7 @@ impl Playground {
                 Err(reply) => reply,
                 Ok(_) => {
                     let scores: std::result::Result<Vec<_>, Reply> =
-                        models.iter().map(|m| decode(body, &m.image).map(|px| self.score(m, &px))).collect();
+                        models.iter().map(|m| decode(body, &m.image).and_then(|px| self.score(m, &px).map_err(|e| Reply::error(500, e.to_string())))).collect();
                     match scores {
                         Ok(s) => Reply::json(200, serde_json::json!({ "models": s })),
                         Err(reply) => reply,
@@ -187,7 +191,7 @@ impl Playground {
         }
     }
 
-    fn score(&self, m: &Served, pixels: &[u8]) -> serde_json::Value {
+    fn score(&self, m: &Served, pixels: &[u8]) -> Result<serde_json::Value> {
         let dims = m.image.shape.dims();
         let set = one_image_set(m, pixels.to_vec());
         let images = crate::data::batch::to_tensor(
@@ -203,10 +207,10 @@ impl Playground {
             let heads: Vec<(Option<usize>, Vec<f32>)> = if classes == 0 {
                 vec![(
                     None,
-                    ar.conditionals(images.clone(), None)
-                        .log_prob_pixels(images.clone())
-                        .try_into_vec_as::<f32>()
-                        .unwrap_or_default(),
+                    crate::error::host(
+                        ar.conditionals(images.clone(), None)
+                            .log_prob_pixels(images.clone()),
+                    )?,
                 )]
             } else {
                 (0..classes)
@@ -215,15 +219,15 @@ impl Playground {
                             TensorData::new(vec![y as i64], [1]),
                             &self.device,
                         );
-                        (
+                        Ok((
                             Some(y),
-                            ar.conditionals(images.clone(), Some(&label))
-                                .log_prob_pixels(images.clone())
-                                .try_into_vec_as::<f32>()
-                                .unwrap_or_default(),
-                        )
+                            crate::error::host(
+                                ar.conditionals(images.clone(), Some(&label))
+                                    .log_prob_pixels(images.clone()),
+                            )?,
+                        ))
                     })
-                    .collect()
+                    .collect::<Result<_>>()?
             };
             let log_p: Vec<f64> = heads
                 .iter()
@@ -252,15 +256,19 @@ impl Playground {
                 });
             }
         } else if let Some(latent) = m.model.as_latent() {
-            let result =
-                crate::eval::latent::elbo_and_iwae(latent, &set, 100, 1, &self.device, &mut Silent);
-            if let Ok((elbo, iwae)) = result {
-                out["elbo_nll_nats"] = serde_json::json!(elbo.nll_nats_per_image);
-                out["iwae100_nll_nats"] = serde_json::json!(iwae.nll_nats_per_image);
-                out["bits_per_dim"] = serde_json::json!(iwae.bits_per_dim);
-            }
+            let (elbo, iwae) = crate::eval::latent::elbo_and_iwae(
+                latent,
+                &set,
+                100,
+                1,
+                &self.device,
+                &mut Silent,
+            )?;
+            out["elbo_nll_nats"] = serde_json::json!(elbo.nll_nats_per_image);
+            out["iwae100_nll_nats"] = serde_json::json!(iwae.nll_nats_per_image);
+            out["bits_per_dim"] = serde_json::json!(iwae.bits_per_dim);
         }
-        out
+        Ok(out)
     }
 
     fn complete(&self, m: &Served, pixels: &[u8], k: usize) -> Reply {
@@ -276,29 +284,38 @@ impl Playground {
         let shape = m.image.shape;
         let known = sample::top_half_known(shape);
         let images = pixels.repeat(k);
-        let classes: Option<Vec<u8>> = m.log_prior.as_ref().map(|_| {
-            // Complete as the class the drawing most likely shows.
-            let Some(post) = self.score(m, pixels)["class_posterior"].as_array().cloned() else {
-                return vec![0; k];
-            };
-            let best =
-                post.iter().enumerate().fold(
-                    0,
-                    |b, (i, p)| if p.as_f64() > post[b].as_f64() { i } else { b },
-                );
-            vec![best as u8; k]
-        });
+        let classes: Option<Vec<u8>> = match &m.log_prior {
+            None => None,
+            Some(_) => {
+                // Complete as the class the drawing most likely shows.
+                let score = match self.score(m, pixels) {
+                    Ok(score) => score,
+                    Err(e) => return Reply::error(500, e.to_string()),
+                };
+                let Some(post) = score["class_posterior"].as_array().cloned() else {
+                    return Reply::error(500, "the class posterior is missing");
+                };
+                let best = post.iter().enumerate().fold(0, |b, (i, p)| {
+                    if p.as_f64() > post[b].as_f64() { i } else { b }
+                });
+                Some(vec![best as u8; k])
+            }
+        };
         let spec = SampleSpec {
             shape,
             levels: m.image.levels,
             seed: rand::random(),
             classes: classes.as_deref(),
         };
-        let done = match &m.model {
-            AnyModel::GatedPixelcnn(g) => {
-                sample::cached::complete_gated(&g.to_host(), &spec, &images, &known, &mut Silent)
+        let done = match m.model.fast_sampler() {
+            Ok(Some(fast)) => fast.complete(&spec, &images, &known, &mut Silent),
+            Ok(None) => {
+                match sample::complete(ar, &spec, &images, &known, &self.device, &mut Silent) {
+                    Ok(done) => done,
+                    Err(e) => return Reply::error(500, e.to_string()),
+                }
             }
-            _ => sample::complete(ar, &spec, &images, &known, &self.device, &mut Silent),
+            Err(e) => return Reply::error(500, e.to_string()),
         };
         png_grid(&done, shape, m.image.levels, k)
     }

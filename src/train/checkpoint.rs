@@ -6,9 +6,9 @@
 //! Safetensors carries no parameter identity, but burn keys optimiser state by `ParamId`, so the
 //! ids are saved in `state.json` (in module visiting order) and given back to the rebuilt model.
 
+use crate::config::write_atomic;
 use crate::data::catalog::sha256_hex;
 use crate::error::{Error, Result};
-use crate::run::write_atomic;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::ModuleOptimizer;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -39,11 +39,11 @@ pub struct TrainState {
     pub sha256: std::collections::BTreeMap<String, String>,
 }
 
-pub const MODEL_FILE: &str = "model.safetensors";
+use crate::layout::CHECKPOINT_STATE as STATE_FILE;
 /// The exponential moving average of the weights, beside a resumable checkpoint.
-const EMA_FILE: &str = "ema.safetensors";
-const OPTIM_FILE: &str = "optimizer.bpk";
-const STATE_FILE: &str = "state.json";
+use crate::layout::EMA_WEIGHTS as EMA_FILE;
+pub use crate::layout::MODEL_WEIGHTS as MODEL_FILE;
+use crate::layout::OPTIMIZER_STATE as OPTIM_FILE;
 /// The files beside `state.json` that it records a SHA-256 of (and that `slim` removes).
 const PAYLOAD_FILES: [&str; 3] = [MODEL_FILE, EMA_FILE, OPTIM_FILE];
 
@@ -57,8 +57,8 @@ pub enum Which {
 impl Which {
     fn pointer(self) -> &'static str {
         match self {
-            Which::Last => "last.json",
-            Which::Best => "best.json",
+            Which::Last => crate::layout::LAST_POINTER,
+            Which::Best => crate::layout::BEST_POINTER,
         }
     }
 }
@@ -83,8 +83,10 @@ pub fn save<M: Module>(
         Which::Last => format!("step-{:09}", state.step),
         Which::Best => format!("best-step-{:09}", state.step),
     };
-    let dir = run_dir.join("checkpoints").join(&name);
-    let tmp = run_dir.join("checkpoints").join(format!(".{name}.tmp"));
+    let dir = run_dir.join(crate::layout::CHECKPOINTS).join(&name);
+    let tmp = run_dir
+        .join(crate::layout::CHECKPOINTS)
+        .join(format!(".{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let write = || -> Result<()> {
@@ -137,7 +139,7 @@ fn prune(run_dir: &Path) {
         .iter()
         .filter_map(|w| current_dir_name(run_dir, *w).ok().flatten())
         .collect();
-    if let Ok(entries) = std::fs::read_dir(run_dir.join("checkpoints")) {
+    if let Ok(entries) = std::fs::read_dir(run_dir.join(crate::layout::CHECKPOINTS)) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if !name.starts_with('.') && !keep.contains(&name) {
@@ -160,7 +162,7 @@ fn current_dir_name(run_dir: &Path, which: Which) -> Result<Option<String>> {
 
 /// The folder of the `which` checkpoint, if the run has one.
 pub fn locate(run_dir: &Path, which: Which) -> Result<Option<PathBuf>> {
-    Ok(current_dir_name(run_dir, which)?.map(|d| run_dir.join("checkpoints").join(d)))
+    Ok(current_dir_name(run_dir, which)?.map(|d| run_dir.join(crate::layout::CHECKPOINTS).join(d)))
 }
 
 /// A loaded checkpoint: the model with its saved weights and ids, and the training state.

@@ -8,11 +8,11 @@ pub mod checkpoint;
 pub mod ema;
 pub mod stop;
 
+use crate::config::{OptimConfig, OptimizerKind, RunConfig, TrainConfig};
 use crate::data::{ImageSet, batch};
 use crate::error::{Error, Result};
 use crate::models::{AnyModel, ImageSpec, Trainable, build};
 use crate::progress::Progress;
-use crate::run::{OptimConfig, OptimizerKind, RunConfig, TrainConfig};
 use crate::units::bits_per_dim;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
@@ -308,9 +308,10 @@ where
         }
         let epoch_seconds = epoch_start.elapsed().as_secs_f64();
         let partial = state.batch_in_epoch < batches.len();
+        // The phase's label already names the epoch.
         progress.finish(&format!(
-            "epoch {} trained in {epoch_seconds:.0}s",
-            epoch + 1
+            "trained in {epoch_seconds:.0}s, train loss {:.2}",
+            loss_sum / loss_count.max(1) as f64
         ));
         if !partial {
             state.epoch += 1;
@@ -359,7 +360,7 @@ where
                 valid_nll: m.valid_nll,
             })
             .collect();
-        crate::viz::loss_curve(&run_dir.join("loss_curve.svg"), &curve)?;
+        crate::viz::loss_curve(&run_dir.join(crate::layout::LOSS_CURVE), &curve)?;
         if state.best_valid_nll.is_none_or(|best| valid_nll < best) {
             state.best_valid_nll = Some(valid_nll);
             state.best_epoch = Some(state.epoch);
@@ -435,7 +436,7 @@ pub fn mean_objective(
 }
 
 fn append_metrics(run_dir: &Path, metrics: &EpochMetrics) -> Result<()> {
-    let path = run_dir.join("metrics.jsonl");
+    let path = run_dir.join(crate::layout::METRICS);
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -447,7 +448,7 @@ fn append_metrics(run_dir: &Path, metrics: &EpochMetrics) -> Result<()> {
 
 /// Reads `metrics.jsonl` of a run (empty when absent).
 pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>> {
-    let path = run_dir.join("metrics.jsonl");
+    let path = run_dir.join(crate::layout::METRICS);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(vec![]);
     };
@@ -459,38 +460,4 @@ pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>> {
                 .map_err(|e| Error::bad_file(&path, format!("line {}: {e}", i + 1)))
         })
         .collect()
-}
-
-/// A trained model, rebuilt from its run directory: the config, the model with the `which`
-/// checkpoint's weights (falling back to the last one when no best exists), and its state.
-pub struct TrainedRun {
-    pub config: RunConfig,
-    pub image: ImageSpec,
-    pub model: AnyModel,
-    pub state: TrainState,
-    pub checkpoint: PathBuf,
-}
-
-/// Loads a run for evaluation or sampling, on `device` (no autodiff needed).
-pub fn load_trained(run_dir: &Path, which: Which, device: &Device) -> Result<TrainedRun> {
-    let config = crate::run::load_run_config(run_dir)?;
-    let image = config.image_spec(run_dir)?;
-    let dir = match checkpoint::locate(run_dir, which)? {
-        Some(dir) => dir,
-        None => checkpoint::locate(run_dir, Which::Last)?.ok_or_else(|| {
-            Error::Invalid(format!(
-                "{} has no checkpoint yet: training has not finished an epoch or a checkpoint interval",
-                run_dir.display()
-            ))
-        })?,
-    };
-    let model = build(&config.model, &image, device);
-    let loaded = checkpoint::load(&dir, model)?;
-    Ok(TrainedRun {
-        config,
-        image,
-        model: loaded.model,
-        state: loaded.state,
-        checkpoint: dir,
-    })
 }

@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: a tiny model config and small data sets.
 #![allow(dead_code)]
 
+use genmodels::config::{DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
 use genmodels::data::{Binarization, ImageSet, ImageShape, Levels, Split};
 use genmodels::models::{ImageSpec, ModelConfig, PixelCnnConfig};
-use genmodels::run::{DataConfig, OptimConfig, RunConfig, Schedule, TrainConfig};
 use std::path::{Path, PathBuf};
+
+pub mod causality;
 
 pub fn tiny_pixelcnn() -> PixelCnnConfig {
     PixelCnnConfig {
@@ -46,6 +48,7 @@ pub fn tiny_run(epochs: usize) -> RunConfig {
             seed: 7,
             train_limit: Some(64),
             valid_limit: Some(32),
+            final_samples: 0,
             ..Default::default()
         },
     }
@@ -131,7 +134,7 @@ pub fn train_cli(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf
 pub fn library_log_prob(run: &Path, set: &ImageSet) -> Vec<f64> {
     let device = burn::tensor::Device::flex();
     let trained =
-        genmodels::train::load_trained(run, genmodels::train::checkpoint::Which::Best, &device)
+        genmodels::run::load_trained(run, genmodels::train::checkpoint::Which::Best, &device)
             .unwrap();
     genmodels::eval::per_image_log_prob(
         trained.model.as_autoregressive().unwrap(),

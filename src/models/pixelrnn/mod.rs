@@ -15,7 +15,10 @@
 pub mod diagonal_bilstm;
 pub mod row_lstm;
 
-use super::{Autoregressive, ImageSpec};
+use super::{
+    Autoregressive, Batch, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable,
+    nll_loss,
+};
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
@@ -146,5 +149,60 @@ impl PixelRnn {
 impl Autoregressive for PixelRnn {
     fn conditionals(&self, images: Tensor<4>, _labels: Option<&Tensor<1, Int>>) -> PixelHead {
         PixelHead::from_logits(self.logits(images), self.logits_per_channel)
+    }
+}
+
+impl ModelSpec for PixelRnnConfig {
+    type Model = PixelRnn;
+
+    fn presets() -> Vec<Preset<Self>> {
+        vec![
+            Preset {
+                name: "row-lstm",
+                about: "PixelRNN, Row LSTM (a triangular context above each pixel)",
+                config: Self::default(),
+            },
+            Preset {
+                name: "diagonal-bilstm",
+                about: "PixelRNN, Diagonal BiLSTM (every earlier pixel)",
+                config: Self {
+                    cell: RnnKind::DiagonalBilstm,
+                    ..Self::default()
+                },
+            },
+        ]
+    }
+
+    fn name(&self) -> &'static str {
+        match self.cell {
+            RnnKind::RowLstm => "row-lstm",
+            RnnKind::DiagonalBilstm => "diagonal-bilstm",
+        }
+    }
+
+    fn build(&self, image: &ImageSpec, device: &Device) -> PixelRnn {
+        self.init(image, device)
+    }
+
+    fn accepts(&self, image: &ImageSpec) -> crate::Result<()> {
+        super::grey_only(self.name(), image)
+    }
+
+    fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {
+        self.hidden_channels = flags.hidden_channels.take().unwrap_or(self.hidden_channels);
+        self.layers = flags.layers.take().unwrap_or(self.layers);
+        Ok(())
+    }
+}
+
+impl Trainable for PixelRnn {
+    fn loss(&self, batch: Batch) -> Loss {
+        nll_loss(self, batch)
+    }
+}
+
+impl Model for PixelRnn {
+    fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
+        Some(self)
     }
 }

@@ -1,14 +1,5 @@
-//! A run: its TOML configuration and its directory.
-//!
-//! ```text
-//! runs/NAME/
-//!   config.toml          the resolved RunConfig: `train --config` of it re-creates the run
-//!   metrics.jsonl        one JSON object per epoch (train and valid NLL, bits/dim, lr, time)
-//!   loss_curve.svg       train and validation NLL per epoch
-//!   checkpoints/         step-NNNNNNNN/ {model.safetensors, optimizer.bpk, state.json}, best/
-//!   last.json, best.json pointers to the latest and the best checkpoint (rewritten atomically)
-//!   eval-<split>.json, samples.png, completions.png
-//! ```
+//! A run's TOML configuration: data, model, optimiser and training recipe. The directory's
+//! files are named in [`crate::layout`]; the run itself is [`crate::run::Run`].
 
 use crate::error::{Error, Result};
 use crate::models::{ImageSpec, ModelConfig};
@@ -192,7 +183,7 @@ impl RunConfig {
 }
 
 /// Name of the config file in a run directory.
-pub const CONFIG_FILE: &str = "config.toml";
+pub use crate::layout::CONFIG as CONFIG_FILE;
 
 pub use crate::atomic::write_atomic;
 
@@ -256,7 +247,7 @@ mod tests {
 
     #[test]
     fn every_model_config_and_shipped_toml_parses() {
-        for name in crate::models::MODEL_NAMES {
+        for name in crate::models::model_names() {
             let config = RunConfig {
                 data: DataConfig {
                     dataset: "synth-digits".into(),

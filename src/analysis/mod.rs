@@ -1,0 +1,74 @@
+//! What the lecture says generative models are for, measured on trained runs: the Bayes
+//! classifier from a class-conditional p(x|y) (`classify`), out-of-distribution scores
+//! (`ood`), and features learnt without labels serving a classifier (`features`). Each takes a
+//! request and returns a report; the CLI prints it.
+
+pub mod classify;
+pub mod features;
+pub mod ood;
+
+use crate::data::{self, ImageSet};
+use crate::error::{Error, Result};
+use crate::models::ImageSpec;
+use crate::run::load_trained;
+use crate::train::checkpoint::Which;
+use burn::tensor::Device;
+use burn::tensor::activation::softmax;
+use std::path::Path;
+
+/// Softmax posteriors `[n][classes]` of a discriminative classifier run on `set`.
+pub fn classifier_posteriors(
+    run_dir: &Path,
+    set: &ImageSet,
+    device: &Device,
+) -> Result<Vec<Vec<f64>>> {
+    let trained = load_trained(run_dir, Which::Best, device)?;
+    let Some(classifier) = trained.model.as_classifier() else {
+        return Err(Error::Invalid(format!(
+            "{} holds a {}, not a classifier",
+            run_dir.display(),
+            trained.config.model.name()
+        )));
+    };
+    check_shape(&trained.image, set, run_dir)?;
+    let pixels = set.epoch_pixels(0);
+    let shape = [set.shape.channels, set.shape.height, set.shape.width];
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let mut out = Vec::new();
+    for chunk in indices.chunks(500) {
+        let images = data::batch::to_tensor(&pixels, chunk, shape, set.levels, device);
+        let p = crate::error::host(softmax(classifier.logits(images), 1))?;
+        let classes = p.len() / chunk.len();
+        out.extend(
+            p.chunks(classes)
+                .map(|row| row.iter().map(|&v| v as f64).collect::<Vec<_>>()),
+        );
+    }
+    Ok(out)
+}
+
+/// Refuses images of another shape or level count than the run was trained on.
+pub fn check_shape(image: &ImageSpec, set: &ImageSet, run_dir: &Path) -> Result<()> {
+    if image.shape != set.shape || image.levels != set.levels {
+        return Err(Error::Invalid(format!(
+            "{} was trained on {}x{}x{} {:?} images; {} has {}x{}x{} {:?} images",
+            run_dir.display(),
+            image.shape.channels,
+            image.shape.height,
+            image.shape.width,
+            image.levels,
+            set.benchmark(),
+            set.shape.channels,
+            set.shape.height,
+            set.shape.width,
+            set.levels
+        )));
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Invalid(format!("cannot serialise {}: {e}", path.display())))?;
+    crate::atomic::write_atomic(path, &json)
+}

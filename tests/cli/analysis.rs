@@ -1,0 +1,236 @@
+//! The analyses: features without labels, the Bayes classifier, out-of-distribution scores.
+
+use super::{genmodels, text};
+
+#[test]
+fn features_compares_encoder_and_random_initialisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("f");
+    let out = genmodels(
+        &[
+            "features",
+            "--data",
+            "synth-digits",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--ae-epochs",
+            "1",
+            "--labels",
+            "50",
+            "--seeds",
+            "1",
+            "--steps",
+            "20",
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("features.json")).unwrap()).unwrap();
+    assert!(
+        report["benchmark"]
+            .as_str()
+            .unwrap()
+            .contains("synth-digits")
+    );
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["init"], "autoencoder");
+    assert_eq!(rows[1]["init"], "random");
+    for row in rows {
+        let acc = row["mean"].as_f64().unwrap();
+        assert!(
+            acc > 0.1 && acc <= 1.0,
+            "accuracy {acc} is not better than chance on 10 classes"
+        );
+    }
+}
+
+#[test]
+fn classify_and_ood_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |name: &str, extra: &[&str]| {
+        let path = d.join(name);
+        let mut args = vec![
+            "train",
+            "--data",
+            "synth-digits",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "256",
+            "--valid-limit",
+            "32",
+            "--out",
+            path.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = genmodels(&args, d);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        path
+    };
+    let density = run(
+        "pcnn",
+        &[
+            "pixelcnn",
+            "--hidden-channels",
+            "8",
+            "--residual-blocks",
+            "2",
+        ],
+    );
+    let conditional = run(
+        "cond",
+        &[
+            "gated-pixelcnn",
+            "--conditional",
+            "--hidden-channels",
+            "4",
+            "--layers",
+            "2",
+        ],
+    );
+    let classifier = run("clf", &["classifier-mlp"]);
+    let out = genmodels(
+        &[
+            "classify",
+            "--model",
+            conditional.to_str().unwrap(),
+            "--baseline",
+            classifier.to_str().unwrap(),
+            "--limit",
+            "20",
+        ],
+        d,
+    );
+    let t = text(&out);
+    assert!(
+        out.status.success()
+            && t.contains("Bayes classifier")
+            && t.contains("ECE")
+            && t.contains("discriminative baseline"),
+        "{t}"
+    );
+    let out = genmodels(
+        &[
+            "classify",
+            "--model",
+            density.to_str().unwrap(),
+            "--limit",
+            "5",
+        ],
+        d,
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("without class conditioning"),
+        "{}",
+        text(&out)
+    );
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            density.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            "noise",
+            "--classifier",
+            classifier.to_str().unwrap(),
+            "--limit",
+            "100",
+        ],
+        d,
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(density.join("ood-synth-digits-noise.json")).unwrap(),
+    )
+    .unwrap();
+    let likelihood_auroc = report["scores"][0]["auroc"].as_f64().unwrap();
+    // Uniform binary noise has half its pixels on; digits a tenth: any model that learned the
+    // digits' sparsity puts noise far below them.
+    assert!(
+        likelihood_auroc > 0.9,
+        "noise vs digits AUROC {likelihood_auroc}\n{t}"
+    );
+    assert!(density.join("ood-synth-digits-noise.svg").is_file());
+    // A VAE scores by its IWAE bound, and can be the likelihood ratio's background.
+    let vae = run("vae", &["vae-mlp", "--latent-dim", "4"]);
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            vae.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            "noise",
+            "--background",
+            density.to_str().unwrap(),
+            "--iwae-k",
+            "8",
+            "--limit",
+            "100",
+        ],
+        d,
+    );
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.contains("IWAE-8 bound") && t.contains("likelihood ratio"),
+        "{t}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vae.join("ood-synth-digits-noise.json")).unwrap())
+            .unwrap();
+    let vae_auroc = report["scores"][0]["auroc"].as_f64().unwrap();
+    assert!(
+        vae_auroc > 0.9,
+        "noise vs digits AUROC under the VAE {vae_auroc}\n{t}"
+    );
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            conditional.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            "noise",
+        ],
+        d,
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("class-conditional"),
+        "{}",
+        text(&out)
+    );
+    // A model of another image size is refused with both shapes named.
+    let folder = d.join("imgs");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..3u8 {
+        image::GrayImage::from_pixel(8, 8, image::Luma([i]))
+            .save(folder.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let out = genmodels(
+        &[
+            "ood",
+            "--model",
+            density.to_str().unwrap(),
+            "--in",
+            "synth-digits",
+            "--out",
+            &format!("folder:{}", folder.display()),
+        ],
+        d,
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("1x8x8"),
+        "{}",
+        text(&out)
+    );
+}
