@@ -45,6 +45,25 @@ pub fn eval_file(split: &str, limit: Option<usize>, bound: Option<&str>) -> Stri
     format!("eval-{split}{first}{bound}.json")
 }
 
+/// The Bayes classifier's report on `split` (`genmodels classify`), in the density run.
+pub fn classify_file(split: &str) -> String {
+    format!("classify-{split}.json")
+}
+
+/// The stem of the OOD report and histogram (`genmodels ood`) of `in_data` against
+/// `out_data`, in the density run: `<stem>.json`, `<stem>.svg`.
+pub fn ood_stem(in_data: &str, out_data: &str) -> String {
+    format!(
+        "ood-{}-{}",
+        in_data.replace(['/', ':'], "_"),
+        out_data.replace(['/', ':'], "_")
+    )
+}
+
+/// The feature-learning experiment's table and data, in its output folder.
+pub const FEATURES_TABLE: &str = "features.md";
+pub const FEATURES_JSON: &str = "features.json";
+
 /// Whether `name` is an evaluation file of [`eval_file`].
 pub fn is_eval_file(name: &str) -> bool {
     name.starts_with("eval-") && name.ends_with(".json")

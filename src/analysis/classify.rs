@@ -103,7 +103,7 @@ pub fn classify(
         baseline_run: request.baseline.clone(),
     };
     write_json(
-        &run.join(format!("classify-{}.json", request.split)),
+        &run.join(crate::layout::classify_file(&request.split.to_string())),
         &report,
     )?;
     Ok(report)

@@ -214,7 +214,8 @@ pub fn features(
         seeds: a.seeds.clone(),
         rows,
     };
-    crate::atomic::write_atomic(&a.out.join("features.md"), report.markdown().as_bytes())?;
-    super::write_json(&a.out.join("features.json"), &report)?;
+    let table = a.out.join(crate::layout::FEATURES_TABLE);
+    crate::atomic::write_atomic(&table, report.markdown().as_bytes())?;
+    super::write_json(&a.out.join(crate::layout::FEATURES_JSON), &report)?;
     Ok(report)
 }

@@ -204,11 +204,7 @@ pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<Ood
             }
         })
         .collect();
-    let stem = format!(
-        "ood-{}-{}",
-        a.in_data.replace(['/', ':'], "_"),
-        a.out_data.replace(['/', ':'], "_")
-    );
+    let stem = crate::layout::ood_stem(&a.in_data, &a.out_data);
     let plot = a
         .plot
         .clone()

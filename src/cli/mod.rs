@@ -312,8 +312,8 @@ pub fn run(args: Args) -> Result<()> {
             }
             let runs = resolve_all(&runs)?;
             let out = out.unwrap_or_else(|| match runs.as_slice() {
-                [one] => one.join("report.html"),
-                _ => PathBuf::from("report.html"),
+                [one] => one.join(layout::REPORT),
+                _ => PathBuf::from(layout::REPORT),
             });
             crate::report::write(&runs, &out)?;
             println!("wrote {}", out.display());

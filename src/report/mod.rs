@@ -204,11 +204,28 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
             );
         }
         if !r.metrics.is_empty() {
-            html.push_str("<table><tr><th>epoch</th><th>train NLL</th><th>valid NLL</th><th>valid bits/dim</th><th>test NLL</th><th>images/s</th><th>time (s)</th></tr>");
+            // The objective's terms (a VAE's reconstruction NLL and KL), when it has several.
+            let with_terms = r.metrics.iter().any(|m| m.terms.len() > 1);
+            let _ = write!(
+                html,
+                "<table><tr><th>epoch</th><th>train NLL</th>{}<th>valid NLL</th><th>valid bits/dim</th><th>test NLL</th><th>images/s</th><th>time (s)</th></tr>",
+                if with_terms {
+                    "<th>train loss terms (nats)</th>"
+                } else {
+                    ""
+                }
+            );
             for m in &r.metrics {
+                let terms = if with_terms {
+                    let parts: Vec<String> =
+                        m.terms.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+                    format!("<td>{}</td>", escape(&parts.join(", ")))
+                } else {
+                    String::new()
+                };
                 let _ = write!(
                     html,
-                    "<tr><td>{}{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.5}</td><td>{}</td><td>{:.1}</td><td>{:.0}</td></tr>",
+                    "<tr><td>{}{}</td><td>{:.3}</td>{terms}<td>{:.3}</td><td>{:.5}</td><td>{}</td><td>{:.1}</td><td>{:.0}</td></tr>",
                     m.epoch,
                     if m.partial { " (partial)" } else { "" },
                     m.train_nll,
@@ -246,5 +263,5 @@ pub fn write(run_dirs: &[PathBuf], out: &Path) -> Result<()> {
         }
     }
     html.push_str("</body></html>");
-    crate::config::write_atomic(out, html.as_bytes())
+    crate::atomic::write_atomic(out, html.as_bytes())
 }

@@ -15,6 +15,12 @@ fn vae_train_eval_pictures_and_refusals() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out));
+    // The report shows the negative ELBO's two terms beside it.
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        page.contains("train loss terms") && page.contains("kl ") && page.contains("recon "),
+        "the report lacks the ELBO's terms"
+    );
     let out = genmodels(
         &["eval", run_s, "--limit", "10", "--iwae-k", "20"],
         dir.path(),
