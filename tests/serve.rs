@@ -22,6 +22,27 @@ fn png(pixels: &[u8], side: u32) -> Vec<u8> {
     bytes
 }
 
+/// A PNG signature, a header chunk claiming `side` x `side` grey pixels and no image data.
+fn huge_png_header(side: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grey, deflate, no filter, no interlace
+    let mut crc = flate2::Crc::new();
+    crc.update(&ihdr);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc.sum().to_be_bytes());
+    // An empty first data chunk: where a decoder knows the header is complete.
+    let mut crc = flate2::Crc::new();
+    crc.update(b"IDAT");
+    png.extend_from_slice(&0u32.to_be_bytes());
+    png.extend_from_slice(b"IDAT");
+    png.extend_from_slice(&crc.sum().to_be_bytes());
+    png
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -152,6 +173,58 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
             .as_u16(),
         404
     );
+
+    // Query values out of range or not numbers: a 400 that names them, never a silent clamp.
+    for query in [
+        "sample?model=plain&n=abc",
+        "sample?model=plain&n=-5",
+        "sample?model=plain&n=0",
+        "sample?seed=x",
+    ] {
+        let mut res = agent().get(&format!("{base}/api/{query}")).call().unwrap();
+        assert_eq!(res.status().as_u16(), 400, "{query}");
+        let text = res.body_mut().read_to_string().unwrap();
+        assert!(text.contains("whole number"), "{query}: {text}");
+    }
+    let (got, text) = post(
+        &format!("{base}/api/complete?model=plain&k=100"),
+        &png(&test.pixels, 28),
+    );
+    assert!(
+        got == 400 && text.contains("k must be a whole number from 1 to 8"),
+        "{text}"
+    );
+    // HEAD is GET without a body.
+    let res = agent().head(&format!("{base}/")).call().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // An image whose header claims 10000 x 10000 is refused by its size, before decoding.
+    let (got, text) = post(&format!("{base}/api/score"), &huge_png_header(10_000));
+    assert!(got == 400 && text.contains("10000x10000"), "{text}");
+
+    // Clients that send their headers and hold back their bodies, one more than the workers,
+    // stall nobody: a normal request is still answered at once.
+    let slow: Vec<std::net::TcpStream> = (0..5)
+        .map(|_| {
+            let mut stream =
+                std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+            std::io::Write::write_all(
+                &mut stream,
+                b"POST /api/score HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+            )
+            .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let (got, _) = post(&format!("{base}/api/score"), &png(&test.pixels, 28));
+    assert_eq!(got, 200);
+    assert!(
+        started.elapsed().as_secs_f64() < 1.0,
+        "a normal request waited {:?} behind slow clients",
+        started.elapsed()
+    );
+    drop(slow);
 
     // Bounded load: 6 clients x 4 requests at once, every one answered 200 within the time.
     let started = std::time::Instant::now();

@@ -8,8 +8,10 @@
 //! - `GET /api/sample?model=NAME&n=16` — a PNG grid of fresh samples.
 //! - `GET /api/models` — the loaded models.
 //!
-//! Bad requests get a 4xx with a message; the server never panics on input. Requests are
-//! served by a few threads; model calls take turns behind a lock.
+//! Bad requests get a 4xx with a message (a count out of range included); the server never
+//! panics on input. HEAD is answered as GET without the body. Bodies are read off the workers
+//! (at most [`MAX_BODY_READERS`] at once), so clients that hold back their bodies cannot stall
+//! the others; requests are served by a few threads; model calls take turns behind a lock.
 
 use crate::data::{ImageSet, ImageShape, Levels, Split};
 use crate::error::{Error, Result};
@@ -150,6 +152,8 @@ impl Playground {
                     .ok_or_else(|| Reply::error(404, format!("unknown model {n:?}"))),
             }
         };
+        // HEAD is GET without the body (tiny_http drops it).
+        let method = if method == "HEAD" { "GET" } else { method };
         match (method, path) {
             ("GET", "/") => Reply { status: 200, content_type: "text/html; charset=utf-8", body: PAGE.as_bytes().to_vec() },
             ("GET", "/api/models") => Reply::json(
@@ -172,7 +176,7 @@ impl Playground {
             },
             ("POST", "/api/complete") => {
                 let served = match pick(param("model")) { Ok(s) => s, Err(r) => return r };
-                let k = param("k").and_then(|k| k.parse().ok()).unwrap_or(4usize).clamp(1, 8);
+                let k = match count(param("k"), "k", 4, 1..=8) { Ok(k) => k, Err(r) => return r };
                 match decode(body, &served.image) {
                     Err(reply) => reply,
                     Ok(pixels) => self.complete(served, &pixels, k),
@@ -180,8 +184,12 @@ impl Playground {
             }
             ("GET", "/api/sample") => {
                 let served = match pick(param("model")) { Ok(s) => s, Err(r) => return r };
-                let n = param("n").and_then(|n| n.parse().ok()).unwrap_or(16usize).clamp(1, 64);
-                let seed = param("seed").and_then(|s| s.parse().ok()).unwrap_or_else(rand::random::<u64>);
+                let n = match count(param("n"), "n", 16, 1..=64) { Ok(n) => n, Err(r) => return r };
+                let seed = match param("seed").map(|s| s.parse::<u64>()) {
+                    None => rand::random::<u64>(),
+                    Some(Ok(seed)) => seed,
+                    Some(Err(_)) => return Reply::error(400, "seed must be a whole number"),
+                };
                 self.sample(served, n, seed)
             }
             (_, "/" | "/api/score" | "/api/complete" | "/api/sample" | "/api/models") => {
@@ -361,14 +369,43 @@ fn one_image_set(m: &Served, pixels: Vec<u8>) -> ImageSet {
     }
 }
 
+/// A query count: `default` when absent, a 400 naming the range when not a whole number in it.
+fn count(
+    value: Option<String>,
+    name: &str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> std::result::Result<usize, Reply> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    match text.parse::<usize>() {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(Reply::error(
+            400,
+            format!(
+                "{name}={text:?}: {name} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
 /// A PNG body to pixel values in the model's levels (grey; binary models threshold at half).
 fn decode(body: &[u8], spec: &ImageSpec) -> std::result::Result<Vec<u8>, Reply> {
     if body.is_empty() {
         return Err(Reply::error(400, "empty body: send a PNG image"));
     }
-    let image = image::load_from_memory(body)
-        .map_err(|e| Reply::error(400, format!("not a readable image: {e}")))?;
-    let (w, h) = (image.width() as usize, image.height() as usize);
+    // The size from the header first: a huge image is refused before it is decoded.
+    let unreadable = |e: image::ImageError| Reply::error(400, format!("not a readable image: {e}"));
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(body))
+            .with_guessed_format()
+            .map_err(|e| Reply::error(400, format!("not a readable image: {e}")))
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(unreadable)?;
+    let (w, h) = (w as usize, h as usize);
     if (spec.shape.height, spec.shape.width) != (h, w) || spec.shape.channels != 1 {
         return Err(Reply::error(
             400,
@@ -378,7 +415,11 @@ fn decode(body: &[u8], spec: &ImageSpec) -> std::result::Result<Vec<u8>, Reply> 
             ),
         ));
     }
-    let grey = image.to_luma8().into_raw();
+    let grey = reader()?
+        .decode()
+        .map_err(unreadable)?
+        .to_luma8()
+        .into_raw();
     Ok(match spec.levels {
         Levels::Binary => grey.iter().map(|&v| (v >= 128) as u8).collect(),
         Levels::Bits8 => grey,
@@ -407,6 +448,11 @@ fn png_grid(images: &[u8], shape: ImageShape, levels: Levels, columns: usize) ->
     }
 }
 
+/// Bodies being read at once. Each is read by a thread of its own, off the workers, so a client
+/// that sends its headers and holds back its body occupies one of these, never a worker; past
+/// the cap an upload is refused with a 503 at once.
+pub const MAX_BODY_READERS: usize = 32;
+
 /// Serves `playground` on `address` with `threads` workers, forever. Reports the bound address
 /// through `on_ready` first (port 0 picks a free port).
 pub fn serve(
@@ -415,6 +461,7 @@ pub fn serve(
     threads: usize,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let server = tiny_http::Server::http(address)
         .map_err(|e| Error::Invalid(format!("cannot listen on {address}: {e}")))?;
     let bound = server
@@ -422,54 +469,96 @@ pub fn serve(
         .to_ip()
         .ok_or_else(|| Error::Invalid("not an IP address".into()))?;
     on_ready(bound);
-    let server = Arc::new(server);
+    // Requests whose bodies are in hand, for the workers; a body that could not be read comes
+    // with the reply to send instead.
+    let (ready, queue) =
+        std::sync::mpsc::channel::<(tiny_http::Request, std::result::Result<Vec<u8>, Reply>)>();
+    let queue = Arc::new(Mutex::new(queue));
     let workers: Vec<_> = (0..threads.max(1))
         .map(|_| {
-            let (server, playground) = (server.clone(), playground.clone());
+            let (queue, playground) = (queue.clone(), playground.clone());
             std::thread::spawn(move || {
                 loop {
-                    let Ok(mut request) = server.recv() else {
-                        return;
+                    let next = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
                     };
-                    let reply = match request.body_length() {
-                        Some(n) if n > MAX_BODY_BYTES => {
-                            Reply::error(413, format!("body of {n} bytes exceeds {MAX_BODY_BYTES}"))
+                    let Ok((request, body)) = next else { return };
+                    let reply = match body {
+                        Ok(body) => {
+                            playground.handle(request.method().as_str(), request.url(), &body)
                         }
-                        _ => {
-                            let mut body = Vec::new();
-                            match request
-                                .as_reader()
-                                .take(MAX_BODY_BYTES as u64 + 1)
-                                .read_to_end(&mut body)
-                            {
-                                Ok(_) if body.len() > MAX_BODY_BYTES => Reply::error(
-                                    413,
-                                    format!("body exceeds {MAX_BODY_BYTES} bytes"),
-                                ),
-                                Ok(_) => playground.handle(
-                                    request.method().as_str(),
-                                    request.url(),
-                                    &body,
-                                ),
-                                Err(e) => Reply::error(400, format!("cannot read the body: {e}")),
-                            }
-                        }
+                        Err(reply) => reply,
                     };
-                    let header = tiny_http::Header::from_bytes(
-                        &b"Content-Type"[..],
-                        reply.content_type.as_bytes(),
-                    )
-                    .expect("valid header");
-                    let response = tiny_http::Response::from_data(reply.body)
-                        .with_status_code(reply.status)
-                        .with_header(header);
-                    let _ = request.respond(response);
+                    respond(request, reply);
                 }
             })
         })
         .collect();
+    let readers = Arc::new(AtomicUsize::new(0));
+    loop {
+        let Ok(mut request) = server.recv() else {
+            break;
+        };
+        let no_body = request.body_length() == Some(0)
+            || (request.body_length().is_none()
+                && matches!(
+                    request.method(),
+                    tiny_http::Method::Get | tiny_http::Method::Head
+                ));
+        if no_body {
+            if ready.send((request, Ok(Vec::new()))).is_err() {
+                break;
+            }
+            continue;
+        }
+        if let Some(n) = request.body_length().filter(|&n| n > MAX_BODY_BYTES) {
+            respond(
+                request,
+                Reply::error(413, format!("body of {n} bytes exceeds {MAX_BODY_BYTES}")),
+            );
+            continue;
+        }
+        if readers.fetch_add(1, Ordering::SeqCst) >= MAX_BODY_READERS {
+            readers.fetch_sub(1, Ordering::SeqCst);
+            respond(
+                request,
+                Reply::error(503, "too many uploads in progress; try again"),
+            );
+            continue;
+        }
+        let (ready, readers) = (ready.clone(), readers.clone());
+        std::thread::spawn(move || {
+            let mut body = Vec::new();
+            let read = request
+                .as_reader()
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut body);
+            readers.fetch_sub(1, Ordering::SeqCst);
+            let body = match read {
+                Ok(_) if body.len() > MAX_BODY_BYTES => Err(Reply::error(
+                    413,
+                    format!("body exceeds {MAX_BODY_BYTES} bytes"),
+                )),
+                Ok(_) => Ok(body),
+                Err(e) => Err(Reply::error(400, format!("cannot read the body: {e}"))),
+            };
+            let _ = ready.send((request, body));
+        });
+    }
+    drop(ready);
     for worker in workers {
         let _ = worker.join();
     }
     Ok(())
+}
+
+/// Sends `reply` (tiny_http leaves out the body of an answer to HEAD).
+fn respond(request: tiny_http::Request, reply: Reply) {
+    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes())
+        .expect("valid header");
+    let response = tiny_http::Response::from_data(reply.body)
+        .with_status_code(reply.status)
+        .with_header(header);
+    let _ = request.respond(response);
 }
