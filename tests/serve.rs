@@ -105,6 +105,40 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
     );
     assert_eq!(plain_score["pixel_nll"].as_array().unwrap().len(), 784);
     assert!(plain_score["ood"]["verdict"].is_string());
+    // The class-conditional model gets a verdict too, by its marginal NLL, with the
+    // validation range it is read against (low <= mean <= high).
+    let cond_score = &json["models"][1];
+    assert!(cond_score["ood"]["verdict"].is_string(), "{cond_score}");
+    assert!(
+        cond_score["nll_estimator"]
+            .as_str()
+            .unwrap()
+            .contains("Σ_y")
+    );
+    let range = cond_score["ood"]["typical_range_nats"].as_array().unwrap();
+    let (low, high) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
+    let mean = cond_score["ood"]["valid_mean_nats"].as_f64().unwrap();
+    assert!(low <= mean && mean <= high, "{low} {mean} {high}");
+    // The verdict follows the two-sided range: a blank image (more likely than most digits
+    // under a tiny model, the likelihood paradox) is called atypical, not "in distribution".
+    let (_, blank) = post(&format!("{base}/api/score"), &png(&[0; 784], 28));
+    let blank: serde_json::Value = serde_json::from_str(&blank).unwrap();
+    let blank = &blank["models"][0];
+    let nll = blank["nll_nats"].as_f64().unwrap();
+    let range = blank["ood"]["typical_range_nats"].as_array().unwrap();
+    let (low, high) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
+    let verdict = blank["ood"]["verdict"].as_str().unwrap();
+    let expected = if nll < low {
+        "atypical"
+    } else if nll > high {
+        "less likely"
+    } else {
+        "in distribution"
+    };
+    assert!(
+        verdict.contains(expected),
+        "{nll} in [{low}, {high}]: {verdict}"
+    );
     let posterior: f64 = json["models"][1]["class_posterior"]
         .as_array()
         .unwrap()

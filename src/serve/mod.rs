@@ -33,9 +33,34 @@ struct Served {
     name: String,
     model: AnyModel,
     image: ImageSpec,
-    /// NLL (nats) of the validation images at the 99th percentile: above it, "unusual".
-    ood_threshold: Option<f64>,
+    /// The validation images' NLL: what a score is compared with.
+    reference: Option<Reference>,
     log_prior: Option<Vec<f64>>,
+}
+
+/// The NLL of validation images: mean and the 1st and 99th percentiles.
+#[derive(Debug, Clone, Copy)]
+struct Reference {
+    mean: f64,
+    low: f64,
+    high: f64,
+    images: usize,
+}
+
+impl Reference {
+    fn of(mut nll: Vec<f64>) -> Option<Self> {
+        if nll.is_empty() {
+            return None;
+        }
+        nll.sort_by(f64::total_cmp);
+        let at = |q: usize| nll[(nll.len() * q / 100).min(nll.len() - 1)];
+        Some(Self {
+            mean: nll.iter().sum::<f64>() / nll.len() as f64,
+            low: at(1),
+            high: at(99),
+            images: nll.len(),
+        })
+    }
 }
 
 /// The server state.
@@ -83,19 +108,6 @@ impl Playground {
                 .map_or("model".into(), |n| n.to_string_lossy().to_string());
             let valid =
                 crate::data::load(&trained.config.data.dataset, Split::Valid, data_dir).ok();
-            let ood_threshold = match (trained.model.as_autoregressive(), &valid) {
-                (Some(ar), Some(valid)) if ar.classes() == 0 => {
-                    let set = valid.clone().truncate(500);
-                    let mut nll: Vec<f64> =
-                        crate::eval::per_image_log_prob(ar, &set, 100, &device, &mut Silent)?
-                            .iter()
-                            .map(|l| -l)
-                            .collect();
-                    nll.sort_by(f64::total_cmp);
-                    nll.get(nll.len() * 99 / 100).copied()
-                }
-                _ => None,
-            };
             let log_prior = match trained.model.as_autoregressive() {
                 Some(ar) if ar.classes() > 0 => {
                     let dataset = &trained.config.data.dataset;
@@ -110,11 +122,42 @@ impl Playground {
                 }
                 _ => None,
             };
+            // The validation images' NLL, by the same estimator the page shows (for a
+            // class-conditional model the marginal -log Σ_y p(y) p(x|y)): the reference every
+            // score is read against.
+            let reference = match (trained.model.as_autoregressive(), &valid) {
+                (Some(ar), Some(valid)) => {
+                    let set = valid.clone().truncate(500);
+                    let nll: Vec<f64> = match &log_prior {
+                        None => {
+                            crate::eval::per_image_log_prob(ar, &set, 100, &device, &mut Silent)?
+                                .iter()
+                                .map(|l| -l)
+                                .collect()
+                        }
+                        Some(prior) => crate::eval::bayes::class_log_likelihoods(
+                            ar,
+                            &set,
+                            100,
+                            &device,
+                            &mut Silent,
+                        )?
+                        .iter()
+                        .map(|l| {
+                            let joint: Vec<f64> = l.iter().zip(prior).map(|(a, b)| a + b).collect();
+                            -crate::eval::bayes::log_sum_exp(&joint)
+                        })
+                        .collect(),
+                    };
+                    Reference::of(nll)
+                }
+                _ => None,
+            };
             models.push(Served {
                 name,
                 model: trained.model,
                 image: trained.image,
-                ood_threshold,
+                reference,
                 log_prior,
             });
         }
@@ -257,10 +300,27 @@ impl Playground {
             out["nll_nats"] = serde_json::json!(nll);
             out["bits_per_dim"] = serde_json::json!(crate::units::bits_per_dim(nll, dims));
             out["pixel_nll"] = serde_json::json!(pixel_nll.iter().map(|v| -v).collect::<Vec<_>>());
-            if let Some(threshold) = m.ood_threshold {
+            out["nll_estimator"] = serde_json::json!(if m.log_prior.is_some() {
+                "-log Σ_y p(y) p(x|y), the marginal over classes"
+            } else {
+                "-log p(x), exact"
+            });
+            if let Some(r) = &m.reference {
+                // Two-sided: an image far more likely than any validation image (a blank
+                // canvas) is as atypical as one far less likely (Nalisnick et al. 2019).
+                let verdict = if nll > r.high {
+                    "out of distribution (less likely than 99% of validation images)"
+                } else if nll < r.low {
+                    "out of distribution (more likely than 99% of validation images: atypical)"
+                } else {
+                    "in distribution"
+                };
                 out["ood"] = serde_json::json!({
-                    "threshold_nats": threshold,
-                    "verdict": if nll > threshold { "out of distribution" } else { "in distribution" },
+                    "verdict": verdict,
+                    "threshold_nats": r.high,
+                    "typical_range_nats": [r.low, r.high],
+                    "valid_mean_nats": r.mean,
+                    "valid_images": r.images,
                 });
             }
         } else if let Some(latent) = m.model.as_latent() {
