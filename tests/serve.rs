@@ -115,6 +115,18 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
             .unwrap()
             .contains("Σ_y")
     );
+    // Its heat map is of one class, named: the most probable one.
+    let class = cond_score["pixel_nll_class"].as_u64().unwrap() as usize;
+    let posterior: Vec<f64> = cond_score["class_posterior"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    assert!(
+        posterior.iter().all(|&p| p <= posterior[class]),
+        "{class} {posterior:?}"
+    );
     let range = cond_score["ood"]["typical_range_nats"].as_array().unwrap();
     let (low, high) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
     let mean = cond_score["ood"]["valid_mean_nats"].as_f64().unwrap();

@@ -293,6 +293,8 @@ impl Playground {
                         .enumerate()
                         .fold(0, |b, (i, &p)| if p > posterior[b] { i } else { b });
                     out["class_posterior"] = serde_json::json!(posterior);
+                    // The map is of p(x|y) for the most probable class: say which, and its sum.
+                    out["pixel_nll_class"] = serde_json::json!(best);
                     (-crate::eval::bayes::log_sum_exp(&joint), &heads[best].1)
                 }
                 None => (-log_p[0], &heads[0].1),
