@@ -1,7 +1,7 @@
 //! The Bayes classifier p(y|x) ∝ p(x|y) p(y) from a class-conditional density run, against a
 //! discriminative classifier: accuracy and expected calibration error (15 bins).
 
-use super::{check_shape, classifier_posteriors, write_json};
+use super::{check_shape, classifier_posteriors};
 use crate::data::{self, Split};
 use crate::error::{Error, Result};
 use crate::eval::bayes;
@@ -102,7 +102,7 @@ pub fn classify(
         discriminative,
         baseline_run: request.baseline.clone(),
     };
-    write_json(
+    crate::atomic::write_json(
         &run.join(crate::layout::classify_file(&request.split.to_string())),
         &report,
     )?;

@@ -216,6 +216,6 @@ pub fn features(
     };
     let table = a.out.join(crate::layout::FEATURES_TABLE);
     crate::atomic::write_atomic(&table, report.markdown().as_bytes())?;
-    super::write_json(&a.out.join(crate::layout::FEATURES_JSON), &report)?;
+    crate::atomic::write_json(&a.out.join(crate::layout::FEATURES_JSON), &report)?;
     Ok(report)
 }

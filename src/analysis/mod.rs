@@ -66,9 +66,3 @@ pub fn check_shape(image: &ImageSpec, set: &ImageSet, run_dir: &Path) -> Result<
     }
     Ok(())
 }
-
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let json = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Invalid(format!("cannot serialise {}: {e}", path.display())))?;
-    crate::atomic::write_atomic(path, &json)
-}

@@ -4,7 +4,7 @@
 //! AUPR (OOD positive) and FPR at 95% TPR. Writes `MODEL/ood-<in>-<out>.json` and a histogram
 //! of the likelihood score.
 
-use super::{check_shape, classifier_posteriors, write_json};
+use super::{check_shape, classifier_posteriors};
 use crate::data::{self, ImageSet, Split};
 use crate::error::{Error, Result};
 use crate::eval::{self, ood};
@@ -227,6 +227,6 @@ pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<Ood
         scores: rows,
         plot,
     };
-    write_json(&a.model.join(format!("{stem}.json")), &report)?;
+    crate::atomic::write_json(&a.model.join(format!("{stem}.json")), &report)?;
     Ok(report)
 }

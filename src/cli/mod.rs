@@ -455,17 +455,8 @@ fn resolve_config(t: &TrainArgs) -> Result<RunConfig> {
     if let Some(s) = t.schedule {
         config.optim.schedule = s;
     }
-    config.model.apply(ModelFlags {
-        hidden_channels: t.hidden_channels,
-        residual_blocks: t.residual_blocks,
-        layers: t.layers,
-        conditional: t.conditional,
-        latent_dim: t.latent_dim,
-        iwae_k: t.iwae_k,
-    })?;
-    if config.train.batch_size == 0 || config.train.epochs == 0 {
-        bail!("--batch-size and --epochs must be at least 1");
-    }
+    // A zero batch size or epoch count is refused by `Run::create`.
+    config.model.apply(t.model_flags())?;
     Ok(config)
 }
 
@@ -479,18 +470,27 @@ fn resume_conflicts(t: &TrainArgs) -> Vec<&'static str> {
         ("--lr", t.lr.is_some()),
         ("--schedule", t.schedule.is_some()),
         ("--seed", t.seed.is_some()),
-        ("--hidden-channels", t.hidden_channels.is_some()),
-        ("--residual-blocks", t.residual_blocks.is_some()),
         ("--train-limit", t.train_limit.is_some()),
         ("--valid-limit", t.valid_limit.is_some()),
-        ("--layers", t.layers.is_some()),
-        ("--conditional", t.conditional),
-        ("--latent-dim", t.latent_dim.is_some()),
-        ("--iwae-k", t.iwae_k.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, given)| given.then_some(name))
+    .chain(t.model_flags().given())
     .collect()
+}
+
+impl TrainArgs {
+    /// The model's own flags, for [`ModelConfig::apply`].
+    fn model_flags(&self) -> ModelFlags {
+        ModelFlags {
+            hidden_channels: self.hidden_channels,
+            residual_blocks: self.residual_blocks,
+            layers: self.layers,
+            conditional: self.conditional,
+            latent_dim: self.latent_dim,
+            iwae_k: self.iwae_k,
+        }
+    }
 }
 
 /// `genmodels train`: returns the run directory.

@@ -22,10 +22,7 @@
 //! Departures: single-channel images only (the R -> G -> B split inside the stacks is left out;
 //! [`super::pixelcnn`] handles colour).
 
-use super::{
-    Autoregressive, Batch, FastSampler, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset,
-    Trainable, nll_loss,
-};
+use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::nn::PixelHead;
 use crate::nn::fused::gate;
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
@@ -330,16 +327,6 @@ impl ModelSpec for GatedPixelCnnConfig {
             self.classes = Some(10);
         }
         Ok(())
-    }
-}
-
-impl Trainable for GatedPixelCnn {
-    fn loss(&self, batch: Batch) -> Loss {
-        nll_loss(self, batch)
-    }
-
-    fn needs_labels(&self) -> bool {
-        self.classes() > 0
     }
 }
 

@@ -144,6 +144,17 @@ pub trait Trainable {
     }
 }
 
+/// Every autoregressive model trains on its exact NLL; a class-conditional one needs labels.
+impl<T: Autoregressive> Trainable for T {
+    fn loss(&self, batch: Batch) -> Loss {
+        nll_loss(self, batch)
+    }
+
+    fn needs_labels(&self) -> bool {
+        self.classes() > 0
+    }
+}
+
 /// The negative log-likelihood loss of a density model, in nats per image (batch mean).
 pub fn nll_loss<M: DensityModel + ?Sized>(model: &M, batch: Batch) -> Loss {
     let nll = model

@@ -17,10 +17,7 @@
 //! upper right fall out of the receptive field); the Gated PixelCNN removes it. Inputs are
 //! rescaled from [0, 1] to [-1, 1].
 
-use super::{
-    Autoregressive, Batch, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable,
-    nll_loss,
-};
+use super::{Autoregressive, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
 use burn::tensor::activation::relu;
@@ -166,12 +163,6 @@ impl ModelSpec for PixelCnnConfig {
         self.hidden_channels = flags.hidden_channels.take().unwrap_or(self.hidden_channels);
         self.residual_blocks = flags.residual_blocks.take().unwrap_or(self.residual_blocks);
         Ok(())
-    }
-}
-
-impl Trainable for PixelCnn {
-    fn loss(&self, batch: Batch) -> Loss {
-        nll_loss(self, batch)
     }
 }
 

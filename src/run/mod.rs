@@ -86,23 +86,7 @@ impl Run {
                 "--batch-size and --epochs must be at least 1".into(),
             ));
         }
-        let train_set = data::load(&config.data.dataset, Split::Train, data_dir)?;
-        let image = ImageSpec {
-            shape: train_set.shape,
-            levels: train_set.levels,
-        };
-        config
-            .model
-            .accepts(&image)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", train_set.benchmark())))?;
-        if let Some(saved) = config.image
-            && saved != image
-        {
-            return Err(Error::Invalid(format!(
-                "the config was made for {saved:?} images; {} gives {image:?}",
-                train_set.benchmark()
-            )));
-        }
+        let image = image_of_data(&config, data_dir)?;
         let mut config = config;
         config.image = Some(image);
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -121,16 +105,7 @@ impl Run {
     pub fn open(dir: &Path, data_dir: &Path) -> Result<Self> {
         let mut config = crate::config::load_run_config(dir)?;
         if config.image.is_none() {
-            let train_set = data::load(&config.data.dataset, Split::Train, data_dir)?;
-            let image = ImageSpec {
-                shape: train_set.shape,
-                levels: train_set.levels,
-            };
-            config
-                .model
-                .accepts(&image)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", train_set.benchmark())))?;
-            config.image = Some(image);
+            config.image = Some(image_of_data(&config, data_dir)?);
         }
         Ok(Self {
             dir: RunDir::new(dir),
@@ -257,9 +232,7 @@ impl Run {
             progress,
             &mut on_milestone,
         )?;
-        let json = serde_json::to_vec_pretty(&summary)
-            .map_err(|e| Error::Invalid(format!("cannot serialise the summary: {e}")))?;
-        crate::atomic::write_atomic(&self.dir.file(layout::TRAIN_SUMMARY), &json)?;
+        crate::atomic::write_json(&self.dir.file(layout::TRAIN_SUMMARY), &summary)?;
         if config.train.final_samples > 0 {
             // Pictures for the report: samples from the best model (fast sampler where there is
             // one). Autoencoders and classifiers have nothing to sample.
@@ -337,10 +310,10 @@ impl Run {
         let split = request.split.to_string();
         if let Evaluation::Bounds { elbo, .. } = &evaluation {
             let name = layout::eval_file(&split, request.limit, Some("elbo"));
-            write_json(&self.dir.file(&name), elbo)?;
+            crate::atomic::write_json(&self.dir.file(&name), elbo)?;
         }
         let name = layout::eval_file(&split, request.limit, None);
-        write_json(&self.dir.file(&name), evaluation.report())?;
+        crate::atomic::write_json(&self.dir.file(&name), evaluation.report())?;
         Ok(evaluation)
     }
 
@@ -545,6 +518,29 @@ impl Run {
     }
 }
 
+/// The image spec of the config's data set (its training split), after checking that the
+/// model takes such images and that a config made for other images is not reused on them.
+fn image_of_data(config: &RunConfig, data_dir: &Path) -> Result<ImageSpec> {
+    let train_set = data::load(&config.data.dataset, Split::Train, data_dir)?;
+    let image = ImageSpec {
+        shape: train_set.shape,
+        levels: train_set.levels,
+    };
+    config
+        .model
+        .accepts(&image)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", train_set.benchmark())))?;
+    if let Some(saved) = config.image
+        && saved != image
+    {
+        return Err(Error::Invalid(format!(
+            "the config was made for {saved:?} images; {} gives {image:?}",
+            train_set.benchmark()
+        )));
+    }
+    Ok(image)
+}
+
 /// Importance samples per image of the IWAE bound when none are asked for (Burda et al.).
 pub const DEFAULT_IWAE_K: usize = 5000;
 
@@ -736,10 +732,4 @@ fn sample_grid(
         levels,
         columns: square_columns(n),
     })
-}
-
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let json = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Invalid(format!("cannot serialise {}: {e}", path.display())))?;
-    crate::atomic::write_atomic(path, &json)
 }

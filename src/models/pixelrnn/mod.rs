@@ -15,10 +15,7 @@
 pub mod diagonal_bilstm;
 pub mod row_lstm;
 
-use super::{
-    Autoregressive, Batch, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable,
-    nll_loss,
-};
+use super::{Autoregressive, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
@@ -192,12 +189,6 @@ impl ModelSpec for PixelRnnConfig {
         self.hidden_channels = flags.hidden_channels.take().unwrap_or(self.hidden_channels);
         self.layers = flags.layers.take().unwrap_or(self.layers);
         Ok(())
-    }
-}
-
-impl Trainable for PixelRnn {
-    fn loss(&self, batch: Batch) -> Loss {
-        nll_loss(self, batch)
     }
 }
 
