@@ -1,4 +1,5 @@
-//! Naive vs cached sampling speed of a Gated PixelCNN on 28x28 binary images.
+//! Naive vs cached sampling speed of any autoregressive model (Gated PixelCNN, PixelCNN, Row
+//! LSTM, Diagonal BiLSTM) on the image size of its config's `[image]` (default 28x28 binary).
 //!
 //! `cargo run --release --example sampler_speed -- [config.toml] [batch sizes, e.g. 1,16,256] [naive pixels]`
 //!
@@ -8,9 +9,9 @@
 //! on them); the model shape comes from the config's `[model]` table.
 use burn::tensor::Device;
 use genmodels::data::{ImageShape, Levels};
-use genmodels::models::{ImageSpec, ModelConfig};
+use genmodels::models::{ImageSpec, build};
 use genmodels::progress::Silent;
-use genmodels::sample::{self, SampleSpec, cached};
+use genmodels::sample::{self, SampleSpec};
 use std::time::Instant;
 
 fn main() -> genmodels::Result<()> {
@@ -27,45 +28,43 @@ fn main() -> genmodels::Result<()> {
         .collect();
     let naive_pixels: usize = args.get(3).and_then(|p| p.parse().ok()).unwrap_or(784);
     let config = genmodels::config::RunConfig::load(std::path::Path::new(config_path))?;
-    let ModelConfig::GatedPixelcnn(gated) = &config.model else {
-        return Err(genmodels::Error::Invalid(
-            "the config must describe a gated-pixelcnn".into(),
-        ));
-    };
-    let shape = ImageShape {
-        channels: 1,
-        height: 28,
-        width: 28,
-    };
-    let spec = ImageSpec {
-        shape,
+    let spec = config.image.unwrap_or(ImageSpec {
+        shape: ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
         levels: Levels::Binary,
-    };
+    });
+    let shape = spec.shape;
     let device = Device::flex();
     device.seed(1);
-    let model = gated.init(&spec, &device);
-    let host = model.to_host()?;
+    let model = build(&config.model, &spec, &device);
+    let (Some(ar), Some(fast)) = (model.as_autoregressive(), model.fast_sampler()?) else {
+        return Err(genmodels::Error::Invalid(
+            "the config must describe an autoregressive model with a fast sampler".into(),
+        ));
+    };
+    let classes_of_model = ar.classes().max(1);
     println!("| batch | naive images/s | cached images/s | speed-up |\n|---:|---:|---:|---:|");
     for &n in &batches {
-        let classes: Vec<u8> = (0..n)
-            .map(|i| (i % gated.classes.unwrap_or(1)) as u8)
-            .collect();
+        let classes: Vec<u8> = (0..n).map(|i| (i % classes_of_model) as u8).collect();
         let request = SampleSpec {
             shape,
-            levels: Levels::Binary,
+            levels: spec.levels,
             seed: 1,
-            classes: gated.classes.map(|_| &classes[..]),
+            classes: (ar.classes() > 0).then_some(&classes[..]),
         };
         let blank = vec![0u8; n * shape.dims()];
         // Naive: the first `naive_pixels` pixels unknown, the rest fixed, then scaled to 784.
         let pixels = naive_pixels.min(shape.dims());
         let known: Vec<bool> = (0..shape.dims()).map(|i| i >= pixels).collect();
         let start = Instant::now();
-        sample::complete(&model, &request, &blank, &known, &device, &mut Silent)?;
+        sample::complete(ar, &request, &blank, &known, &device, &mut Silent)?;
         let naive_seconds = start.elapsed().as_secs_f64() * shape.dims() as f64 / pixels as f64;
         let unknown = vec![false; shape.dims()];
         let start = Instant::now();
-        cached::complete_gated(&host, &request, &blank, &unknown, &mut Silent);
+        fast.complete(&request, &blank, &unknown, &mut Silent);
         let cached_seconds = start.elapsed().as_secs_f64();
         println!(
             "| {n} | {:.3}{} | {:.2} | {:.0}x |",

@@ -25,6 +25,7 @@
 use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::nn::PixelHead;
 use crate::nn::fused::gate;
+use crate::nn::host::{HostConv, HostTensor};
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig};
@@ -204,39 +205,6 @@ impl Autoregressive for GatedPixelCnn {
 
     fn classes(&self) -> usize {
         self.classes
-    }
-}
-
-/// A tensor copied to the host: row-major values and dims.
-#[derive(Debug, Clone)]
-pub struct HostTensor {
-    pub values: Vec<f32>,
-    pub dims: Vec<usize>,
-}
-
-impl HostTensor {
-    fn of<const D: usize>(t: Tensor<D>) -> crate::Result<Self> {
-        let dims = t.dims().to_vec();
-        Ok(Self {
-            values: crate::error::host(t)?,
-            dims,
-        })
-    }
-}
-
-/// One convolution's weights on the host: `weight` `[out, in, kh, kw]`, `bias` `[out]`.
-#[derive(Debug, Clone)]
-pub struct HostConv {
-    pub weight: HostTensor,
-    pub bias: Vec<f32>,
-}
-
-impl HostConv {
-    fn of(conv: &PaddedConv2d) -> crate::Result<Self> {
-        Ok(Self {
-            weight: HostTensor::of(conv.weight.val())?,
-            bias: HostTensor::of(conv.bias.val())?.values,
-        })
     }
 }
 

@@ -17,7 +17,8 @@
 //! upper right fall out of the receptive field); the Gated PixelCNN removes it. Inputs are
 //! rescaled from [0, 1] to [-1, 1].
 
-use super::{Autoregressive, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
+use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
+use crate::nn::host::HostConv;
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
 use burn::tensor::activation::relu;
@@ -128,6 +129,49 @@ impl PixelCnn {
     }
 }
 
+/// One residual block's weights on the host (masks applied).
+#[derive(Debug, Clone)]
+pub struct HostResidualBlock {
+    pub reduce: HostConv,
+    pub masked: HostConv,
+    pub expand: HostConv,
+}
+
+/// Every weight of a PixelCNN on the host, masks applied, for the cached sampler
+/// ([`crate::sample::cached::pixelcnn`]).
+#[derive(Debug, Clone)]
+pub struct HostPixelCnn {
+    pub input: HostConv,
+    pub blocks: Vec<HostResidualBlock>,
+    pub output_hidden: HostConv,
+    pub output: HostConv,
+    pub image_channels: usize,
+    pub logits_per_channel: usize,
+}
+
+impl PixelCnn {
+    /// Copies the weights to the host.
+    pub fn to_host(&self) -> crate::Result<HostPixelCnn> {
+        let blocks = (self.blocks.iter())
+            .map(|b| {
+                Ok(HostResidualBlock {
+                    reduce: HostConv::masked(&b.reduce)?,
+                    masked: HostConv::masked(&b.masked)?,
+                    expand: HostConv::masked(&b.expand)?,
+                })
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(HostPixelCnn {
+            input: HostConv::masked(&self.input)?,
+            blocks,
+            output_hidden: HostConv::masked(&self.output_hidden)?,
+            output: HostConv::masked(&self.output)?,
+            image_channels: self.image_channels,
+            logits_per_channel: self.logits_per_channel,
+        })
+    }
+}
+
 impl Autoregressive for PixelCnn {
     fn conditionals(&self, images: Tensor<4>, _labels: Option<&Tensor<1, Int>>) -> PixelHead {
         let [_, channels, _, _] = images.dims();
@@ -169,5 +213,10 @@ impl ModelSpec for PixelCnnConfig {
 impl Model for PixelCnn {
     fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
         Some(self)
+    }
+
+    /// The cached sampler of `crate::sample::cached::pixelcnn`, on host copies of the weights.
+    fn fast_sampler(&self) -> crate::Result<Option<Box<dyn FastSampler>>> {
+        Ok(Some(Box::new(self.to_host()?)))
     }
 }

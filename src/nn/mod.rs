@@ -4,6 +4,7 @@ pub mod coders;
 pub mod conv_lstm;
 pub mod dist;
 pub mod fused;
+pub mod host;
 pub mod masked_conv;
 pub mod padded_conv;
 

@@ -19,6 +19,7 @@
 //! as its test reference.
 
 use crate::nn::conv_lstm::diagonal_lstm_scan;
+use crate::nn::host::HostConv;
 use crate::nn::padded_conv::{PaddedConv2d, shift_down};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -40,6 +41,14 @@ impl DiagonalLstm {
             // 2 x 1 with one row of padding on top: row r sees rows r - 1 and r.
             state_to_state: PaddedConv2d::new(hidden, 4 * hidden, [2, 1], [1, 0, 0, 0], device),
         }
+    }
+
+    /// `(input_to_state [4h, in, 1, 1], state_to_state [4h, h, 2, 1])` on the host.
+    pub fn to_host(&self) -> crate::Result<(HostConv, HostConv)> {
+        Ok((
+            HostConv::of(&self.input_to_state)?,
+            HostConv::of(&self.state_to_state)?,
+        ))
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -79,6 +88,12 @@ impl DiagonalBiLstm {
             left_to_right: DiagonalLstm::new(in_channels, hidden, false, device),
             right_to_left: DiagonalLstm::new(in_channels + row_view_channels, hidden, true, device),
         }
+    }
+
+    /// `(left_to_right, right_to_left)`, each `(input_to_state, state_to_state)`, on the host.
+    #[allow(clippy::type_complexity)]
+    pub fn to_host(&self) -> crate::Result<((HostConv, HostConv), (HostConv, HostConv))> {
+        Ok((self.left_to_right.to_host()?, self.right_to_left.to_host()?))
     }
 
     /// `row_view`: `[b, row_view_channels, H, W]` when built with some.

@@ -15,7 +15,8 @@
 pub mod diagonal_bilstm;
 pub mod row_lstm;
 
-use super::{Autoregressive, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
+use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
+use crate::nn::host::{HostConv, HostHead};
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
@@ -143,6 +144,71 @@ impl PixelRnn {
     }
 }
 
+/// One direction of a recurrence on the host: `(input_to_state, state_to_state)`.
+#[derive(Debug, Clone)]
+pub struct HostLstm {
+    pub input_to_state: HostConv,
+    pub state_to_state: HostConv,
+}
+
+impl From<(HostConv, HostConv)> for HostLstm {
+    fn from((input_to_state, state_to_state): (HostConv, HostConv)) -> Self {
+        Self {
+            input_to_state,
+            state_to_state,
+        }
+    }
+}
+
+/// One layer's recurrence on the host.
+#[derive(Debug, Clone)]
+pub enum HostRecurrent {
+    Row(HostLstm),
+    Diagonal {
+        left_to_right: HostLstm,
+        right_to_left: HostLstm,
+    },
+}
+
+/// Every weight of a PixelRNN on the host, for the cached sampler
+/// ([`crate::sample::cached::pixelrnn`]).
+#[derive(Debug, Clone)]
+pub struct HostPixelRnn {
+    /// The 7x7 mask-A convolution, mask applied.
+    pub input: HostConv,
+    /// Per layer: the recurrence and the 1x1 convolution back to 2h.
+    pub layers: Vec<(HostRecurrent, HostConv)>,
+    pub head: HostHead,
+    pub logits_per_channel: usize,
+}
+
+impl PixelRnn {
+    /// Copies the weights to the host.
+    pub fn to_host(&self) -> crate::Result<HostPixelRnn> {
+        let layers = (self.layers.iter())
+            .map(|layer| {
+                let recurrent = match &layer.recurrent {
+                    Recurrent::Row(r) => HostRecurrent::Row(r.to_host()?.into()),
+                    Recurrent::Diagonal(d) => {
+                        let (left, right) = d.to_host()?;
+                        HostRecurrent::Diagonal {
+                            left_to_right: left.into(),
+                            right_to_left: right.into(),
+                        }
+                    }
+                };
+                Ok((recurrent, HostConv::of(&layer.up)?))
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(HostPixelRnn {
+            input: HostConv::masked(&self.input)?,
+            layers,
+            head: HostHead::of(&self.output)?,
+            logits_per_channel: self.logits_per_channel,
+        })
+    }
+}
+
 impl Autoregressive for PixelRnn {
     fn conditionals(&self, images: Tensor<4>, _labels: Option<&Tensor<1, Int>>) -> PixelHead {
         PixelHead::from_logits(self.logits(images), self.logits_per_channel)
@@ -195,5 +261,10 @@ impl ModelSpec for PixelRnnConfig {
 impl Model for PixelRnn {
     fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
         Some(self)
+    }
+
+    /// The cached sampler of `crate::sample::cached::pixelrnn`, on host copies of the weights.
+    fn fast_sampler(&self) -> crate::Result<Option<Box<dyn FastSampler>>> {
+        Ok(Some(Box::new(self.to_host()?)))
     }
 }

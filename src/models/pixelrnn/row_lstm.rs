@@ -17,6 +17,7 @@
 //! and right); the Diagonal BiLSTM covers the whole context.
 
 use crate::nn::conv_lstm::lstm_scan;
+use crate::nn::host::HostConv;
 use crate::nn::padded_conv::PaddedConv2d;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -47,6 +48,14 @@ impl RowLstm {
                 device,
             ),
         }
+    }
+
+    /// `(input_to_state [4h, in, 1, k/2 + 1], state_to_state [4h, h, 1, k])` on the host.
+    pub fn to_host(&self) -> crate::Result<(HostConv, HostConv)> {
+        Ok((
+            HostConv::of(&self.input_to_state)?,
+            HostConv::of(&self.state_to_state)?,
+        ))
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {

@@ -57,6 +57,26 @@ pub fn gate_value(a: f32, b: f32) -> f32 {
     return a.tanh() * (1.0 / (1.0 + (-b).exp()));
 }
 
+/// One LSTM cell on the host, with the arithmetic of [`lstm_scan`]: `gates` `[4h]` (o, f, i,
+/// g), `c_prev` `[h]` -> `c`, `h` `[h]`; for the cached samplers.
+pub fn lstm_cell_value(gates: &[f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
+    #[cfg(feature = "fast-ops")]
+    {
+        kernels::lstm_cell_forward(gates, c_prev, c);
+        kernels::lstm_output_forward(gates, c, h);
+    }
+    #[cfg(not(feature = "fast-ops"))]
+    {
+        let n = c.len();
+        let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
+        for k in 0..n {
+            let (o, f, i, g) = (gates[k], gates[n + k], gates[2 * n + k], gates[3 * n + k]);
+            c[k] = sigmoid(f) * c_prev[k] + sigmoid(i) * g.tanh();
+            h[k] = sigmoid(o) * c[k].tanh();
+        }
+    }
+}
+
 /// A whole convolutional LSTM recurrence (the PixelRNN layers): `x` `[b, 4h, T, L]` holds the
 /// input-to-state gate terms (biases included) for T steps of L positions, `w` `[4h, h, k]`
 /// the state-to-state kernel, a 1-D convolution along the positions that reads

@@ -1,7 +1,4 @@
-//! Cached sampling for the Gated PixelCNN, in the manner of Ramachandran et al. 2017 ("Fast
-//! Generation for Convolutional Autoregressive Models"): every layer keeps the activations that
-//! later pixels need, so generating one pixel costs one small step per layer instead of a full
-//! forward pass over the image.
+//! The cached Gated PixelCNN (see [`super`]):
 //!
 //! - Vertical stacks: row r of every layer is computed once, when row r of the image is
 //!   complete (it sees all of row r), and kept: the horizontal stack of row r + 1 reads it.
@@ -9,74 +6,13 @@
 //!   the previous layer's outputs at (r, c - k/2 .. c) (kept for the current row) and the
 //!   vertical pre-activation at (r - 1, c).
 //!
-//! The arithmetic is the model's own equations on host copies of its weights
-//! ([`crate::models::gated_pixelcnn::HostGatedPixelCnn`]), laid out for speed: activations
-//! channel-last (one position's features are contiguous), weights transposed to one row per
-//! input (`[inputs, outputs]`), so every product is a run of vectorised
-//! `acc += x_k · row_k` ([`kernels::matvec_accumulate`]). Images are independent: each step
-//! runs them in parallel. Random numbers are drawn exactly as in the naive sampler (pixel by
-//! pixel, image by image, one stream), so under one seed both give the same images (the test
-//! checks it).
+//! On host copies of the weights ([`crate::models::gated_pixelcnn::HostGatedPixelCnn`]).
 
-use super::SampleSpec;
-use crate::models::gated_pixelcnn::{HostConv, HostGatedPixelCnn, HostTensor};
-use crate::nn::dist::draw;
-use crate::nn::fused::{gate_value, kernels};
+use super::{Incremental, SampleSpec, Taps};
+use crate::models::gated_pixelcnn::HostGatedPixelCnn;
+use crate::nn::fused::gate_value;
+use crate::nn::host::HostTensor;
 use crate::progress::Progress;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// A convolution's weights as one row per input tap: `wt` `[kh * kw * in, out]`, rows ordered
-/// (dy, dx, input channel) to match channel-last activations.
-struct Taps {
-    wt: Vec<f32>,
-    bias: Vec<f32>,
-    in_channels: usize,
-    height: usize,
-    width: usize,
-}
-
-impl Taps {
-    fn of(conv: &HostConv) -> Self {
-        let d = &conv.weight.dims;
-        let (out, in_channels, height, width) = (d[0], d[1], d[2], d[3]);
-        let mut wt = vec![0f32; height * width * in_channels * out];
-        for o in 0..out {
-            for i in 0..in_channels {
-                for dy in 0..height {
-                    for dx in 0..width {
-                        let row = (dy * width + dx) * in_channels + i;
-                        wt[row * out + o] =
-                            conv.weight.values[((o * in_channels + i) * height + dy) * width + dx];
-                    }
-                }
-            }
-        }
-        Self {
-            wt,
-            bias: conv.bias.clone(),
-            in_channels,
-            height,
-            width,
-        }
-    }
-
-    fn outputs(&self) -> usize {
-        self.bias.len()
-    }
-
-    /// `acc += W[dy, dx] · x`, for the `in_channels` inputs `x` of tap (dy, dx).
-    fn accumulate(&self, acc: &mut [f32], dy: usize, dx: usize, x: &[f32]) {
-        let rows = self.in_channels * self.outputs();
-        let first = (dy * self.width + dx) * rows;
-        kernels::matvec_accumulate(acc, x, &self.wt[first..first + rows]);
-    }
-}
 
 /// One gated layer in the cache's layout, plus its class embeddings.
 struct Layer {
@@ -267,61 +203,42 @@ impl ImageCache {
     }
 }
 
-/// Every image's cache; steps run the images in parallel.
-struct Cache {
-    model: Model,
-    images: Vec<ImageCache>,
-}
+/// The model in the cache's layout, for [`super::complete`].
+impl Incremental for Model {
+    type Image = ImageCache;
 
-impl Cache {
-    fn new(model: &HostGatedPixelCnn, spec: &SampleSpec, images: &[u8]) -> Self {
-        let shape = spec.shape;
-        let (h, w) = (shape.height, shape.width);
-        let n = images.len() / shape.dims();
-        let model = Model::of(model);
-        // The model's input, computed as the naive path does: v * (1 / top), then 2x - 1.
-        let scale = 1.0 / (spec.levels.count() - 1) as f32;
-        let caches = (0..n)
-            .map(|i| {
-                let class = spec.classes.as_ref().map(|c| c[i] as usize);
-                let mut cache = ImageCache::new(&model, h, w, class);
-                for (slot, &v) in cache.x.iter_mut().zip(&images[i * h * w..(i + 1) * h * w]) {
-                    *slot = (v as f32 * scale) * 2.0 - 1.0;
-                }
-                cache
-            })
-            .collect();
-        Self {
-            model,
-            images: caches,
-        }
+    fn channels(&self) -> usize {
+        1
     }
 
-    fn step(&mut self, r: usize, c: usize, want_logits: bool) {
-        let model = &self.model;
-        (self.images.par_iter_mut()).for_each(|image| image.step(model, r, c, want_logits));
+    fn logits_per_channel(&self) -> usize {
+        self.output.outputs()
     }
 
-    fn vertical_row(&mut self, r: usize) {
-        let model = &self.model;
-        (self.images.par_iter_mut()).for_each(|image| image.vertical_row(model, r));
+    fn image(&self, height: usize, width: usize, class: Option<usize>, x: Vec<f32>) -> ImageCache {
+        let mut cache = ImageCache::new(self, height, width, class);
+        cache.x = x;
+        cache
+    }
+
+    fn set(&self, image: &mut ImageCache, _channel: usize, r: usize, c: usize, x: f32) {
+        image.x[r * image.width + c] = x;
+    }
+
+    fn step(&self, image: &mut ImageCache, r: usize, c: usize, want_logits: bool) {
+        image.step(self, r, c, want_logits);
+    }
+
+    fn end_row(&self, image: &mut ImageCache, r: usize) {
+        image.vertical_row(self, r);
+    }
+
+    fn logits<'a>(&self, image: &'a ImageCache) -> &'a [f32] {
+        &image.logits
     }
 }
 
-/// Probabilities of every value from one position's logits (as the naive sampler's head does).
-fn probabilities(logits: &[f32]) -> Vec<f32> {
-    if logits.len() == 1 {
-        let p = sigmoid(logits[0]);
-        return vec![1.0 - p, p];
-    }
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.iter().map(|e| e / sum).collect()
-}
-
-/// Samples the pixels where `known` is false, like [`super::complete`], with the cache.
-/// Single-channel images (the Gated PixelCNN's domain).
+/// Samples the pixels where `known` is false, like [`crate::sample::complete`], with the cache.
 pub fn complete_gated(
     model: &HostGatedPixelCnn,
     spec: &SampleSpec,
@@ -329,38 +246,7 @@ pub fn complete_gated(
     known: &[bool],
     progress: &mut dyn Progress,
 ) -> Vec<u8> {
-    let shape = spec.shape;
-    let (h, w) = (shape.height, shape.width);
-    let dims = shape.dims();
-    assert_eq!(shape.channels, 1, "the Gated PixelCNN is single-channel");
-    assert_eq!(known.len(), dims, "known mask must cover one image");
-    let scale = 1.0 / (spec.levels.count() - 1) as f32;
-    let mut cache = Cache::new(model, spec, images);
-    let mut values = images.to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let todo = known.iter().filter(|k| !**k).count() as u64;
-    progress.start("sampling (cached)", todo);
-    let mut done = 0;
-    for r in 0..h {
-        for c in 0..w {
-            let position = r * w + c;
-            let unknown = !known[position];
-            cache.step(r, c, unknown);
-            if unknown {
-                for (i, image) in cache.images.iter_mut().enumerate() {
-                    let value = draw(&probabilities(&image.logits), rng.random::<f32>());
-                    values[i * dims + position] = value as u8;
-                    image.x[position] = (value as f32 * scale) * 2.0 - 1.0;
-                }
-                done += 1;
-                progress.update(done, &format!("pixel {done}/{todo}"));
-            }
-        }
-        cache.vertical_row(r);
-    }
-    let n = cache.images.len();
-    progress.finish(&format!("{n} images, {todo} pixels each"));
-    values
+    super::complete(&Model::of(model), spec, images, known, progress)
 }
 
 /// The logits the cache computes at every position of complete `images` (teacher forcing),
@@ -370,22 +256,7 @@ pub fn teacher_forced_logits(
     spec: &SampleSpec,
     images: &[u8],
 ) -> Vec<f32> {
-    let shape = spec.shape;
-    let (h, w) = (shape.height, shape.width);
-    let mut cache = Cache::new(model, spec, images);
-    let n = cache.images.len();
-    let outputs = model.output.bias.len();
-    let mut out = vec![0f32; n * h * w * outputs];
-    for r in 0..h {
-        for c in 0..w {
-            cache.step(r, c, true);
-            for (b, image) in cache.images.iter().enumerate() {
-                out[((b * h + r) * w + c) * outputs..][..outputs].copy_from_slice(&image.logits);
-            }
-        }
-        cache.vertical_row(r);
-    }
-    out
+    super::teacher_forced(&Model::of(model), spec, images)
 }
 
 impl crate::models::FastSampler for HostGatedPixelCnn {
