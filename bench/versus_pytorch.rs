@@ -22,6 +22,18 @@
 //!   Row LSTM path (the fused `lstm_scan` op).
 //! - `sample`: naive sampling from the `pixelcnn` network, batch 16: 784 full forward passes.
 //! - `gemm`: a 2048x2048x2048 matrix product (the practical peak of the machine).
+//!
+//! The real models (issue 15): `real-pixelcnn`, `real-gated`, `real-row-lstm`, `real-diagonal`
+//! and `real-vae` are one training step of the crate's own model, built from the shipped
+//! config (`configs/*-bmnist.toml`) with `genmodels::train::init_model` and trained as the
+//! trainer trains it: `Trainable::loss` on a batch of the config's size, backward, and the
+//! config's optimiser (`genmodels::train::optimizer`: Adam, epsilon 1e-8, the config's
+//! per-tensor gradient clipping). `score-pixelcnn`, `score-gated`, `score-row-lstm` and
+//! `score-diagonal` are the exact NLL of one batch without autodiff, as the evaluator scores.
+//! Weights are not a formula here: `--weights FILE` writes the freshly built model's
+//! parameters (safetensors, PyTorch's layout) for the PyTorch side to load. `loss0` is the
+//! trainer's loss on `fixed_binary` images before any update; for the VAE, whose loss draws
+//! ε from the device, it is the same negative ELBO with a fixed ε (`fixed(b * latent, 41, 1)`).
 
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
@@ -44,11 +56,27 @@ fn main() {
     };
     let Some(workload) = args.first().filter(|a| !a.starts_with("--")) else {
         eprintln!(
-            "usage: versus_pytorch pixelcnn|vae|row-lstm|sample|gemm [--steps N] [--warmup N]"
+            "usage: versus_pytorch pixelcnn|vae|row-lstm|sample|gemm|real-MODEL|score-MODEL \\
+             [--steps N] [--warmup N] [--weights FILE.safetensors]"
         );
         std::process::exit(2);
     };
     let (steps, warmup) = (flag("--steps", 20), flag("--warmup", 3));
+    let weights = args
+        .iter()
+        .position(|a| a == "--weights")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    if let Some(real) = workload.strip_prefix("real-") {
+        let (loss0, ms) = real_steps(real, steps, warmup, weights.as_deref());
+        print_result(workload, loss0, ms);
+        return;
+    }
+    if let Some(real) = workload.strip_prefix("score-") {
+        let (loss0, ms) = score_runs(real, steps, warmup, weights.as_deref());
+        print_result(workload, loss0, ms);
+        return;
+    }
     let (loss0, ms) = match workload.as_str() {
         "pixelcnn" => pixelcnn_steps(steps, warmup),
         "vae" => vae_steps(steps, warmup),
@@ -60,6 +88,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    print_result(workload, loss0, ms);
+}
+
+fn print_result(workload: &str, loss0: f64, ms: Vec<f64>) {
     println!(
         "{}",
         serde_json::json!({
@@ -362,6 +394,139 @@ fn gemm_runs(steps: usize, warmup: usize) -> (f64, Vec<f64>) {
             .matmul(b.clone())
             .slice([0..1, 0..1])
             .into_scalar::<f32>();
+    });
+    (loss0, ms)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real models, from the shipped configs
+
+/// The shipped config of a real workload.
+fn real_config(name: &str) -> genmodels::config::RunConfig {
+    let file = match name {
+        "pixelcnn" => "pixelcnn-bmnist.toml",
+        "gated" => "gated-pixelcnn-bmnist.toml",
+        "row-lstm" => "row-lstm-bmnist.toml",
+        "diagonal" => "diagonal-bilstm-bmnist.toml",
+        "vae" => "vae-mlp-bmnist.toml",
+        other => {
+            eprintln!("unknown real model {other}: pixelcnn|gated|row-lstm|diagonal|vae");
+            std::process::exit(2);
+        }
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join(file);
+    genmodels::config::RunConfig::load(&path).expect("a shipped config")
+}
+
+/// 28x28 binary images, as binarized MNIST.
+fn binary_28x28() -> genmodels::models::ImageSpec {
+    use genmodels::data::{ImageShape, Levels};
+    genmodels::models::ImageSpec {
+        shape: ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        levels: Levels::Binary,
+    }
+}
+
+/// The model of a real workload, built as `genmodels train` builds it (the config's seed),
+/// with its weights written to `weights` (safetensors, PyTorch's layout) when given.
+fn real_model(
+    config: &genmodels::config::RunConfig,
+    device: &Device,
+    weights: Option<&std::path::Path>,
+) -> genmodels::models::AnyModel {
+    use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+    let model = genmodels::train::init_model(config, &binary_28x28(), device);
+    if let Some(path) = weights {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .overwrite(true);
+        model.save_into(&mut store).expect("weights written");
+    }
+    model
+}
+
+/// The benchmark batch of a real workload: `fixed_binary` images, `[b, 1, 28, 28]`.
+fn real_batch(b: usize, device: &Device) -> genmodels::models::Batch {
+    genmodels::models::Batch {
+        images: tensor(fixed_binary(b * 784, 0.25), [b, 1, 28, 28], device),
+        labels: None,
+    }
+}
+
+/// The loss before any update (see the module docs on the VAE's fixed ε).
+fn real_loss0(model: &genmodels::models::AnyModel, batch: genmodels::models::Batch) -> f64 {
+    use genmodels::models::Trainable;
+    let loss = match model.as_latent() {
+        Some(latent) => {
+            let [b, ..] = batch.images.dims();
+            let d = latent.latent_dim();
+            let q = latent.encode(batch.images.clone());
+            let eps = tensor(fixed(b * d, 41.0, 1.0), [b, d], &batch.images.device());
+            let z = q.mean.clone() + q.log_var.clone().mul_scalar(0.5).exp() * eps;
+            let recon_nll = latent.decode(z).log_prob(batch.images).neg();
+            (recon_nll + q.kl_to_standard_normal()).mean()
+        }
+        None => model.loss(batch).objective,
+    };
+    loss.into_scalar::<f32>() as f64
+}
+
+/// Training steps of a real model, as the trainer's loop runs them.
+fn real_steps(
+    name: &str,
+    steps: usize,
+    warmup: usize,
+    weights: Option<&std::path::Path>,
+) -> (f64, Vec<f64>) {
+    use genmodels::models::Trainable;
+    let config = real_config(name);
+    let device = Device::flex().autodiff();
+    let mut model = real_model(&config, &device, weights);
+    let batch = real_batch(config.train.batch_size, &device);
+    let loss0 = real_loss0(&model, batch.clone());
+    let mut optim = genmodels::train::optimizer(&config.optim);
+    let lr = config.optim.lr;
+    let ms = time_steps(steps, warmup, || {
+        let loss = model.loss(batch.clone());
+        let _ = loss.objective.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.objective.backward(), &model);
+        model = optim.step(lr, model.clone(), grads);
+    });
+    (loss0, ms)
+}
+
+/// Exact NLL (nats per image, batch mean) of one batch without autodiff, as the evaluator
+/// scores; `loss0` is the same number.
+fn score_runs(
+    name: &str,
+    steps: usize,
+    warmup: usize,
+    weights: Option<&std::path::Path>,
+) -> (f64, Vec<f64>) {
+    let config = real_config(name);
+    let device = Device::flex();
+    let model = real_model(&config, &device, weights);
+    let Some(ar) = model.as_autoregressive() else {
+        eprintln!("score-{name}: not an autoregressive model (no exact NLL)");
+        std::process::exit(2);
+    };
+    let images = real_batch(config.train.batch_size, &device).images;
+    let nll = || {
+        ar.conditionals(images.clone(), None)
+            .log_prob(images.clone())
+            .mean()
+            .neg()
+            .into_scalar::<f32>() as f64
+    };
+    let loss0 = nll();
+    let ms = time_steps(steps, warmup, || {
+        let _ = nll();
     });
     (loss0, ms)
 }

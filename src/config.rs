@@ -141,6 +141,11 @@ pub struct TrainConfig {
     /// images' distribution instead of the data's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub augment_shift: Option<usize>,
+    /// Replace each training pixel, with this probability, by a uniformly random value (fresh
+    /// per step, resumable): the background model of Ren et al. 2019's likelihood ratio,
+    /// which learns the population's low-level statistics but not its semantics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perturb_rate: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -160,6 +165,7 @@ impl Default for TrainConfig {
             patience: None,
             ema_decay: None,
             augment_shift: None,
+            perturb_rate: None,
         }
     }
 }

@@ -63,6 +63,10 @@ pub fn ood_stem(in_data: &str, out_data: &str) -> String {
 /// The feature-learning experiment's table and data, in its output folder.
 pub const FEATURES_TABLE: &str = "features.md";
 pub const FEATURES_JSON: &str = "features.json";
+/// The semi-supervised (M1) experiment's table and data, in its output folder.
+pub const SEMI_TABLE: &str = "semi.md";
+pub const SEMI_JSON: &str = "semi.json";
+pub const SEMI_MAP: &str = "semi-map.svg";
 
 /// Whether `name` is an evaluation file of [`eval_file`].
 pub fn is_eval_file(name: &str) -> bool {

@@ -1,11 +1,13 @@
 //! What the lecture says generative models are for, measured on trained runs: the Bayes
 //! classifier from a class-conditional p(x|y) (`classify`), out-of-distribution scores
-//! (`ood`), and features learnt without labels serving a classifier (`features`). Each takes a
-//! request and returns a report; the CLI prints it.
+//! (`ood`), features learnt without labels serving a classifier (`features`: an autoencoder
+//! fine-tuned; `semi`: a VAE's q(z|x) means under small classifiers, Kingma et al.'s M1). Each
+//! takes a request and returns a report; the CLI prints it.
 
 pub mod classify;
 pub mod features;
 pub mod ood;
+pub mod semi;
 
 use crate::data::{self, ImageSet};
 use crate::error::{Error, Result};

@@ -134,6 +134,40 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
+/// Each image's PNG size in bits (best compression, adaptive filters), its values scaled to
+/// 0..=255 grey or RGB.
+pub fn png_bits(set: &ImageSet) -> Result<Vec<f64>> {
+    use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let (c, h, w) = (set.shape.channels, set.shape.height, set.shape.width);
+    let top = (set.levels.count() - 1) as u32;
+    let pixels = set.epoch_pixels(0);
+    let color = match c {
+        1 => image::ExtendedColorType::L8,
+        3 => image::ExtendedColorType::Rgb8,
+        _ => {
+            return Err(Error::Invalid(format!(
+                "{c}-channel images have no PNG form"
+            )));
+        }
+    };
+    (pixels.chunks_exact(c * h * w))
+        .map(|planes| {
+            // Channel planes to interleaved pixels.
+            let mut bytes = vec![0u8; c * h * w];
+            for (i, b) in bytes.iter_mut().enumerate() {
+                let (p, ch) = (i / c, i % c);
+                *b = (planes[ch * h * w + p] as u32 * 255 / top) as u8;
+            }
+            let mut out = Vec::new();
+            PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
+                .write_image(&bytes, w as u32, h as u32, color)
+                .map_err(|e| Error::Invalid(format!("PNG encoding failed: {e}")))?;
+            Ok(out.len() as f64 * 8.0)
+        })
+        .collect()
+}
+
 /// Scores the in- and out-of-distribution test images by every score the request allows.
 pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<OodReport> {
     let a = request;
@@ -164,6 +198,20 @@ pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<Ood
         "typicality: |-log p(x) - H_valid|".into(),
         typical(&nll_in),
         typical(&nll_out),
+    ));
+    // Input complexity (Serrà et al. 2020): -log2 p(x) minus the image's code length under a
+    // generic lossless compressor, here PNG at its best compression: a likelihood ratio
+    // against the compressor as a universal model of images.
+    let complexity = |nll: &[f64], set: &ImageSet| -> Result<Vec<f64>> {
+        let bits = png_bits(set)?;
+        Ok((nll.iter().zip(&bits))
+            .map(|(n, b)| n / std::f64::consts::LN_2 - b)
+            .collect())
+    };
+    scores.push((
+        "input complexity: -log2 p(x) - PNG bits".into(),
+        complexity(&nll_in, &in_set)?,
+        complexity(&nll_out, &out_set)?,
     ));
     if let Some(background) = &a.background {
         let bg = load_trained(background, Which::Best, device)?;

@@ -3,6 +3,7 @@
 
 use super::progress::TerminalProgress;
 use crate::analysis::features::{FeaturesRequest, features};
+use crate::analysis::semi::{SemiRequest, semi_supervised};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,51 @@ pub fn run(a: FeaturesArgs, data_dir: &Path) -> Result<()> {
         batch_size: a.batch_size,
     };
     let report = features(
+        &request,
+        data_dir,
+        &mut TerminalProgress::new(),
+        &mut |line| eprintln!("{line}"),
+    )?;
+    println!("{}\n{}", report.benchmark, report.markdown());
+    Ok(())
+}
+
+/// `genmodels semi-supervised` arguments.
+#[derive(clap::Args, Debug)]
+pub struct SemiArgs {
+    /// A trained VAE run: its q(z|x) means are the features (e.g. zoo/vae-bmnist).
+    #[arg(long, default_value = "zoo/vae-bmnist")]
+    pub encoder: PathBuf,
+    /// A labelled data set of the VAE's image size.
+    #[arg(long, default_value = "mnist")]
+    pub data: String,
+    /// Labelled training images per experiment, balanced across the 10 classes.
+    #[arg(long, value_delimiter = ',', default_value = "100,600,1000,3000")]
+    pub labels: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub seeds: Vec<u64>,
+    /// Optimiser steps of each linear model and MLP.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    #[arg(long, default_value = "runs/semi")]
+    pub out: PathBuf,
+}
+
+pub fn run_semi(a: SemiArgs, data_dir: &Path) -> Result<()> {
+    if let Some(n) = a.labels.iter().find(|&&n| n < 10 || n % 10 != 0) {
+        anyhow::bail!(
+            "--labels: {n} is not a positive multiple of 10 (the subsets are balanced over 10 classes)"
+        );
+    }
+    let request = SemiRequest {
+        encoder: a.encoder,
+        data: a.data,
+        labels: a.labels,
+        seeds: a.seeds,
+        steps: a.steps,
+        out: a.out,
+    };
+    let report = semi_supervised(
         &request,
         data_dir,
         &mut TerminalProgress::new(),

@@ -66,6 +66,38 @@ pub fn make_shifted(
     }
 }
 
+/// [`make`] with each pixel value replaced, with probability `rate`, by a value drawn uniformly
+/// from the set's levels (Ren et al. 2019's perturbation for a likelihood-ratio background),
+/// drawn from `seed`.
+pub fn make_perturbed(
+    set: &ImageSet,
+    pixels: &[u8],
+    indices: &[usize],
+    rate: f64,
+    seed: u64,
+    device: &Device,
+) -> Batch {
+    use rand::{Rng, SeedableRng};
+    let per_image = set.shape.dims();
+    let levels = set.levels.count() as u32;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut perturbed = Vec::with_capacity(indices.len() * per_image);
+    for &i in indices {
+        perturbed.extend_from_slice(&pixels[i * per_image..(i + 1) * per_image]);
+    }
+    for v in &mut perturbed {
+        if rng.random::<f64>() < rate {
+            *v = rng.random_range(0..levels) as u8;
+        }
+    }
+    let local: Vec<usize> = (0..indices.len()).collect();
+    let dims = [set.shape.channels, set.shape.height, set.shape.width];
+    Batch {
+        images: to_tensor(&perturbed, &local, dims, set.levels, device),
+        labels: make(set, pixels, indices, device).labels,
+    }
+}
+
 /// Builds a `[n, c, h, w]` float tensor in [0, 1] (`value / (levels - 1)`) from the images at
 /// `indices` of a row-major byte buffer.
 pub fn to_tensor(

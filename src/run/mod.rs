@@ -86,6 +86,18 @@ impl Run {
                 "--batch-size and --epochs must be at least 1".into(),
             ));
         }
+        if let Some(rate) = config.train.perturb_rate {
+            if !(rate > 0.0 && rate < 1.0) {
+                return Err(Error::Invalid(format!(
+                    "--perturb-rate {rate}: the share of pixels replaced must lie strictly between 0 and 1 (Ren et al. use 0.1-0.3)"
+                )));
+            }
+            if config.train.augment_shift.is_some_and(|s| s > 0) {
+                return Err(Error::Invalid(
+                    "perturb_rate and augment_shift cannot be combined".into(),
+                ));
+            }
+        }
         let image = image_of_data(&config, data_dir)?;
         let mut config = config;
         config.image = Some(image);

@@ -228,10 +228,13 @@ where
         let mut lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
         for (index, chunk) in batches.iter().enumerate().skip(state.batch_in_epoch) {
-            let batch = match tc.augment_shift {
-                Some(shift) if shift > 0 => {
-                    // One seed per (run seed, step): a resumed run draws the same shifts.
-                    let seed = tc.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            // One seed per (run seed, step): a resumed run draws the same shifts and noise.
+            let seed = tc.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let batch = match (tc.augment_shift, tc.perturb_rate) {
+                (_, Some(rate)) => {
+                    batch::make_perturbed(train, &pixels, chunk, rate, seed, &device)
+                }
+                (Some(shift), None) if shift > 0 => {
                     batch::make_shifted(train, &pixels, chunk, shift, seed, &device)
                 }
                 _ => batch::make(train, &pixels, chunk, &device),

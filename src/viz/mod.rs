@@ -111,6 +111,26 @@ const CLASS_COLOURS: [(u8, u8, u8); 10] = [
 
 /// A scatter plot (SVG) of 2-D points coloured by class label, with a legend.
 pub fn latent_scatter(path: &Path, points: &[Vec<f32>], labels: &[u8], title: &str) -> Result<()> {
+    labelled_scatter(
+        path,
+        points,
+        labels,
+        &[],
+        title,
+        ("z1 (posterior mean)", "z2"),
+    )
+}
+
+/// [`latent_scatter`] with the points at `labelled` drawn large, ringed in black (the few
+/// labelled images of a semi-supervised experiment), and the axes named `axes`.
+pub fn labelled_scatter(
+    path: &Path,
+    points: &[Vec<f32>],
+    labels: &[u8],
+    labelled: &[usize],
+    title: &str,
+    axes: (&str, &str),
+) -> Result<()> {
     use plotters::prelude::*;
     let mut svg = String::new();
     {
@@ -136,8 +156,8 @@ pub fn latent_scatter(path: &Path, points: &[Vec<f32>], labels: &[u8], title: &s
                 )?;
             chart
                 .configure_mesh()
-                .x_desc("z1 (posterior mean)")
-                .y_desc("z2")
+                .x_desc(axes.0)
+                .y_desc(axes.1)
                 .draw()?;
             for class in 0..10u8 {
                 let (r, g, b) = CLASS_COLOURS[class as usize];
@@ -151,6 +171,14 @@ pub fn latent_scatter(path: &Path, points: &[Vec<f32>], labels: &[u8], title: &s
                     .draw_series(series)?
                     .label(format!("{class}"))
                     .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
+            }
+            for &i in labelled {
+                let (r, g, b) = CLASS_COLOURS[labels[i] as usize % 10];
+                let at = (points[i][0], points[i][1]);
+                chart.draw_series([
+                    Circle::new(at, 6, RGBColor(r, g, b).filled()),
+                    Circle::new(at, 6, BLACK.stroke_width(2)),
+                ])?;
             }
             chart
                 .configure_series_labels()
