@@ -224,3 +224,35 @@ fn unknown_data_set_lists_the_known_ones() {
         "{msg}"
     );
 }
+
+/// The embedded colour set loads with no files, 3x32x32 8-bit with 10 labels, and the colour
+/// models take it while the grey-only ones refuse it by name.
+#[test]
+fn synth_shapes_is_an_embedded_colour_set_the_colour_models_take() {
+    use genmodels::models::{ImageSpec, ModelConfig};
+    let nowhere = Path::new("/nonexistent");
+    let test =
+        genmodels::data::load("synth-shapes", genmodels::data::Split::Test, nowhere).unwrap();
+    assert_eq!(
+        (test.shape.channels, test.shape.height, test.shape.width),
+        (3, 32, 32)
+    );
+    assert_eq!(test.levels, genmodels::data::Levels::Bits8);
+    assert_eq!(test.len(), 500);
+    let labels = test.labels.as_ref().unwrap();
+    assert_eq!(labels.iter().max(), Some(&9));
+    let spec = ImageSpec {
+        shape: test.shape,
+        levels: test.levels,
+    };
+    ModelConfig::from_name("pixelcnn")
+        .unwrap()
+        .accepts(&spec)
+        .unwrap();
+    let refusal = ModelConfig::from_name("row-lstm")
+        .unwrap()
+        .accepts(&spec)
+        .unwrap_err()
+        .to_string();
+    assert!(refusal.contains("row-lstm"), "{refusal}");
+}

@@ -1,6 +1,8 @@
 //! The known data sets: their files, canonical sources and SHA-256s, and how each loads.
 
-use super::{Binarization, ImageSet, ImageShape, Levels, Split, amat, cifar, folder, idx, synth};
+use super::{
+    Binarization, ImageSet, ImageShape, Levels, Split, amat, cifar, folder, idx, shapes, synth,
+};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -117,6 +119,8 @@ const DYNAMIC_EVAL_SEED: u64 = 0x5EED_0001;
 const DYNAMIC_TRAIN_SEED: u64 = 0x5EED_0002;
 /// Sizes of the embedded `synth-digits` splits and their seeds.
 const SYNTH_SPLITS: [(usize, u64); 3] = [(10_000, 11), (1_000, 12), (1_000, 13)];
+/// Sizes of the embedded colour `synth-shapes` splits and their seeds.
+const SHAPES_SPLITS: [(usize, u64); 3] = [(5_000, 21), (500, 22), (500, 23)];
 
 /// A data set named on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,16 +132,18 @@ pub enum Dataset {
     Cifar10,
     Folder(PathBuf),
     SynthDigits,
+    SynthShapes,
 }
 
 /// Every fixed name, for listings and error messages.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "binarized-mnist",
     "mnist",
     "mnist-dyn",
     "fashion-mnist",
     "cifar10",
     "synth-digits",
+    "synth-shapes",
 ];
 
 impl Dataset {
@@ -150,6 +156,7 @@ impl Dataset {
             "fashion-mnist" => Dataset::FashionMnist,
             "cifar10" => Dataset::Cifar10,
             "synth-digits" => Dataset::SynthDigits,
+            "synth-shapes" => Dataset::SynthShapes,
             other => match other.strip_prefix("folder:") {
                 Some(path) => Dataset::Folder(PathBuf::from(path)),
                 None => {
@@ -172,6 +179,7 @@ impl Dataset {
             Dataset::Cifar10 => "cifar10".into(),
             Dataset::Folder(p) => format!("folder:{}", p.display()),
             Dataset::SynthDigits => "synth-digits".into(),
+            Dataset::SynthShapes => "synth-shapes".into(),
         }
     }
 
@@ -181,7 +189,9 @@ impl Dataset {
             Dataset::BinarizedMnist => Some(("binarized-mnist", &BMNIST_FILES)),
             Dataset::Mnist | Dataset::MnistDyn => Some(("mnist", &MNIST_FILES)),
             Dataset::FashionMnist => Some(("fashion-mnist", &FASHION_FILES)),
-            Dataset::Cifar10 | Dataset::Folder(_) | Dataset::SynthDigits => None,
+            Dataset::Cifar10 | Dataset::Folder(_) | Dataset::SynthDigits | Dataset::SynthShapes => {
+                None
+            }
         }
     }
 
@@ -199,6 +209,24 @@ impl Dataset {
                     shape: mnist_shape(),
                     levels: Levels::Binary,
                     binarization: Binarization::Static,
+                    pixels,
+                    labels: Some(labels),
+                    dynamic_seed: None,
+                }
+            }
+            Dataset::SynthShapes => {
+                let (n, seed) = SHAPES_SPLITS[split as usize];
+                let (pixels, labels) = shapes::generate(n, seed);
+                ImageSet {
+                    dataset: name.clone(),
+                    split,
+                    shape: ImageShape {
+                        channels: 3,
+                        height: shapes::SIDE,
+                        width: shapes::SIDE,
+                    },
+                    levels: Levels::Bits8,
+                    binarization: Binarization::None,
                     pixels,
                     labels: Some(labels),
                     dynamic_seed: None,

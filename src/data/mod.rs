@@ -12,6 +12,7 @@ pub mod cifar;
 pub mod download;
 pub mod folder;
 pub mod idx;
+pub mod shapes;
 pub mod synth;
 
 use crate::error::{Error, Result};
