@@ -506,10 +506,6 @@ pub fn semi_supervised(
         z_train.d
     ));
     let (z_train, z_test) = (columns(&z_train, &active), columns(&z_test, &active));
-    log("the 10-nearest-neighbour graph of the training images' features");
-    let graph = Graph::new(&z_train, &z_test)?;
-    log("the same graph on the pixels (label spreading without the VAE)");
-    let pixel_graph = Graph::new(&p_train, &p_test)?;
     std::fs::create_dir_all(&request.out).map_err(|e| Error::io(&request.out, e))?;
     // The picture: the training images' features on their principal plane, coloured by the
     // labels nobody used, with the smallest experiment's labelled images ringed.
@@ -534,6 +530,10 @@ pub fn semi_supervised(
             ("principal axis 1", "principal axis 2"),
         )?;
     }
+    log("the 10-nearest-neighbour graph of the training images' features");
+    let graph = Graph::new(&z_train, &z_test)?;
+    log("the same graph on the pixels (label spreading without the VAE)");
+    let pixel_graph = Graph::new(&p_train, &p_test)?;
     let mut rows = Vec::new();
     for &n in &request.labels {
         let mut results: Vec<((&'static str, &'static str), Vec<f64>)> = Vec::new();
