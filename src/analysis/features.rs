@@ -197,15 +197,13 @@ pub fn features(
                 log(&format!("   test accuracy {:.2}%", acc * 100.0));
                 accuracies.push(acc);
             }
-            let mean = accuracies.iter().sum::<f64>() / accuracies.len().max(1) as f64;
-            let var = accuracies.iter().map(|x| (x - mean).powi(2)).sum::<f64>()
-                / accuracies.len().max(1) as f64;
+            let (mean, std) = super::mean_std(&accuracies);
             rows.push(Row {
                 labels: n,
                 init,
                 accuracies,
                 mean,
-                std: var.sqrt(),
+                std,
             });
         }
     }

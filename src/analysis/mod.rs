@@ -18,6 +18,15 @@ use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 use std::path::Path;
 
+/// Mean and population standard deviation of `values` (0 and 0 when empty): the spread of a
+/// figure over seeds.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
 /// Softmax posteriors `[n][classes]` of a discriminative classifier run on `set`.
 pub fn classifier_posteriors(
     run_dir: &Path,

@@ -131,7 +131,7 @@ impl<'a> Density<'a> {
 }
 
 fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
+    super::mean_std(values).0
 }
 
 /// Each image's PNG size in bits (best compression, adaptive filters), its values scaled to

@@ -22,7 +22,6 @@
 use crate::data::{self, ImageSet, Split, batch};
 use crate::error::{Error, Result};
 use crate::models::LatentModel;
-use crate::progress::Progress;
 use crate::run::load_trained;
 use crate::train::adam::FusedAdam;
 use crate::train::checkpoint::Which;
@@ -450,7 +449,6 @@ fn mlp_accuracy(
 pub fn semi_supervised(
     request: &SemiRequest,
     data_dir: &Path,
-    _progress: &mut dyn Progress,
     log: &mut dyn FnMut(&str),
 ) -> Result<SemiReport> {
     let device = Device::flex();
@@ -572,16 +570,14 @@ pub fn semi_supervised(
             }
         }
         for ((input, classifier), accuracies) in results {
-            let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
-            let var = accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>()
-                / accuracies.len() as f64;
+            let (mean, std) = super::mean_std(&accuracies);
             rows.push(SemiRow {
                 labels: n,
                 input,
                 classifier,
                 accuracies,
                 mean,
-                std: var.sqrt(),
+                std,
             });
         }
     }

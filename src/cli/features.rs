@@ -100,12 +100,7 @@ pub fn run_semi(a: SemiArgs, data_dir: &Path) -> Result<()> {
         steps: a.steps,
         out: a.out,
     };
-    let report = semi_supervised(
-        &request,
-        data_dir,
-        &mut TerminalProgress::new(),
-        &mut |line| eprintln!("{line}"),
-    )?;
+    let report = semi_supervised(&request, data_dir, &mut |line| eprintln!("{line}"))?;
     println!("{}\n{}", report.benchmark, report.markdown());
     Ok(())
 }

@@ -16,11 +16,16 @@ pub fn make(set: &ImageSet, pixels: &[u8], indices: &[usize], device: &Device) -
     let dims = [set.shape.channels, set.shape.height, set.shape.width];
     Batch {
         images: to_tensor(pixels, indices, dims, set.levels, device),
-        labels: set.labels.as_ref().map(|labels| {
-            let values: Vec<i64> = indices.iter().map(|&i| labels[i] as i64).collect();
-            Tensor::<1, Int>::from_data(TensorData::new(values, [indices.len()]), device)
-        }),
+        labels: labels(set, indices, device),
     }
+}
+
+/// The labels `[b]` of the images at `indices`, when the set has them.
+fn labels(set: &ImageSet, indices: &[usize], device: &Device) -> Option<Tensor<1, Int>> {
+    set.labels.as_ref().map(|labels| {
+        let values: Vec<i64> = indices.iter().map(|&i| labels[i] as i64).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(values, [indices.len()]), device)
+    })
 }
 
 /// [`make`] with every image translated by a random (dx, dy) in [-max_shift, max_shift]²
@@ -62,7 +67,7 @@ pub fn make_shifted(
     let local: Vec<usize> = (0..indices.len()).collect();
     Batch {
         images: to_tensor(&shifted, &local, [c, h, w], set.levels, device),
-        labels: make(set, pixels, indices, device).labels,
+        labels: labels(set, indices, device),
     }
 }
 
@@ -94,7 +99,7 @@ pub fn make_perturbed(
     let dims = [set.shape.channels, set.shape.height, set.shape.width];
     Batch {
         images: to_tensor(&perturbed, &local, dims, set.levels, device),
-        labels: make(set, pixels, indices, device).labels,
+        labels: labels(set, indices, device),
     }
 }
 

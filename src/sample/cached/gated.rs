@@ -8,11 +8,10 @@
 //!
 //! On host copies of the weights ([`crate::models::gated_pixelcnn::HostGatedPixelCnn`]).
 
-use super::{Incremental, SampleSpec, Taps};
+use super::{Cached, Head, Incremental, SampleSpec, Taps};
 use crate::models::gated_pixelcnn::HostGatedPixelCnn;
 use crate::nn::fused::gate_value;
 use crate::nn::host::HostTensor;
-use crate::progress::Progress;
 
 /// One gated layer in the cache's layout, plus its class embeddings.
 struct Layer {
@@ -26,10 +25,9 @@ struct Layer {
 }
 
 /// The whole model in the cache's layout.
-struct Model {
+pub(crate) struct Model {
     layers: Vec<Layer>,
-    hidden: Taps,
-    output: Taps,
+    head: Head,
     p: usize,
 }
 
@@ -51,8 +49,7 @@ impl Model {
         let p = layers[0].out.outputs();
         Self {
             layers,
-            hidden: Taps::of(&model.output_hidden),
-            output: Taps::of(&model.output),
+            head: Head::of(&model.output_hidden, &model.output),
             p,
         }
     }
@@ -67,7 +64,7 @@ fn class_row(table: &Option<HostTensor>, class: Option<usize>, len: usize) -> Ve
 }
 
 /// One image's state: the image so far and every layer's kept activations, channel-last.
-struct ImageCache {
+pub(crate) struct ImageCache {
     width: usize,
     /// Model input (2v - 1), `[H][W]`; unknown pixels stay 0 and are never read.
     x: Vec<f32>,
@@ -98,7 +95,7 @@ impl ImageCache {
             class_horizontal: (model.layers.iter())
                 .map(|l| class_row(&l.class_horizontal, class, 2 * p))
                 .collect(),
-            logits: Vec::new(),
+            logits: vec![0.0; model.head.outputs()],
         }
     }
 
@@ -191,14 +188,8 @@ impl ImageCache {
         }
         if want_logits {
             let last = model.layers.len() - 1;
-            let top: Vec<f32> = (self.h_row[last][c * p..(c + 1) * p].iter())
-                .map(|v| v.max(0.0))
-                .collect();
-            let mut hidden = model.hidden.bias.clone();
-            model.hidden.accumulate(&mut hidden, 0, 0, &top);
-            hidden.iter_mut().for_each(|v| *v = v.max(0.0));
-            self.logits.clone_from(&model.output.bias);
-            model.output.accumulate(&mut self.logits, 0, 0, &hidden);
+            let top = &self.h_row[last][c * p..(c + 1) * p];
+            model.head.forward(top, &mut self.logits);
         }
     }
 }
@@ -212,7 +203,7 @@ impl Incremental for Model {
     }
 
     fn logits_per_channel(&self) -> usize {
-        self.output.outputs()
+        self.head.outputs()
     }
 
     fn image(&self, height: usize, width: usize, class: Option<usize>, x: Vec<f32>) -> ImageCache {
@@ -238,15 +229,11 @@ impl Incremental for Model {
     }
 }
 
-/// Samples the pixels where `known` is false, like [`crate::sample::complete`], with the cache.
-pub fn complete_gated(
-    model: &HostGatedPixelCnn,
-    spec: &SampleSpec,
-    images: &[u8],
-    known: &[bool],
-    progress: &mut dyn Progress,
-) -> Vec<u8> {
-    super::complete(&Model::of(model), spec, images, known, progress)
+impl Cached for HostGatedPixelCnn {
+    type Layout = Model;
+    fn layout(&self) -> Model {
+        Model::of(self)
+    }
 }
 
 /// The logits the cache computes at every position of complete `images` (teacher forcing),
@@ -256,17 +243,5 @@ pub fn teacher_forced_logits(
     spec: &SampleSpec,
     images: &[u8],
 ) -> Vec<f32> {
-    super::teacher_forced(&Model::of(model), spec, images)
-}
-
-impl crate::models::FastSampler for HostGatedPixelCnn {
-    fn complete(
-        &self,
-        spec: &SampleSpec,
-        images: &[u8],
-        known: &[bool],
-        progress: &mut dyn Progress,
-    ) -> Vec<u8> {
-        complete_gated(self, spec, images, known, progress)
-    }
+    super::teacher_forced(&model.layout(), spec, images)
 }

@@ -30,8 +30,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-pub use gated::complete_gated;
-
 /// A convolution's weights as one row per input tap: `wt` `[kh * kw * in, out]`, rows ordered
 /// (dy, dx, input channel) to match channel-last activations.
 pub(crate) struct Taps {
@@ -109,6 +107,55 @@ impl Taps {
 /// `max(v, 0)` of every element.
 pub(crate) fn relu(values: &mut [f32]) {
     values.iter_mut().for_each(|v| *v = v.max(0.0));
+}
+
+/// The output layers every family shares: `logits = W_2 ReLU(W_1 ReLU(top) + b_1) + b_2`, two
+/// 1x1 convolutions at one position.
+pub(crate) struct Head {
+    hidden: Taps,
+    logits: Taps,
+}
+
+impl Head {
+    pub(crate) fn of(hidden: &HostConv, logits: &HostConv) -> Self {
+        Self {
+            hidden: Taps::of(hidden),
+            logits: Taps::of(logits),
+        }
+    }
+
+    pub(crate) fn outputs(&self) -> usize {
+        self.logits.outputs()
+    }
+
+    /// The logits at one position from the last layer's features `top` there.
+    pub(crate) fn forward(&self, top: &[f32], logits: &mut [f32]) {
+        let mut top = top.to_vec();
+        relu(&mut top);
+        let mut hidden = vec![0f32; self.hidden.outputs()];
+        self.hidden.pointwise(&mut hidden, &top);
+        relu(&mut hidden);
+        self.logits.pointwise(logits, &hidden);
+    }
+}
+
+/// A model's host weights that lay themselves out for [`complete`]; every such model is a
+/// [`crate::models::FastSampler`].
+pub(crate) trait Cached {
+    type Layout: Incremental;
+    fn layout(&self) -> Self::Layout;
+}
+
+impl<T: Cached> crate::models::FastSampler for T {
+    fn complete(
+        &self,
+        spec: &SampleSpec,
+        images: &[u8],
+        known: &[bool],
+        progress: &mut dyn Progress,
+    ) -> Vec<u8> {
+        complete(&self.layout(), spec, images, known, progress)
+    }
 }
 
 /// A model whose layers can be computed one pixel at a time. `Image` holds one image's input

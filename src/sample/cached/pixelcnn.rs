@@ -14,9 +14,8 @@
 //! step for channel R at q ignores q's values; the step for G (and B) recomputes q with the
 //! values drawn so far, and the last channel's step leaves q final.
 
-use super::{Incremental, SampleSpec, Taps, relu};
+use super::{Cached, Head, Incremental, SampleSpec, Taps, relu};
 use crate::models::pixelcnn::HostPixelCnn;
-use crate::progress::Progress;
 
 struct Block {
     reduce: Taps,
@@ -25,11 +24,10 @@ struct Block {
 }
 
 /// The model in the cache's layout.
-struct Model {
+pub(crate) struct Model {
     input: Taps,
     blocks: Vec<Block>,
-    output_hidden: Taps,
-    output: Taps,
+    head: Head,
     channels: usize,
     logits_per_channel: usize,
 }
@@ -45,8 +43,7 @@ impl Model {
                     expand: Taps::of(&b.expand),
                 })
                 .collect(),
-            output_hidden: Taps::of(&host.output_hidden),
-            output: Taps::of(&host.output),
+            head: Head::of(&host.output_hidden, &host.output),
             channels: host.image_channels,
             logits_per_channel: host.logits_per_channel,
         }
@@ -54,7 +51,7 @@ impl Model {
 }
 
 /// One image: its input and every block's kept activations, channel-last.
-struct Image {
+pub(crate) struct Image {
     width: usize,
     /// Model input `[H][W][c]`.
     x: Vec<f32>,
@@ -88,7 +85,7 @@ impl Incremental for Model {
             reduced: (self.blocks.iter())
                 .map(|b| vec![0.0; plane * b.reduce.outputs()])
                 .collect(),
-            logits: vec![0.0; self.output.outputs()],
+            logits: vec![0.0; self.head.outputs()],
         }
     }
 
@@ -120,11 +117,7 @@ impl Incremental for Model {
             }
         }
         if want_logits {
-            relu(&mut h);
-            let mut hidden = vec![0f32; self.output_hidden.outputs()];
-            self.output_hidden.pointwise(&mut hidden, &h);
-            relu(&mut hidden);
-            self.output.pointwise(&mut image.logits, &hidden);
+            self.head.forward(&h, &mut image.logits);
         }
     }
 
@@ -133,20 +126,15 @@ impl Incremental for Model {
     }
 }
 
+impl Cached for HostPixelCnn {
+    type Layout = Model;
+    fn layout(&self) -> Model {
+        Model::of(self)
+    }
+}
+
 /// The logits the cache computes at every position of complete `images` (teacher forcing),
 /// `[n][H][W][c * L]`, for checking it against the parallel forward pass.
 pub fn teacher_forced_logits(model: &HostPixelCnn, spec: &SampleSpec, images: &[u8]) -> Vec<f32> {
-    super::teacher_forced(&Model::of(model), spec, images)
-}
-
-impl crate::models::FastSampler for HostPixelCnn {
-    fn complete(
-        &self,
-        spec: &SampleSpec,
-        images: &[u8],
-        known: &[bool],
-        progress: &mut dyn Progress,
-    ) -> Vec<u8> {
-        super::complete(&Model::of(self), spec, images, known, progress)
-    }
+    super::teacher_forced(&model.layout(), spec, images)
 }

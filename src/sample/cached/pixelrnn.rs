@@ -23,10 +23,9 @@
 //! s_{l+1}(r, c) = s_l(r, c) + W_up (h→(r, c) + h←(r - 1, c))
 //! ```
 
-use super::{Incremental, SampleSpec, Taps, relu};
+use super::{Cached, Head, Incremental, SampleSpec, Taps};
 use crate::models::pixelrnn::{HostLstm, HostPixelRnn, HostRecurrent};
 use crate::nn::fused::lstm_cell_value;
-use crate::progress::Progress;
 
 /// One direction's weights: `input_to_state` and `state_to_state` taps, and the gates of a
 /// position with no input (both biases).
@@ -60,11 +59,10 @@ enum Layer {
 }
 
 /// The model in the cache's layout.
-struct Model {
+pub(crate) struct Model {
     input: Taps,
     layers: Vec<(Layer, Taps)>,
-    hidden: Taps,
-    logits: Taps,
+    head: Head,
     logits_per_channel: usize,
 }
 
@@ -88,8 +86,7 @@ impl Model {
         Self {
             input: Taps::of(&host.input),
             layers,
-            hidden: Taps::of(&host.head.hidden),
-            logits: Taps::of(&host.head.logits),
+            head: Head::of(&host.head.hidden, &host.head.logits),
             logits_per_channel: host.logits_per_channel,
         }
     }
@@ -158,7 +155,7 @@ enum LayerStates {
 }
 
 /// One image: its input, every layer's input stream and states, channel-last.
-struct Image {
+pub(crate) struct Image {
     width: usize,
     /// Model input `[H][W]`.
     x: Vec<f32>,
@@ -195,7 +192,7 @@ impl Incremental for Model {
             x,
             streams: vec![vec![0.0; height * width * two_h]; self.layers.len() + 1],
             states,
-            logits: vec![0.0; self.logits.outputs()],
+            logits: vec![0.0; self.head.outputs()],
         }
     }
 
@@ -272,11 +269,7 @@ impl Incremental for Model {
             image.streams[l + 1][here.clone()].copy_from_slice(&s);
         }
         if want_logits {
-            relu(&mut s);
-            let mut hidden = vec![0f32; self.hidden.outputs()];
-            self.hidden.pointwise(&mut hidden, &s);
-            relu(&mut hidden);
-            self.logits.pointwise(&mut image.logits, &hidden);
+            self.head.forward(&s, &mut image.logits);
         }
     }
 
@@ -311,20 +304,15 @@ impl Incremental for Model {
     }
 }
 
+impl Cached for HostPixelRnn {
+    type Layout = Model;
+    fn layout(&self) -> Model {
+        Model::of(self)
+    }
+}
+
 /// The logits the cache computes at every position of complete `images` (teacher forcing),
 /// `[n][H][W][L]`, for checking it against the parallel forward pass.
 pub fn teacher_forced_logits(model: &HostPixelRnn, spec: &SampleSpec, images: &[u8]) -> Vec<f32> {
-    super::teacher_forced(&Model::of(model), spec, images)
-}
-
-impl crate::models::FastSampler for HostPixelRnn {
-    fn complete(
-        &self,
-        spec: &SampleSpec,
-        images: &[u8],
-        known: &[bool],
-        progress: &mut dyn Progress,
-    ) -> Vec<u8> {
-        super::complete(&Model::of(self), spec, images, known, progress)
-    }
+    super::teacher_forced(&model.layout(), spec, images)
 }
