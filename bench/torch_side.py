@@ -109,7 +109,9 @@ class Vae(torch.nn.Module):
         return (nll + kl) / x.shape[0]
 
 
-class RowLstm(torch.nn.Module):
+class RowLstmLoop(torch.nn.Module):
+    """The synthetic row-lstm workload (named apart from the real model's RowLstm below)."""
+
     def __init__(self):
         super().__init__()
         self.wi, self.bi = conv_params((128, 32, 1, 3), 21.0)
@@ -190,7 +192,7 @@ def vae(steps, warmup):
 
 
 def row_lstm(steps, warmup):
-    model = RowLstm()
+    model = RowLstmLoop()
     x = t(fixed(16 * 32 * 28 * 28, 23.0, 1.0), (16, 32, 28, 28))
     with torch.no_grad():
         loss0 = model.loss(x).item()

@@ -1,7 +1,7 @@
 //! The cached samplers give exactly what the naive sampler gives under the same seed, for
 //! random models of every autoregressive family: Gated PixelCNN (binary and 8-bit,
-//! unconditional and class-conditional), PixelCNN (grey and colour), Row LSTM and Diagonal
-//! BiLSTM; sampling and completion. Their teacher-forced logits equal the parallel forward
+//! unconditional and class-conditional), PixelCNN, Row LSTM and Diagonal BiLSTM, each grey and
+//! colour (R -> G -> B); sampling and completion. Their teacher-forced logits equal the parallel forward
 //! pass at every pixel.
 
 mod common;
@@ -162,22 +162,51 @@ fn pixelrnns_match_naive() {
         (RnnKind::DiagonalBilstm, Levels::Binary, 53),
         (RnnKind::DiagonalBilstm, Levels::Bits8, 54),
     ] {
-        let spec = common::spec(1, 6, levels);
-        let model = pixelrnn(kind, &spec, seed);
-        let what = format!("{kind:?} {levels:?}");
-        same_as_naive(&model, &spec, None, seed + 100, false, &what);
-        same_as_naive(&model, &spec, None, seed + 200, true, &what);
+        for channels in [1, 3] {
+            let spec = common::spec(channels, 5, levels);
+            let model = pixelrnn(kind, &spec, seed);
+            let what = format!("{kind:?} {channels}ch {levels:?}");
+            same_as_naive(&model, &spec, None, seed + 100, false, &what);
+            same_as_naive(&model, &spec, None, seed + 200, true, &what);
+        }
+    }
+}
+
+#[test]
+fn gated_colour_matches_naive() {
+    let device = Device::flex();
+    for (levels, classes, seed) in [(Levels::Bits8, None, 71), (Levels::Binary, Some(3), 72)] {
+        let spec = common::spec(3, 5, levels);
+        let config = GatedPixelCnnConfig {
+            hidden_channels: 6,
+            layers: 3,
+            first_kernel: 3,
+            kernel: 3,
+            output_hidden: 9,
+            classes,
+        };
+        let model = genmodels::seeded::build(&device, seed, || config.init(&spec, &device));
+        let class_list = [0u8, 1, 2];
+        let classes = classes.map(|_| &class_list[..]);
+        let what = format!("gated 3ch {levels:?}");
+        same_as_naive(&model, &spec, classes, seed + 100, false, &what);
+        same_as_naive(&model, &spec, classes, seed + 200, true, &what);
     }
 }
 
 #[test]
 fn pixelrnn_cached_logits_equal_the_parallel_forward_pass() {
     let device = Device::flex();
-    for kind in [RnnKind::RowLstm, RnnKind::DiagonalBilstm] {
+    for (kind, channels) in [
+        (RnnKind::RowLstm, 1),
+        (RnnKind::DiagonalBilstm, 1),
+        (RnnKind::RowLstm, 3),
+        (RnnKind::DiagonalBilstm, 3),
+    ] {
         // Not square: the skew's padding depends on the height, the mirroring on the width.
         let spec = ImageSpec {
             shape: genmodels::data::ImageShape {
-                channels: 1,
+                channels,
                 height: 5,
                 width: 7,
             },
@@ -197,7 +226,7 @@ fn pixelrnn_cached_logits_equal_the_parallel_forward_pass() {
         let parallel: Vec<f32> = (model.logits(input(&spec, &images, n, &device)))
             .try_into_vec_as::<f32>()
             .unwrap();
-        same_logits(&cached, &parallel, n, 35, &format!("{kind:?}"));
+        same_logits(&cached, &parallel, n, 35, &format!("{kind:?} {channels}ch"));
     }
 }
 
@@ -281,12 +310,13 @@ fn eight_bit_matches_naive() {
 
 #[test]
 fn cached_logits_equal_the_parallel_forward_pass() {
-    for (levels, classes) in [
-        (Levels::Binary, None),
-        (Levels::Binary, Some(4)),
-        (Levels::Bits8, Some(3)),
+    for (channels, levels, classes) in [
+        (1, Levels::Binary, None),
+        (1, Levels::Binary, Some(4)),
+        (1, Levels::Bits8, Some(3)),
+        (3, Levels::Bits8, Some(3)),
     ] {
-        let spec = common::spec(1, 6, levels);
+        let spec = common::spec(channels, 6, levels);
         let device = Device::flex();
         let config = GatedPixelCnnConfig {
             hidden_channels: 5,
@@ -312,7 +342,7 @@ fn cached_logits_equal_the_parallel_forward_pass() {
             .iter()
             .map(|&v| v as f32 * (1.0 / (levels.count() - 1) as f32))
             .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(x, [n, 1, 6, 6]), &device);
+        let x = Tensor::<4>::from_data(TensorData::new(x, [n, channels, 6, 6]), &device);
         let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2], [n]), &device);
         let parallel: Vec<f32> = model
             .logits(x, Some(&labels))

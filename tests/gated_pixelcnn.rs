@@ -108,3 +108,28 @@ fn class_embedding_changes_the_conditionals() {
         "the class must change the logits"
     );
 }
+
+/// Colour: channel c of pixel i depends on every earlier pixel's channels and on the channels
+/// < c of pixel i, and on nothing at or after (pixel i, channel c); conditional too.
+#[test]
+fn gated_is_causal_across_rgb_channels_with_no_blind_spot() {
+    let spec = common::spec(3, 5, Levels::Bits8);
+    let device = Device::flex().autodiff();
+    for classes in [None, Some(4)] {
+        let gated = genmodels::seeded::build(&device, 6, || {
+            // 8 units per colour group: with fewer, the head's ReLUs can be off at a pixel for
+            // every test input, which hides a dependence the architecture has.
+            GatedPixelCnnConfig {
+                hidden_channels: 24,
+                layers: 4,
+                first_kernel: 3,
+                kernel: 3,
+                output_hidden: 24,
+                classes,
+            }
+            .init(&spec, &device)
+        });
+        let fields = causality::assert_causal(&gated, &spec, &device);
+        causality::assert_full_field(&fields, &spec, "gated, colour");
+    }
+}

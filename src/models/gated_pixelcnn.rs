@@ -13,19 +13,24 @@
 //! ```
 //!
 //! `shift_down` keeps row i of the horizontal stack from seeing row i of the vertical one
-//! (which has seen all of row i). In the first layer the horizontal input is also shifted
-//! right by one, so that pixel i never sees itself (mask A). Both shifts are read into the
+//! (which has seen all of row i). In the first layer of a single-channel model the horizontal
+//! input is also shifted right by one, so that pixel i never sees itself (mask A). Both shifts are read into the
 //! convolutions' windows ([`PaddedConv2d::forward_shifted`]) rather than built as copies. For
 //! p(x|y), a learned class embedding is added inside every gate of both stacks. Output: ReLU,
 //! 1x1 conv, ReLU, 1x1 conv to Bernoulli logits or 256-way softmax logits.
 //!
-//! Departures: single-channel images only (the R -> G -> B split inside the stacks is left out;
-//! [`super::pixelcnn`] handles colour).
+//! Colour (R -> G -> B within a pixel, PixelRNN paper §3.4): only the horizontal stack and the
+//! output layers read the current pixel, so only their tap at it is masked
+//! ([`ColourMask`]): mask A on the image in the first layer (in place of the shift), mask B
+//! after, with the two gate halves split into colour groups alike so that a unit's tanh and
+//! sigmoid inputs share its group. The vertical stack and its link see only rows above the
+//! pixel and need no mask.
 
 use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::nn::PixelHead;
 use crate::nn::fused::gate;
 use crate::nn::host::{HostConv, HostTensor};
+use crate::nn::masked_conv::{ColourMask, MaskType};
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig};
@@ -50,10 +55,13 @@ impl GatedLayer {
         kernel: usize,
         first: bool,
         classes: Option<usize>,
+        image_channels: usize,
         device: &Device,
     ) -> Self {
         let half = kernel / 2;
         let embed = |n: usize| EmbeddingConfig::new(n, 2 * p).init(device);
+        let mask = if first { MaskType::A } else { MaskType::B };
+        let colour = ColourMask::of(mask, image_channels);
         Self {
             vertical: PaddedConv2d::new(
                 in_channels,
@@ -68,9 +76,11 @@ impl GatedLayer {
                 [1, half + 1],
                 [0, 0, half, 0],
                 device,
-            ),
+            )
+            .with_colour(colour.map(|m| m.gates(2))),
             vertical_to_horizontal: PaddedConv2d::new(2 * p, 2 * p, [1, 1], [0; 4], device),
-            horizontal_out: PaddedConv2d::new(p, p, [1, 1], [0; 4], device),
+            horizontal_out: PaddedConv2d::new(p, p, [1, 1], [0; 4], device)
+                .with_colour(ColourMask::of(MaskType::B, image_channels)),
             class_vertical: classes.map(embed),
             class_horizontal: classes.map(embed),
             first,
@@ -86,7 +96,7 @@ impl GatedLayer {
     ) -> (Tensor<4>, Tensor<4>) {
         let mut v = self.vertical.forward(v_in);
         // The shifts are read into the kernels' windows (no shifted copies).
-        let h_shift = [0, usize::from(self.first)];
+        let h_shift = [0, usize::from(self.shifts_input())];
         let mut h = self.horizontal.forward_shifted(h_in.clone(), h_shift)
             + self
                 .vertical_to_horizontal
@@ -100,6 +110,14 @@ impl GatedLayer {
         let h_gated = self.horizontal_out.forward(gate(h));
         let h_out = if self.first { h_gated } else { h_in + h_gated };
         (gate(v), h_out)
+    }
+}
+
+impl GatedLayer {
+    /// Whether the horizontal stack reads its input one column to the left: the first layer's
+    /// mask A for a single channel (colour models mask the centre tap instead).
+    fn shifts_input(&self) -> bool {
+        self.first && self.horizontal.colour.is_none()
     }
 }
 
@@ -145,6 +163,7 @@ impl Default for GatedPixelCnnConfig {
 pub struct GatedPixelCnn {
     layers: Vec<GatedLayer>,
     output: OutputHead,
+    image_channels: usize,
     logits_per_channel: usize,
     classes: usize,
 }
@@ -152,10 +171,6 @@ pub struct GatedPixelCnn {
 impl GatedPixelCnnConfig {
     pub fn init(&self, image: &ImageSpec, device: &Device) -> GatedPixelCnn {
         let c = image.shape.channels;
-        assert_eq!(
-            c, 1,
-            "the Gated PixelCNN here models single-channel images; use pixelcnn for colour"
-        );
         let p = self.hidden_channels;
         let layers = (0..self.layers.max(1))
             .map(|i| {
@@ -164,7 +179,7 @@ impl GatedPixelCnnConfig {
                 } else {
                     (p, self.kernel)
                 };
-                GatedLayer::new(input, p, kernel, i == 0, self.classes, device)
+                GatedLayer::new(input, p, kernel, i == 0, self.classes, c, device)
             })
             .collect();
         GatedPixelCnn {
@@ -173,8 +188,10 @@ impl GatedPixelCnnConfig {
                 p,
                 self.output_hidden,
                 c * image.logits_per_channel(),
+                ColourMask::of(MaskType::B, c),
                 device,
             ),
+            image_channels: c,
             logits_per_channel: image.logits_per_channel(),
             classes: self.classes.unwrap_or(0),
         }
@@ -219,6 +236,9 @@ pub struct HostGatedLayer {
     pub class_vertical: Option<HostTensor>,
     pub class_horizontal: Option<HostTensor>,
     pub first: bool,
+    /// The horizontal stack reads its input one column to the left (see
+    /// [`GatedLayer::shifts_input`]).
+    pub shifts_input: bool,
 }
 
 /// Every weight of a Gated PixelCNN on the host, for the cached sampler
@@ -228,6 +248,7 @@ pub struct HostGatedPixelCnn {
     pub layers: Vec<HostGatedLayer>,
     pub output_hidden: HostConv,
     pub output: HostConv,
+    pub image_channels: usize,
     pub logits_per_channel: usize,
     pub classes: usize,
 }
@@ -252,6 +273,7 @@ impl GatedPixelCnn {
                     class_vertical: embedding(&l.class_vertical)?,
                     class_horizontal: embedding(&l.class_horizontal)?,
                     first: l.first,
+                    shifts_input: l.shifts_input(),
                 })
             })
             .collect::<crate::Result<_>>()?;
@@ -259,6 +281,7 @@ impl GatedPixelCnn {
             layers,
             output_hidden: HostConv::of(&self.output.hidden)?,
             output: HostConv::of(&self.output.logits)?,
+            image_channels: self.image_channels,
             logits_per_channel: self.logits_per_channel,
             classes: self.classes,
         })
@@ -271,7 +294,7 @@ impl ModelSpec for GatedPixelCnnConfig {
     fn presets() -> Vec<Preset<Self>> {
         vec![Preset {
             name: "gated-pixelcnn",
-            about: "Gated PixelCNN, no blind spot; --conditional learns p(x|y)",
+            about: "Gated PixelCNN, no blind spot (binary, grey or RGB); --conditional learns p(x|y)",
             config: Self::default(),
         }]
     }
@@ -282,10 +305,6 @@ impl ModelSpec for GatedPixelCnnConfig {
 
     fn build(&self, image: &ImageSpec, device: &Device) -> GatedPixelCnn {
         self.init(image, device)
-    }
-
-    fn accepts(&self, image: &ImageSpec) -> crate::Result<()> {
-        super::grey_only(self.name(), image)
     }
 
     fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {

@@ -415,14 +415,3 @@ impl Trainable for AnyModel {
         self.model().needs_labels()
     }
 }
-
-/// The Gated PixelCNN and the PixelRNNs model one channel until colour masks come to them.
-pub(crate) fn grey_only(name: &str, image: &ImageSpec) -> crate::Result<()> {
-    if image.shape.channels == 1 {
-        return Ok(());
-    }
-    Err(crate::Error::Invalid(format!(
-        "{name} models grey or binary images only for now; these images have {} channels (pixelcnn models colour, R -> G -> B)",
-        image.shape.channels
-    )))
-}

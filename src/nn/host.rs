@@ -30,9 +30,10 @@ pub struct HostConv {
 }
 
 impl HostConv {
+    /// The layer's weights, its colour mask applied.
     pub fn of(conv: &PaddedConv2d) -> crate::Result<Self> {
         Ok(Self {
-            weight: HostTensor::of(conv.weight.val())?,
+            weight: HostTensor::of(conv.masked_weight())?,
             bias: HostTensor::of(conv.bias.val())?.values,
         })
     }

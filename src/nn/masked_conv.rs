@@ -96,11 +96,79 @@ impl MaskedConv2d {
     }
 }
 
+/// The colour group (0 = R, 1 = G, 2 = B) of feature `channel` of `total`, when the features
+/// come in `chunks` equal parts each split into `image_channels` contiguous groups alike: the
+/// two gate halves of a Gated PixelCNN layer (chunks = 2) or an LSTM's four gates (chunks = 4),
+/// so that a unit and every gate that feeds it share one group. Logits laid out channel-major
+/// (`[c][L]`) are one chunk.
+pub fn colour_group(channel: usize, total: usize, chunks: usize, image_channels: usize) -> usize {
+    let part = total / chunks;
+    (channel % part) * image_channels / part
+}
+
+/// The colour mask of a convolution's tap at the current pixel (PixelRNN paper §3.4), for
+/// layers without a square kernel: the Gated PixelCNN's horizontal stack and 1x1s, the Row
+/// LSTM's and Diagonal BiLSTM's input-to-state convolutions, the PixelRNN's 1x1s and output
+/// layers. Output group g sees input groups < g (type A) or <= g (type B); other taps, all in
+/// the past, are not masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColourMask {
+    pub mask_type: MaskType,
+    pub image_channels: usize,
+    /// Equal parts of the input's and of the output's channels (see [`colour_group`]).
+    pub in_chunks: usize,
+    pub out_chunks: usize,
+}
+
+impl ColourMask {
+    /// The mask for `image_channels` colours, or none for a single channel (nothing to mask).
+    pub fn of(mask_type: MaskType, image_channels: usize) -> Option<Self> {
+        (image_channels > 1).then_some(Self {
+            mask_type,
+            image_channels,
+            in_chunks: 1,
+            out_chunks: 1,
+        })
+    }
+
+    /// The same mask with the output in `chunks` gate blocks.
+    pub fn gates(self, chunks: usize) -> Self {
+        Self {
+            out_chunks: chunks,
+            ..self
+        }
+    }
+
+    /// Whether output `o` of `outputs` reads input `i` of `inputs` at the current pixel.
+    pub fn keeps(&self, o: usize, outputs: usize, i: usize, inputs: usize) -> bool {
+        let go = colour_group(o, outputs, self.out_chunks, self.image_channels);
+        let gi = colour_group(i, inputs, self.in_chunks, self.image_channels);
+        match self.mask_type {
+            MaskType::A => gi < go,
+            MaskType::B => gi <= go,
+        }
+    }
+
+    /// The 0/1 mask of a `[out, in, kh, kw]` kernel whose last tap, `(kh - 1, kw - 1)`, is the
+    /// current pixel (kernels padded only above and on the left); row-major.
+    pub fn kernel_mask(&self, [out, inputs, kh, kw]: [usize; 4]) -> Vec<f32> {
+        let taps = kh * kw;
+        let mut mask = vec![1f32; out * inputs * taps];
+        for o in 0..out {
+            for i in 0..inputs {
+                mask[(o * inputs + i) * taps + taps - 1] =
+                    self.keeps(o, out, i, inputs) as u8 as f32;
+            }
+        }
+        mask
+    }
+}
+
 /// The 0/1 mask, row-major `[out, in, k, k]`.
 pub fn causal_mask(shape: [usize; 4], mask_type: MaskType, image_channels: usize) -> Vec<f32> {
     let [out_channels, in_channels, k, _] = shape;
     let centre = k / 2;
-    let group = |channel: usize, total: usize| channel * image_channels / total;
+    let group = |channel: usize, total: usize| colour_group(channel, total, 1, image_channels);
     let mut mask = vec![0f32; out_channels * in_channels * k * k];
     for o in 0..out_channels {
         for i in 0..in_channels {
@@ -159,6 +227,28 @@ mod tests {
             for i in 0..3 {
                 assert_eq!(at(&a, o, i), i < o / 2, "A o={o} i={i}");
                 assert_eq!(at(&b, o, i), i <= o / 2, "B o={o} i={i}");
+            }
+        }
+    }
+
+    #[test]
+    fn gate_chunks_share_their_units_colour_group() {
+        // An LSTM's 4 gates x 6 units over 3 colours: unit u is in group u / 2 in every gate.
+        let m = ColourMask::of(MaskType::B, 3).unwrap().gates(4);
+        for o in 0..24 {
+            let unit_group = (o % 6) / 2;
+            for i in 0..6 {
+                assert_eq!(m.keeps(o, 24, i, 6), i / 2 <= unit_group, "o={o} i={i}");
+            }
+        }
+        assert!(ColourMask::of(MaskType::A, 1).is_none());
+        // Only the last tap of a 1 x 2 kernel is masked.
+        let a = ColourMask::of(MaskType::A, 3).unwrap();
+        let mask = a.kernel_mask([3, 3, 1, 2]);
+        for o in 0..3 {
+            for i in 0..3 {
+                assert_eq!(mask[(o * 3 + i) * 2], 1.0);
+                assert_eq!(mask[(o * 3 + i) * 2 + 1] > 0.0, i < o);
             }
         }
     }

@@ -1,13 +1,15 @@
 //! A convolution with explicit, asymmetric zero padding: the building block of the Gated
 //! PixelCNN's vertical stack (kernel `(k/2+1) x k`, padded only above) and horizontal stack
 //! (kernel `1 x (k/2+1)`, padded only on the left), which are causal by construction, without
-//! masks and without computing taps that would be masked away.
+//! masks and without computing taps that would be masked away. For colour images a
+//! [`ColourMask`] on the tap at the current pixel keeps a pixel's channels in R -> G -> B order.
 
 use crate::nn::fused::{Window, window_conv2d};
+use crate::nn::masked_conv::ColourMask;
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Zero padding `(top, bottom, left, right)`.
 pub type Padding = [usize; 4];
@@ -20,6 +22,10 @@ pub struct PaddedConv2d {
     /// `[out_channels]`
     pub bias: Param<Tensor<1>>,
     pub padding: [usize; 4],
+    /// The colour mask of the last tap (the current pixel), for colour models; fixed, not
+    /// saved (a model's config rebuilds it).
+    #[module(skip)]
+    pub colour: Option<ColourMask>,
 }
 
 impl PaddedConv2d {
@@ -44,6 +50,36 @@ impl PaddedConv2d {
             ),
             bias: init.init_with([out_channels], Some(fan_in), None, device),
             padding,
+            colour: None,
+        }
+    }
+
+    /// The same layer with a colour mask on its last tap, which must be the current pixel
+    /// (padded `kh - 1` above and `kw - 1` on the left).
+    pub fn with_colour(mut self, colour: Option<ColourMask>) -> Self {
+        let [_, _, kh, kw] = self.weight.dims();
+        let [top, _, left, _] = self.padding;
+        assert!(
+            colour.is_none() || (top == kh - 1 && left == kw - 1),
+            "a colour mask needs the current pixel at the kernel's last tap"
+        );
+        self.colour = colour;
+        self
+    }
+
+    /// The kernel with the colour mask applied: what the layer computes with.
+    pub fn masked_weight(&self) -> Tensor<4> {
+        let weight = self.weight.val();
+        match self.colour {
+            None => weight,
+            Some(colour) => {
+                let dims = weight.dims();
+                let mask = Tensor::from_data(
+                    TensorData::new(colour.kernel_mask(dims), dims),
+                    &weight.device(),
+                );
+                weight * mask
+            }
         }
     }
 
@@ -57,7 +93,7 @@ impl PaddedConv2d {
         let [top, bottom, left, right] = self.padding;
         conv2d(
             input,
-            self.weight.val(),
+            self.masked_weight(),
             Some(self.bias.val()),
             ConvOptions::new_with_padding([1, 1], [(top, bottom), (left, right)], [1, 1], 1),
         )
@@ -88,8 +124,7 @@ impl PaddedConv2d {
     fn over_window(&self, input: Tensor<4>, window: Window) -> Tensor<4> {
         let [out_channels, in_channels, kh, kw] = self.weight.dims();
         let weight = self
-            .weight
-            .val()
+            .masked_weight()
             .reshape([out_channels, in_channels, kh * kw]);
         window_conv2d(input, weight, self.bias.val(), window)
     }
@@ -118,10 +153,18 @@ pub struct OutputHead {
 }
 
 impl OutputHead {
-    pub fn new(in_channels: usize, hidden: usize, out_channels: usize, device: &Device) -> Self {
+    /// `colour`: the type-B mask of both 1x1s for colour models (logits channel-major).
+    pub fn new(
+        in_channels: usize,
+        hidden: usize,
+        out_channels: usize,
+        colour: Option<ColourMask>,
+        device: &Device,
+    ) -> Self {
+        let conv = |i, o| PaddedConv2d::new(i, o, [1, 1], [0; 4], device).with_colour(colour);
         Self {
-            hidden: PaddedConv2d::new(in_channels, hidden, [1, 1], [0; 4], device),
-            logits: PaddedConv2d::new(hidden, out_channels, [1, 1], [0; 4], device),
+            hidden: conv(in_channels, hidden),
+            logits: conv(hidden, out_channels),
         }
     }
 

@@ -113,3 +113,43 @@ pub fn render(field: &[bool], spec: &ImageSpec, target: usize) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Asserts that every (pixel, channel) depends on *every* input before it in the model's order
+/// (no blind spot, and each channel sees the earlier channels of its own pixel); `fields` as
+/// [`assert_causal`] returns them.
+pub fn assert_full_field(fields: &[Vec<bool>], spec: &ImageSpec, what: &str) {
+    let (c, plane) = (spec.shape.channels, spec.shape.height * spec.shape.width);
+    for pixel in 0..plane {
+        for channel in 0..c {
+            let me = order(spec, channel, pixel);
+            let f = &fields[me];
+            for in_channel in 0..c {
+                for in_pixel in 0..plane {
+                    if order(spec, in_channel, in_pixel) < me {
+                        assert!(
+                            f[in_channel * plane + in_pixel],
+                            "{what}: output (pixel {pixel}, channel {channel}) misses input (pixel {in_pixel}, channel {in_channel})\n{}",
+                            render(f, spec, pixel)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Asserts that channel c of every pixel sees channels < c of the same pixel (R -> G -> B).
+pub fn assert_sees_own_earlier_channels(fields: &[Vec<bool>], spec: &ImageSpec, what: &str) {
+    let (c, plane) = (spec.shape.channels, spec.shape.height * spec.shape.width);
+    for pixel in 0..plane {
+        for channel in 0..c {
+            let f = &fields[order(spec, channel, pixel)];
+            for earlier in 0..channel {
+                assert!(
+                    f[earlier * plane + pixel],
+                    "{what}: channel {channel} of pixel {pixel} misses channel {earlier} of its own pixel"
+                );
+            }
+        }
+    }
+}

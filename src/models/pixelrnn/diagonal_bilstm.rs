@@ -20,6 +20,7 @@
 
 use crate::nn::conv_lstm::diagonal_lstm_scan;
 use crate::nn::host::HostConv;
+use crate::nn::masked_conv::ColourMask;
 use crate::nn::padded_conv::{PaddedConv2d, shift_down};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -34,10 +35,17 @@ pub struct DiagonalLstm {
 }
 
 impl DiagonalLstm {
-    fn new(in_channels: usize, hidden: usize, reverse: bool, device: &Device) -> Self {
+    fn new(
+        in_channels: usize,
+        hidden: usize,
+        reverse: bool,
+        colour: Option<ColourMask>,
+        device: &Device,
+    ) -> Self {
         Self {
             reverse,
-            input_to_state: PaddedConv2d::new(in_channels, 4 * hidden, [1, 1], [0; 4], device),
+            input_to_state: PaddedConv2d::new(in_channels, 4 * hidden, [1, 1], [0; 4], device)
+                .with_colour(colour.map(|m| m.gates(4))),
             // 2 x 1 with one row of padding on top: row r sees rows r - 1 and r.
             state_to_state: PaddedConv2d::new(hidden, 4 * hidden, [2, 1], [1, 0, 0, 0], device),
         }
@@ -82,11 +90,15 @@ impl DiagonalBiLstm {
         in_channels: usize,
         row_view_channels: usize,
         hidden: usize,
+        colour: Option<ColourMask>,
         device: &Device,
     ) -> Self {
+        // Only the left-to-right direction reads the current pixel: the right-to-left one is
+        // shifted down a row, so all its inputs are in the past.
+        let backward_inputs = in_channels + row_view_channels;
         Self {
-            left_to_right: DiagonalLstm::new(in_channels, hidden, false, device),
-            right_to_left: DiagonalLstm::new(in_channels + row_view_channels, hidden, true, device),
+            left_to_right: DiagonalLstm::new(in_channels, hidden, false, colour, device),
+            right_to_left: DiagonalLstm::new(backward_inputs, hidden, true, None, device),
         }
     }
 

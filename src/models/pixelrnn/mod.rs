@@ -7,8 +7,14 @@
 //! ```
 //!
 //! The LSTM layer is a [`row_lstm::RowLstm`] or a [`diagonal_bilstm::DiagonalBiLstm`].
-//! Departures: single-channel images (the R -> G -> B split inside the LSTM is left out); the
-//! output 1x1 layers need no mask there. The first Diagonal BiLSTM's right-to-left direction
+//!
+//! Colour (§3.4): every map is split into R, G, B groups; the 7x7 input conv has mask A, and
+//! every tap at the current pixel after it mask B ([`ColourMask`]): the input-to-state
+//! convolutions (with the four gates grouped alike, so a unit's gates share its group), the
+//! 1x1s back to the residual stream and the output layers. State-to-state convolutions read
+//! only earlier pixels and are not masked.
+//!
+//! Departures: the first Diagonal BiLSTM's right-to-left direction
 //! also reads the image itself, which closes a gap of the paper's layout (see
 //! [`DiagonalBiLstm`]); the gradient test checks the full field.
 
@@ -17,6 +23,7 @@ pub mod row_lstm;
 
 use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::nn::host::{HostConv, HostHead};
+use crate::nn::masked_conv::ColourMask;
 use crate::nn::padded_conv::{OutputHead, PaddedConv2d};
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
@@ -99,23 +106,20 @@ pub struct PixelRnn {
 impl PixelRnnConfig {
     pub fn init(&self, image: &ImageSpec, device: &Device) -> PixelRnn {
         let c = image.shape.channels;
-        assert_eq!(
-            c, 1,
-            "the PixelRNN here models single-channel images; use pixelcnn for colour"
-        );
+        let colour = ColourMask::of(MaskType::B, c);
         let (h, two_h) = (self.hidden_channels, 2 * self.hidden_channels);
         let layers = (0..self.layers)
             .map(|i| RnnLayer {
                 recurrent: match self.cell {
                     RnnKind::RowLstm => {
-                        Recurrent::Row(RowLstm::new(two_h, h, self.row_kernel, device))
+                        Recurrent::Row(RowLstm::new(two_h, h, self.row_kernel, colour, device))
                     }
                     RnnKind::DiagonalBilstm => {
                         let row_view = if i == 0 { c } else { 0 };
-                        Recurrent::Diagonal(DiagonalBiLstm::new(two_h, row_view, h, device))
+                        Recurrent::Diagonal(DiagonalBiLstm::new(two_h, row_view, h, colour, device))
                     }
                 },
-                up: PaddedConv2d::new(h, two_h, [1, 1], [0; 4], device),
+                up: PaddedConv2d::new(h, two_h, [1, 1], [0; 4], device).with_colour(colour),
             })
             .collect();
         PixelRnn {
@@ -125,6 +129,7 @@ impl PixelRnnConfig {
                 two_h,
                 self.output_hidden,
                 c * image.logits_per_channel(),
+                colour,
                 device,
             ),
             logits_per_channel: image.logits_per_channel(),
@@ -222,12 +227,12 @@ impl ModelSpec for PixelRnnConfig {
         vec![
             Preset {
                 name: "row-lstm",
-                about: "PixelRNN, Row LSTM (a triangular context above each pixel)",
+                about: "PixelRNN, Row LSTM (a triangular context above each pixel; binary, grey or RGB)",
                 config: Self::default(),
             },
             Preset {
                 name: "diagonal-bilstm",
-                about: "PixelRNN, Diagonal BiLSTM (every earlier pixel)",
+                about: "PixelRNN, Diagonal BiLSTM (every earlier pixel; binary, grey or RGB)",
                 config: Self {
                     cell: RnnKind::DiagonalBilstm,
                     ..Self::default()
@@ -245,10 +250,6 @@ impl ModelSpec for PixelRnnConfig {
 
     fn build(&self, image: &ImageSpec, device: &Device) -> PixelRnn {
         self.init(image, device)
-    }
-
-    fn accepts(&self, image: &ImageSpec) -> crate::Result<()> {
-        super::grey_only(self.name(), image)
     }
 
     fn apply(&mut self, flags: &mut ModelFlags) -> crate::Result<()> {

@@ -10,6 +10,7 @@
 //! - input-to-state: a 1 x k convolution along the row, masked (type B): it sees columns
 //!   c - k/2 ..= c, built as a `1 x (k/2+1)` convolution padded on the left only;
 //!   computed for all rows in parallel before the loop.
+//!   For colour its tap at the pixel itself has a type-B [`ColourMask`] over the four gates.
 //! - state-to-state: a 1 x k convolution over the previous row's hidden state, unmasked (the
 //!   whole previous row is in the past).
 //!
@@ -18,6 +19,7 @@
 
 use crate::nn::conv_lstm::lstm_scan;
 use crate::nn::host::HostConv;
+use crate::nn::masked_conv::ColourMask;
 use crate::nn::padded_conv::PaddedConv2d;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -30,7 +32,13 @@ pub struct RowLstm {
 }
 
 impl RowLstm {
-    pub fn new(in_channels: usize, hidden: usize, kernel: usize, device: &Device) -> Self {
+    pub fn new(
+        in_channels: usize,
+        hidden: usize,
+        kernel: usize,
+        colour: Option<ColourMask>,
+        device: &Device,
+    ) -> Self {
         let half = kernel / 2;
         Self {
             input_to_state: PaddedConv2d::new(
@@ -39,7 +47,8 @@ impl RowLstm {
                 [1, half + 1],
                 [0, 0, half, 0],
                 device,
-            ),
+            )
+            .with_colour(colour.map(|m| m.gates(4))),
             state_to_state: PaddedConv2d::new(
                 hidden,
                 4 * hidden,

@@ -5,6 +5,8 @@
 //! - Horizontal stacks: at pixel (r, c) each layer computes its output at (r, c) only, from
 //!   the previous layer's outputs at (r, c - k/2 .. c) (kept for the current row) and the
 //!   vertical pre-activation at (r - 1, c).
+//! - Colour: the masked weights zero what a channel may not see of its own pixel, so the
+//!   driver's re-step per channel is the same arithmetic (see [`super::pixelcnn`]).
 //!
 //! On host copies of the weights ([`crate::models::gated_pixelcnn::HostGatedPixelCnn`]).
 
@@ -22,6 +24,7 @@ struct Layer {
     class_vertical: Option<HostTensor>,
     class_horizontal: Option<HostTensor>,
     first: bool,
+    shifts_input: bool,
 }
 
 /// The whole model in the cache's layout.
@@ -29,6 +32,7 @@ pub(crate) struct Model {
     layers: Vec<Layer>,
     head: Head,
     p: usize,
+    channels: usize,
 }
 
 impl Model {
@@ -44,6 +48,7 @@ impl Model {
                 class_vertical: l.class_vertical.clone(),
                 class_horizontal: l.class_horizontal.clone(),
                 first: l.first,
+                shifts_input: l.shifts_input,
             })
             .collect();
         let p = layers[0].out.outputs();
@@ -51,6 +56,7 @@ impl Model {
             layers,
             head: Head::of(&model.output_hidden, &model.output),
             p,
+            channels: model.image_channels,
         }
     }
 }
@@ -66,7 +72,8 @@ fn class_row(table: &Option<HostTensor>, class: Option<usize>, len: usize) -> Ve
 /// One image's state: the image so far and every layer's kept activations, channel-last.
 pub(crate) struct ImageCache {
     width: usize,
-    /// Model input (2v - 1), `[H][W]`; unknown pixels stay 0 and are never read.
+    /// Model input (2v - 1), channel-last `[H][W][C]`; unknown values are never read
+    /// through a non-zero weight.
     x: Vec<f32>,
     /// Per layer: vertical pre-activations `[H][W][2p]` and gated outputs `[H][W][p]`.
     v_pre: Vec<Vec<f32>>,
@@ -85,7 +92,7 @@ impl ImageCache {
         let (p, layers) = (model.p, model.layers.len());
         Self {
             width,
-            x: vec![0.0; height * width],
+            x: vec![0.0; height * width * model.channels],
             v_pre: vec![vec![0.0; height * width * 2 * p]; layers],
             v_out: vec![vec![0.0; height * width * p]; layers],
             h_row: vec![vec![0.0; width * p]; layers],
@@ -102,7 +109,7 @@ impl ImageCache {
     /// Computes row `r` of every vertical stack (row r of the image is complete). The kernel
     /// `(k/2 + 1) x k` covers rows r - k/2 ..= r and columns c - k/2 ..= c + k/2.
     fn vertical_row(&mut self, model: &Model, r: usize) {
-        let (w, p) = (self.width, model.p);
+        let (w, p, n) = (self.width, model.p, model.channels);
         let mut acc = vec![0f32; 2 * p];
         for (l, layer) in model.layers.iter().enumerate() {
             let conv = &layer.vertical;
@@ -119,7 +126,7 @@ impl ImageCache {
                         };
                         let at = rr * w + cc;
                         let input = if l == 0 {
-                            &self.x[at..at + 1]
+                            &self.x[at * n..(at + 1) * n]
                         } else {
                             &self.v_out[l - 1][at * p..(at + 1) * p]
                         };
@@ -140,7 +147,7 @@ impl ImageCache {
     /// Runs every horizontal stack at (r, c) and, when `want_logits`, the output layers into
     /// `self.logits`.
     fn step(&mut self, model: &Model, r: usize, c: usize, want_logits: bool) {
-        let (w, p) = (self.width, model.p);
+        let (w, p, n) = (self.width, model.p, model.channels);
         let mut pre = vec![0f32; 2 * p];
         let mut gated = vec![0f32; p];
         let mut out = vec![0f32; p];
@@ -158,12 +165,16 @@ impl ImageCache {
                 let Some(cc) = (c + dx).checked_sub(reach) else {
                     continue;
                 };
-                if layer.first {
-                    // Mask A: the input shifted right by one column.
+                if layer.shifts_input {
+                    // Mask A of one channel: the input shifted right by one column.
                     if let Some(source) = cc.checked_sub(1) {
                         let at = r * w + source;
                         conv.accumulate(&mut pre, 0, dx, &self.x[at..at + 1]);
                     }
+                } else if layer.first {
+                    // Colour: mask A is in the weights of the last tap.
+                    let at = r * w + cc;
+                    conv.accumulate(&mut pre, 0, dx, &self.x[at * n..(at + 1) * n]);
                 } else {
                     conv.accumulate(&mut pre, 0, dx, &self.h_row[l - 1][cc * p..(cc + 1) * p]);
                 }
@@ -199,21 +210,21 @@ impl Incremental for Model {
     type Image = ImageCache;
 
     fn channels(&self) -> usize {
-        1
+        self.channels
     }
 
     fn logits_per_channel(&self) -> usize {
-        self.head.outputs()
+        self.head.outputs() / self.channels
     }
 
     fn image(&self, height: usize, width: usize, class: Option<usize>, x: Vec<f32>) -> ImageCache {
         let mut cache = ImageCache::new(self, height, width, class);
-        cache.x = x;
+        cache.x = super::channel_last(&x, self.channels);
         cache
     }
 
-    fn set(&self, image: &mut ImageCache, _channel: usize, r: usize, c: usize, x: f32) {
-        image.x[r * image.width + c] = x;
+    fn set(&self, image: &mut ImageCache, channel: usize, r: usize, c: usize, x: f32) {
+        image.x[(r * image.width + c) * self.channels + channel] = x;
     }
 
     fn step(&self, image: &mut ImageCache, r: usize, c: usize, want_logits: bool) {

@@ -104,6 +104,18 @@ impl Taps {
     }
 }
 
+/// A channel-major image `[c][H][W]` as channel-last `[H][W][c]`, the caches' layout.
+pub(crate) fn channel_last(x: &[f32], channels: usize) -> Vec<f32> {
+    let plane = x.len() / channels;
+    let mut last = vec![0f32; x.len()];
+    for (channel, values) in x.chunks_exact(plane).enumerate() {
+        for (p, &v) in values.iter().enumerate() {
+            last[p * channels + channel] = v;
+        }
+    }
+    last
+}
+
 /// `max(v, 0)` of every element.
 pub(crate) fn relu(values: &mut [f32]) {
     values.iter_mut().for_each(|v| *v = v.max(0.0));

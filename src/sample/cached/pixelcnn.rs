@@ -72,16 +72,10 @@ impl Incremental for Model {
     }
 
     fn image(&self, height: usize, width: usize, _class: Option<usize>, x: Vec<f32>) -> Image {
-        let (plane, c) = (height * width, self.channels);
-        let mut last = vec![0f32; plane * c];
-        for (channel, values) in x.chunks_exact(plane).enumerate() {
-            for (p, &v) in values.iter().enumerate() {
-                last[p * c + channel] = v;
-            }
-        }
+        let plane = height * width;
         Image {
             width,
-            x: last,
+            x: super::channel_last(&x, self.channels),
             reduced: (self.blocks.iter())
                 .map(|b| vec![0.0; plane * b.reduce.outputs()])
                 .collect(),

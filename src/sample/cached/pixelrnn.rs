@@ -22,6 +22,10 @@
 //! ```text
 //! s_{l+1}(r, c) = s_l(r, c) + W_up (h→(r, c) + h←(r - 1, c))
 //! ```
+//!
+//! Colour: the masked weights zero what a channel may not see of its own pixel, and every step
+//! at (r, c) is recomputed from states before (r, c), so the driver's re-step per channel is
+//! the same arithmetic.
 
 use super::{Cached, Head, Incremental, SampleSpec, Taps};
 use crate::models::pixelrnn::{HostLstm, HostPixelRnn, HostRecurrent};
@@ -157,7 +161,7 @@ enum LayerStates {
 /// One image: its input, every layer's input stream and states, channel-last.
 pub(crate) struct Image {
     width: usize,
-    /// Model input `[H][W]`.
+    /// Model input, channel-last `[H][W][C]`.
     x: Vec<f32>,
     /// `s_l`, l = 0..=layers: `[H][W][2h]`.
     streams: Vec<Vec<f32>>,
@@ -169,7 +173,7 @@ impl Incremental for Model {
     type Image = Image;
 
     fn channels(&self) -> usize {
-        1
+        self.input.in_channels
     }
 
     fn logits_per_channel(&self) -> usize {
@@ -189,15 +193,16 @@ impl Incremental for Model {
             .collect();
         Image {
             width,
-            x,
+            x: super::channel_last(&x, self.input.in_channels),
             streams: vec![vec![0.0; height * width * two_h]; self.layers.len() + 1],
             states,
             logits: vec![0.0; self.head.outputs()],
         }
     }
 
-    fn set(&self, image: &mut Image, _channel: usize, r: usize, c: usize, x: f32) {
-        image.x[r * image.width + c] = x;
+    fn set(&self, image: &mut Image, channel: usize, r: usize, c: usize, x: f32) {
+        let channels = self.input.in_channels;
+        image.x[(r * image.width + c) * channels + channel] = x;
     }
 
     fn step(&self, image: &mut Image, r: usize, c: usize, want_logits: bool) {
@@ -275,7 +280,7 @@ impl Incremental for Model {
 
     /// The Diagonal BiLSTM's right-to-left states of row `r`, from the right.
     fn end_row(&self, image: &mut Image, r: usize) {
-        let (w, two_h) = (image.width, self.input.outputs());
+        let (w, two_h, n) = (image.width, self.input.outputs(), self.input.in_channels);
         for (l, ((layer, _), states)) in self.layers.iter().zip(&mut image.states).enumerate() {
             let (Layer::Diagonal { backward, .. }, LayerStates::Diagonal { backward: b, .. }) =
                 (layer, states)
@@ -285,14 +290,14 @@ impl Incremental for Model {
             for m in -(r as isize)..0 {
                 b.diagonal_cell(backward, None, r, m);
             }
-            let mut input = Vec::with_capacity(two_h + 1);
+            let mut input = Vec::with_capacity(two_h + n);
             for m in 0..w {
                 let q = r * w + (w - 1 - m);
                 input.clear();
                 input.extend_from_slice(&image.streams[l][q * two_h..(q + 1) * two_h]);
                 // The first layer's right-to-left direction also reads the image's row.
                 if backward.input.in_channels > two_h {
-                    input.push(image.x[q]);
+                    input.extend_from_slice(&image.x[q * n..(q + 1) * n]);
                 }
                 b.diagonal_cell(backward, Some(&input), r, m as isize);
             }
