@@ -1,6 +1,8 @@
 //! End to end in headless Chromium (Debian's chromium + chromium-driver, which .ci/run
-//! installs): draw a digit on the playground page with the mouse, click Score, and check that
-//! the number on screen is the model's NLL of the drawn image, computed by the library.
+//! installs): draw a digit on the playground page with pointer events, click Score, and check
+//! that the number on screen is the model's NLL of the drawn image, computed by the library;
+//! that a fast stroke is joined, that Score is busy while it works, and that drawing again
+//! greys out the old scores.
 //! Without chromedriver the test is skipped with a message, except under CI, where it fails.
 
 mod common;
@@ -123,51 +125,47 @@ fn draw_score_in_headless_chromium() {
         .to_string();
     let s = format!("{}/session/{id}", driver.base);
     call("POST", &format!("{s}/url"), Some(json!({"url": site})));
-    let element = |css: &str| -> String {
-        let v = call(
+    let script = |js: &str| -> Value {
+        call(
             "POST",
-            &format!("{s}/element"),
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        v["value"]
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|v| v.as_str())
-            .unwrap_or_else(|| panic!("{css}: {v}"))
-            .to_string()
+            &format!("{s}/execute/sync"),
+            Some(json!({"script": js, "args": []})),
+        )["value"]
+            .clone()
     };
-    // Draw a vertical stroke with mouse events on the pad, down its middle. (Dispatched in the
-    // page: chromedriver's pointer actions never reached the canvas in headless Chromium 156.)
-    let draw = "const pad = document.querySelector('#pad'); const r = pad.getBoundingClientRect();
-        const at = (type, y) => pad.dispatchEvent(new MouseEvent(type, {bubbles: true, clientX: r.left + 140, clientY: r.top + y}));
-        at('mousedown', 50); for (let y = 50; y <= 230; y += 10) at('mousemove', y);
-        window.dispatchEvent(new MouseEvent('mouseup')); return 1";
-    call(
-        "POST",
-        &format!("{s}/execute/sync"),
-        Some(json!({"script": draw, "args": []})),
+    // The page learns the models' shape first.
+    let started = Instant::now();
+    while script("return W") != json!(28) || script("return grid.length") != json!(784) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the page never read /api/models"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Draw a vertical stroke with pointer events (mouse, touch and pen alike), from y = 50 to
+    // y = 230 in two movements only: the stroke must still be joined, with no gaps between
+    // the points. (Dispatched in the page: chromedriver's pointer actions never reached the
+    // canvas in headless Chromium 156.)
+    script(
+        "const pad = document.querySelector('#pad'); const r = pad.getBoundingClientRect();
+        const at = (type, y) => pad.dispatchEvent(new PointerEvent(type, {bubbles: true, pointerId: 1, clientX: r.left + 140, clientY: r.top + y}));
+        at('pointerdown', 50); at('pointermove', 140); at('pointermove', 230);
+        window.dispatchEvent(new PointerEvent('pointerup', {pointerId: 1})); return 1",
     );
-    let drawn = call(
-        "POST",
-        &format!("{s}/execute/sync"),
-        Some(json!({"script": "return Array.from(grid)", "args": []})),
-    );
-    let pixels: Vec<u8> = drawn["value"]
+    let pixels: Vec<u8> = script("return Array.from(grid)")
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_u64().unwrap() as u8)
+        .map(|v| (v.as_u64().unwrap() >= 128) as u8)
         .collect();
-    assert!(
-        pixels.iter().filter(|&&p| p == 1).count() > 20,
-        "the stroke drew nothing"
+    // Column 14, rows 5..=23: every row of the stroke is drawn.
+    let gaps: Vec<usize> = (5..=23).filter(|&r| pixels[r * 28 + 14] == 0).collect();
+    assert!(gaps.is_empty(), "the stroke has gaps at rows {gaps:?}");
+    // Score: the button is busy (disabled, relabelled) while the request runs.
+    let busy = script(
+        "const b = document.querySelector('#score'); b.click(); return [b.disabled, b.textContent]",
     );
-    let score = element("#score");
-    call(
-        "POST",
-        &format!("{s}/element/{score}/click"),
-        Some(json!({})),
-    );
+    assert_eq!(busy, json!([true, "Scoring..."]), "no busy state");
     let started = Instant::now();
     let shown = loop {
         let v = call(
@@ -193,6 +191,19 @@ fn draw_score_in_headless_chromium() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
+    let score_button_back = Instant::now();
+    while script("return document.querySelector('#score').disabled") != json!(false) {
+        assert!(
+            score_button_back.elapsed() < Duration::from_secs(10),
+            "Score stays busy"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        script("return document.querySelector('#scored').classList.contains('stale')"),
+        json!(false),
+        "fresh scores are not greyed out"
+    );
     // The same image through the library.
     let set = genmodels::data::ImageSet {
         dataset: "drawn".into(),
@@ -214,6 +225,17 @@ fn draw_score_in_headless_chromium() {
         format!("{:.2}", -log_p[0]),
         "page shows {shown}, library says {}",
         -log_p[0]
+    );
+    // Drawing again makes the scores stale: greyed out until scored again.
+    script(
+        "const pad = document.querySelector('#pad'); const r = pad.getBoundingClientRect();
+        pad.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true, pointerId: 1, clientX: r.left + 40, clientY: r.top + 40}));
+        window.dispatchEvent(new PointerEvent('pointerup', {pointerId: 1})); return 1",
+    );
+    assert_eq!(
+        script("return document.querySelector('#scored').classList.contains('stale')"),
+        json!(true),
+        "scores of an older drawing are not marked stale"
     );
     if let Some(path) = std::env::var_os("GENMODELS_SCREENSHOT") {
         use base64::Engine;

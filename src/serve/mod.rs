@@ -454,7 +454,9 @@ fn count(
     }
 }
 
-/// A PNG body to pixel values in the model's levels (grey; binary models threshold at half).
+/// A PNG body to pixel values in the model's levels, channel-major like the data sets: grey
+/// (Rec. 709 luma) for one-channel models, R, G, B for colour models; binary models threshold
+/// every value at half.
 fn decode(body: &[u8], spec: &ImageSpec) -> std::result::Result<Vec<u8>, Reply> {
     if body.is_empty() {
         return Err(Reply::error(400, "empty body: send a PNG image"));
@@ -468,23 +470,37 @@ fn decode(body: &[u8], spec: &ImageSpec) -> std::result::Result<Vec<u8>, Reply> 
     };
     let (w, h) = reader()?.into_dimensions().map_err(unreadable)?;
     let (w, h) = (w as usize, h as usize);
-    if (spec.shape.height, spec.shape.width) != (h, w) || spec.shape.channels != 1 {
+    let kind = match spec.shape.channels {
+        1 => "grey",
+        3 => "RGB",
+        _ => "multi-channel",
+    };
+    if (spec.shape.height, spec.shape.width) != (h, w) || !matches!(spec.shape.channels, 1 | 3) {
         return Err(Reply::error(
             400,
             format!(
-                "image is {w}x{h}; the models take {}x{} grey images",
+                "image is {w}x{h}; the models take {}x{} {kind} images",
                 spec.shape.width, spec.shape.height
             ),
         ));
     }
-    let grey = reader()?
-        .decode()
-        .map_err(unreadable)?
-        .to_luma8()
-        .into_raw();
+    let image = reader()?.decode().map_err(unreadable)?;
+    let values = if spec.shape.channels == 1 {
+        image.to_luma8().into_raw()
+    } else {
+        let rgb = image.to_rgb8().into_raw(); // [H][W][3]
+        let plane = h * w;
+        let mut planes = vec![0u8; 3 * plane];
+        for (p, px) in rgb.chunks_exact(3).enumerate() {
+            for (c, &v) in px.iter().enumerate() {
+                planes[c * plane + p] = v;
+            }
+        }
+        planes
+    };
     Ok(match spec.levels {
-        Levels::Binary => grey.iter().map(|&v| (v >= 128) as u8).collect(),
-        Levels::Bits8 => grey,
+        Levels::Binary => values.iter().map(|&v| (v >= 128) as u8).collect(),
+        Levels::Bits8 => values,
     })
 }
 
