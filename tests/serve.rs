@@ -173,7 +173,41 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
         .send(&png(&test.pixels, 28)[..])
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
+    // The grid says what it shows: the masked input first, and the class used, chosen from
+    // the visible half.
+    let note = res
+        .headers()
+        .get("X-Genmodels-Note")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        note.contains("blanked") && note.contains("given the visible half"),
+        "{note}"
+    );
     image::load_from_memory(&res.body_mut().read_to_vec().unwrap()).expect("a PNG");
+    // Samples of a class-conditional model: one labelled row per class (10 rows of 2).
+    let mut res = agent()
+        .get(&format!("{base}/api/sample?model=cond&n=20&seed=3"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let note = res
+        .headers()
+        .get("X-Genmodels-Note")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(note.contains("one row per class"), "{note}");
+    let grid = image::load_from_memory(&res.body_mut().read_to_vec().unwrap()).unwrap();
+    assert!(
+        grid.height() > 4 * grid.width(),
+        "10 rows of 2: {}x{}",
+        grid.width(),
+        grid.height()
+    );
 
     // Bad input: clear 4xx messages.
     for (body, status, words) in [

@@ -445,11 +445,13 @@ fn mlp_accuracy(
     Ok(correct as f64 / test.len().max(1) as f64)
 }
 
-/// Runs the experiment; `log` receives a line per fitted classifier.
+/// Runs the experiment; `log` receives a line per step and per fitted classifier, `progress`
+/// one unit per (labels, seed, input) experiment with its accuracies as the live metric.
 pub fn semi_supervised(
     request: &SemiRequest,
     data_dir: &Path,
     log: &mut dyn FnMut(&str),
+    progress: &mut dyn crate::progress::Progress,
 ) -> Result<SemiReport> {
     let device = Device::flex();
     let trained = load_trained(&request.encoder, Which::Best, &device)?;
@@ -533,6 +535,12 @@ pub fn semi_supervised(
     log("the same graph on the pixels (label spreading without the VAE)");
     let pixel_graph = Graph::new(&p_train, &p_test)?;
     let mut rows = Vec::new();
+    let experiments = (request.labels.len() * request.seeds.len() * 2) as u64;
+    progress.start(
+        "classifiers (5-NN, linear, MLP, label spreading)",
+        experiments,
+    );
+    let mut done = 0;
     for &n in &request.labels {
         let mut results: Vec<((&'static str, &'static str), Vec<f64>)> = Vec::new();
         for &seed in &request.seeds {
@@ -556,10 +564,10 @@ pub fn semi_supervised(
                 let line: Vec<String> = (found.iter())
                     .map(|(name, acc)| format!("{name} {:.2}%", acc * 100.0))
                     .collect();
-                log(&format!(
-                    "{n} labels, seed {seed}, {input}: {}",
-                    line.join(", ")
-                ));
+                let line = format!("{n} labels, seed {seed}, {input}: {}", line.join(", "));
+                done += 1;
+                progress.update(done, &line);
+                log(&line);
                 for (classifier, acc) in found {
                     let key = (input, classifier);
                     match results.iter_mut().find(|(k, _)| *k == key) {
@@ -581,6 +589,7 @@ pub fn semi_supervised(
             });
         }
     }
+    progress.finish(&format!("{experiments} experiments"));
     let report = SemiReport {
         encoder: request.encoder.display().to_string(),
         checkpoint: trained.checkpoint.display().to_string(),

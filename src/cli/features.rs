@@ -100,7 +100,13 @@ pub fn run_semi(a: SemiArgs, data_dir: &Path) -> Result<()> {
         steps: a.steps,
         out: a.out,
     };
-    let report = semi_supervised(&request, data_dir, &mut |line| eprintln!("{line}"))?;
+    let mut progress = TerminalProgress::new();
+    let report = semi_supervised(
+        &request,
+        data_dir,
+        &mut |line| eprintln!("{line}"),
+        &mut progress,
+    )?;
     println!("{}\n{}", report.benchmark, report.markdown());
     Ok(())
 }

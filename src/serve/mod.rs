@@ -69,11 +69,13 @@ pub struct Playground {
     device: Device,
 }
 
-/// An HTTP answer: status, content type, body.
+/// An HTTP answer: status, content type, body, and for a picture a line saying what it shows
+/// (header `X-Genmodels-Note`).
 pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    pub note: Option<String>,
 }
 
 impl Reply {
@@ -83,6 +85,7 @@ impl Reply {
             content_type: "application/json",
             // A `Value` always serialises; the fallback only keeps the type honest.
             body: serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec()),
+            note: None,
         }
     }
     fn error(status: u16, message: impl Into<String>) -> Self {
@@ -93,7 +96,15 @@ impl Reply {
             status: 200,
             content_type: "image/png",
             body,
+            note: None,
         }
+    }
+
+    fn with_note(mut self, note: String) -> Self {
+        if self.status == 200 {
+            self.note = Some(note);
+        }
+        self
     }
 }
 
@@ -198,7 +209,7 @@ impl Playground {
         // HEAD is GET without the body (tiny_http drops it).
         let method = if method == "HEAD" { "GET" } else { method };
         match (method, path) {
-            ("GET", "/") => Reply { status: 200, content_type: "text/html; charset=utf-8", body: PAGE.as_bytes().to_vec() },
+            ("GET", "/") => Reply { status: 200, content_type: "text/html; charset=utf-8", body: PAGE.as_bytes().to_vec(), note: None },
             ("GET", "/api/models") => Reply::json(
                 200,
                 serde_json::json!(models.iter().map(|m| serde_json::json!({
@@ -254,32 +265,7 @@ impl Playground {
         );
         let mut out = serde_json::json!({ "name": m.name });
         if let Some(ar) = m.model.as_autoregressive() {
-            let classes = ar.classes();
-            let heads: Vec<(Option<usize>, Vec<f32>)> = if classes == 0 {
-                vec![(
-                    None,
-                    crate::error::host(
-                        ar.conditionals(images.clone(), None)
-                            .log_prob_pixels(images.clone()),
-                    )?,
-                )]
-            } else {
-                (0..classes)
-                    .map(|y| {
-                        let label = Tensor::<1, Int>::from_data(
-                            TensorData::new(vec![y as i64], [1]),
-                            &self.device,
-                        );
-                        Ok((
-                            Some(y),
-                            crate::error::host(
-                                ar.conditionals(images.clone(), Some(&label))
-                                    .log_prob_pixels(images.clone()),
-                            )?,
-                        ))
-                    })
-                    .collect::<Result<_>>()?
-            };
+            let heads = self.pixel_log_probs(ar, images)?;
             let log_p: Vec<f64> = heads
                 .iter()
                 .map(|(_, px)| px.iter().map(|&v| v as f64).sum())
@@ -341,6 +327,34 @@ impl Playground {
         Ok(out)
     }
 
+    /// `log p(x_i | x_<i)` of every value of one image `[1, c, h, w]`, `[c * h * w]`: once, or
+    /// for a class-conditional model once per class y (`log p(x_i | x_<i, y)`).
+    fn pixel_log_probs(
+        &self,
+        ar: &dyn crate::models::Autoregressive,
+        images: Tensor<4>,
+    ) -> Result<Vec<(Option<usize>, Vec<f32>)>> {
+        let classes = ar.classes();
+        if classes == 0 {
+            let head = ar.conditionals(images.clone(), None);
+            return Ok(vec![(
+                None,
+                crate::error::host(head.log_prob_pixels(images))?,
+            )]);
+        }
+        (0..classes)
+            .map(|y| {
+                let label =
+                    Tensor::<1, Int>::from_data(TensorData::new(vec![y as i64], [1]), &self.device);
+                let head = ar.conditionals(images.clone(), Some(&label));
+                Ok((
+                    Some(y),
+                    crate::error::host(head.log_prob_pixels(images.clone()))?,
+                ))
+            })
+            .collect()
+    }
+
     fn complete(&self, m: &Served, pixels: &[u8], k: usize) -> Reply {
         let Some(ar) = m.model.as_autoregressive() else {
             return Reply::error(
@@ -353,22 +367,48 @@ impl Playground {
         };
         let shape = m.image.shape;
         let known = sample::top_half_known(shape);
-        let images = pixels.repeat(k);
+        // The first cell is the input as the model sees it: the hidden half blanked.
+        let mut images: Vec<u8> = (pixels.iter().zip(&known))
+            .map(|(&v, &k)| if k { v } else { 0 })
+            .collect();
+        images.extend(pixels.repeat(k));
+        let mut note = format!(
+            "first image: the input with its hidden lower half blanked; then {k} completions"
+        );
         let classes: Option<Vec<u8>> = match &m.log_prior {
             None => None,
-            Some(_) => {
-                // Complete as the class the drawing most likely shows.
-                let score = match self.score(m, pixels) {
-                    Ok(score) => score,
+            Some(prior) => {
+                // Complete as the class the *visible* half most likely shows: p(y | x_top) from
+                // the conditionals of the known values only (in raster order they depend on
+                // nothing below the cut).
+                let set = one_image_set(m, pixels.to_vec());
+                let image = crate::data::batch::to_tensor(
+                    &set.pixels,
+                    &[0],
+                    shape3(shape),
+                    m.image.levels,
+                    &self.device,
+                );
+                let heads = match self.pixel_log_probs(ar, image) {
+                    Ok(h) => h,
                     Err(e) => return Reply::error(500, e.to_string()),
                 };
-                let Some(post) = score["class_posterior"].as_array().cloned() else {
-                    return Reply::error(500, "the class posterior is missing");
-                };
-                let best = post.iter().enumerate().fold(0, |b, (i, p)| {
-                    if p.as_f64() > post[b].as_f64() { i } else { b }
-                });
-                Some(vec![best as u8; k])
+                let log_p_top: Vec<f64> = (heads.iter())
+                    .map(|(_, px)| {
+                        (px.iter().zip(&known))
+                            .filter(|(_, k)| **k)
+                            .map(|(&v, _)| v as f64)
+                            .sum()
+                    })
+                    .collect();
+                let posterior = crate::eval::bayes::posterior(&log_p_top, prior);
+                let best = (0..posterior.len())
+                    .fold(0, |b, i| if posterior[i] > posterior[b] { i } else { b });
+                note += &format!(
+                    ", as class {best}, the most probable given the visible half (p = {:.2})",
+                    posterior[best]
+                );
+                Some(vec![best as u8; k + 1])
             }
         };
         let spec = SampleSpec {
@@ -387,28 +427,41 @@ impl Playground {
             }
             Err(e) => return Reply::error(500, e.to_string()),
         };
-        png_grid(&done, shape, m.image.levels, k)
+        // The input cell keeps its blank half (it was completed too, and is put back).
+        let dims = shape.dims();
+        let mut done = done;
+        done[..dims].copy_from_slice(&images[..dims]);
+        png_grid(&done, shape, m.image.levels, k + 1).with_note(note)
     }
 
+    /// `n` samples in a square grid; for a class-conditional model one row per class (0 at
+    /// the top), `n / classes` (at least one) per row.
     fn sample(&self, m: &Served, n: usize, seed: u64) -> Reply {
-        let classes: Option<Vec<u8>> = m
-            .model
-            .as_autoregressive()
-            .filter(|a| a.classes() > 0)
-            .map(|a| (0..n).map(|i| (i % a.classes()) as u8).collect());
+        let classes = m.model.as_autoregressive().map_or(0, |a| a.classes());
+        let (n, columns, labels, note) = if let Some(per_class) = n.checked_div(classes) {
+            let per_class = per_class.max(1);
+            let labels: Vec<u8> = (0..classes * per_class)
+                .map(|i| (i / per_class) as u8)
+                .collect();
+            let note = format!(
+                "one row per class: row y shows {per_class} samples of p(x | y), y = 0 to {}",
+                classes - 1
+            );
+            (labels.len(), per_class, Some(labels), note)
+        } else {
+            let note = format!("{n} samples of p(x)");
+            (n, (n as f64).sqrt().ceil() as usize, None, note)
+        };
         let draw = sample::Draw {
             n,
             seed,
-            classes: classes.as_deref(),
+            classes: labels.as_deref(),
             naive: false,
         };
         match sample::draw_any(&m.model, &m.image, &draw, &self.device, &mut Silent) {
-            Ok((images, levels)) => png_grid(
-                &images,
-                m.image.shape,
-                levels,
-                (n as f64).sqrt().ceil() as usize,
-            ),
+            Ok((images, levels)) => {
+                png_grid(&images, m.image.shape, levels, columns).with_note(note)
+            }
             Err(e) => Reply::error(400, e.to_string()),
         }
     }
@@ -635,8 +688,14 @@ pub fn serve(
 fn respond(request: tiny_http::Request, reply: Reply) {
     let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes())
         .expect("valid header");
-    let response = tiny_http::Response::from_data(reply.body)
+    let mut response = tiny_http::Response::from_data(reply.body)
         .with_status_code(reply.status)
         .with_header(header);
+    // Header values are ASCII: the note's Greek and arrows are spelt out.
+    if let Some(note) = reply.note.filter(|n| n.is_ascii())
+        && let Ok(h) = tiny_http::Header::from_bytes(&b"X-Genmodels-Note"[..], note.as_bytes())
+    {
+        response = response.with_header(h);
+    }
     let _ = request.respond(response);
 }
