@@ -46,10 +46,11 @@ fn to_tensor(values: &[u8], spec: &ImageSpec, device: &Device) -> Tensor<4> {
 
 /// Gradients: no (pixel, channel) depends on an input at or after it in raster, R -> G -> B
 /// order (the log-probability of G legitimately depends on the input's R at its pixel, which is
-/// earlier); and every earlier input reaches it (no blind spot). The field's width is the
-/// number of full-resolution blocks: the coarser streams cannot carry row 0 to row 1, nor an odd
-/// row's own pixels, so with one block per stage pixel (1, 0) would not reach (0, 7) of an 8x8
-/// image; three blocks per stage reach 8 columns either way.
+/// earlier); and every earlier input reaches it (no blind spot). How far a pixel sees along its
+/// own row when that row is odd, and along row 0 from row 1, is set by the full-resolution
+/// blocks (the coarser streams carry nothing of the one and only the left part of the other):
+/// with one block per stage pixel (1, 0) misses (0, 7) of an 8x8 image; three blocks per stage
+/// reach 8 columns either way.
 fn check_causality(channels: usize) {
     let spec = common::spec(channels, 8, Levels::Bits8);
     let device = Device::flex().autodiff();
@@ -126,17 +127,20 @@ fn a_conditional_ignores_its_own_value_and_everything_after() {
     }
 }
 
+/// Every `probabilities_at` answer in the order asked: (channel, row, col, probabilities per
+/// image).
+type Seen = Rc<RefCell<Vec<(usize, usize, usize, Vec<Vec<f32>>)>>>;
+
 /// A model whose heads record every `probabilities_at` answer: what the sampler saw.
 struct Recording<'a> {
     model: &'a PixelCnnPp,
-    /// (channel, row, col, probabilities per image)
-    seen: Rc<RefCell<Vec<(usize, usize, usize, Vec<Vec<f32>>)>>>,
+    seen: Seen,
 }
 
 #[derive(Debug)]
 struct RecordingHead {
     head: PixelHead,
-    seen: Rc<RefCell<Vec<(usize, usize, usize, Vec<Vec<f32>>)>>>,
+    seen: Seen,
 }
 
 impl PixelLikelihood for RecordingHead {

@@ -5,8 +5,8 @@
 //! - **Likelihood** (§2.1-2.2): a K-component discretised logistic mixture per pixel, the
 //!   channels' means linked linearly (G on R, B on R and G);
 //!   [`crate::nn::logistic_mixture`] has its equations.
-//! - **Two causal streams, no masks, no blind spot** (§2.5, openai's `down_shifted_conv2d`,
-//!   `down_right_shifted_conv2d`): the *above* stream `u` sees every row above the pixel
+//! - **Two causal streams, no masks, no blind spot** (the Gated PixelCNN's two stacks, as
+//!   openai's `down_shifted_conv2d` and `down_right_shifted_conv2d` build them): the *above* stream `u` sees every row above the pixel
 //!   (`[2, 3]` kernels padded at the top and on both sides), the *above-left* stream `ul` sees
 //!   those rows and the pixels to the left in its own row (`[2, 2]` kernels padded at the top and
 //!   on the left). The input (on [-1, 1], with an extra channel of ones so that the padding's
@@ -17,8 +17,9 @@
 //!   ul = down_shift(conv_[1,3](x)) + right_shift(conv_[2,1](x))
 //!   ```
 //!
-//! - **Gated ResNet blocks** (§2.4, openai `gated_resnet`), on either stream, with an optional
-//!   auxiliary input `a` (the other stream, or the skip connection) through a 1x1 "nin":
+//! - **Gated ResNet blocks** (openai `gated_resnet`; dropout inside them is §2.5), on either
+//!   stream, with an optional auxiliary input `a` (the other stream, or the skip connection)
+//!   through a 1x1 "nin":
 //!
 //!   ```text
 //!   c1 = conv(concat_elu(x)) (+ nin(concat_elu(a)))        F maps
@@ -28,15 +29,19 @@
 //!
 //! - **Three resolutions** (§2.3), H x W -> H/2 -> H/4 by stride-2 convolutions of each
 //!   stream's shape and back by stride-2 transposed convolutions; every output of the up pass is
-//!   a skip connection into the down pass (openai's `u_list` / `ul_list`: `u` takes the `u` skip,
+//!   a short-cut connection into the down pass (§2.4; openai's `u_list` / `ul_list`: `u` takes the `u` skip,
 //!   `ul` takes `[u, ul skip]`). Output: `nin(elu(ul))` to the mixture's parameters.
 //!
 //! Departures: no weight normalisation and no data-dependent initialisation (Kaiming-uniform
 //! weights; the gate's convolution starts at 0.1 x, for openai's `init_scale = 0.1`); defaults
 //! sized for a CPU (32 filters and 2 blocks per stage instead of 160 and 5); no class or
 //! embedding conditioning; dropout masks come from the device's generator, which checkpoints do
-//! not store, so a resumed run with dropout does not repeat an uninterrupted one mask for mask.
-//! Polyak averaging is the trainer's (`[train] ema_decay`).
+//! not store, so a resumed run with dropout does not repeat an uninterrupted one mask for mask;
+//! no cached sampler (the naive one serves). Polyak averaging is the trainer's
+//! (`[train] ema_decay`). As in openai's model, the coarser resolutions carry nothing of an odd
+//! row's own pixels, and to row 1 only the part of row 0 that lies to the left, so how far a
+//! pixel sees along those rows is set by the number of full-resolution blocks
+//! (tests/pixelcnn_pp.rs).
 
 use super::{Autoregressive, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::data::Levels;
@@ -421,7 +426,7 @@ impl ModelSpec for PixelCnnPpConfig {
         }
         let factor = 1 << (RESOLUTIONS - 1);
         let shape = image.shape;
-        if shape.height % factor != 0 || shape.width % factor != 0 {
+        if !shape.height.is_multiple_of(factor) || !shape.width.is_multiple_of(factor) {
             return Err(crate::Error::Invalid(format!(
                 "{name} halves the image twice, so its sides must be multiples of {factor}; these images are {}x{}",
                 shape.height, shape.width
