@@ -6,6 +6,7 @@ pub mod autoencoder;
 pub mod classifier;
 pub mod gated_pixelcnn;
 pub mod pixelcnn;
+pub mod pixelcnn_pp;
 pub mod pixelrnn;
 pub mod vae;
 
@@ -18,6 +19,7 @@ pub use autoencoder::{Autoencoder, AutoencoderConfig};
 pub use classifier::{Classifier, ClassifierConfig};
 pub use gated_pixelcnn::{GatedPixelCnn, GatedPixelCnnConfig};
 pub use pixelcnn::{PixelCnn, PixelCnnConfig};
+pub use pixelcnn_pp::{PixelCnnPp, PixelCnnPpConfig};
 pub use pixelrnn::{PixelRnn, PixelRnnConfig, RnnKind};
 pub use vae::{Vae, VaeConfig};
 
@@ -357,6 +359,7 @@ macro_rules! registry {
 registry! {
     Pixelcnn(PixelCnnConfig => PixelCnn),
     GatedPixelcnn(GatedPixelCnnConfig => GatedPixelCnn),
+    PixelcnnPp(PixelCnnPpConfig => PixelCnnPp),
     Pixelrnn(PixelRnnConfig => PixelRnn),
     Vae(VaeConfig => Vae),
     Autoencoder(AutoencoderConfig => Autoencoder),

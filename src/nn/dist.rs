@@ -205,12 +205,14 @@ impl PixelLikelihood for DiscretizedLogistic {
     }
 }
 
-/// log P(bin of x) under a logistic(mean, exp(log_scale)) on [-1, 1]; all `[b, c, h, w]`.
-fn discretized_logistic_log_prob(
-    images: Tensor<4>,
-    mean: Tensor<4>,
-    log_scale: Tensor<4>,
-) -> Tensor<4> {
+/// log P(bin of x) under a logistic(mean, exp(log_scale)) on [-1, 1], elementwise over tensors
+/// of one shape (`[b, c, h, w]` here, `[b, c, K, h, w]` for the components of a mixture,
+/// [`crate::nn::logistic_mixture`]); `images` in [0, 1].
+pub(crate) fn discretized_logistic_log_prob<const D: usize>(
+    images: Tensor<D>,
+    mean: Tensor<D>,
+    log_scale: Tensor<D>,
+) -> Tensor<D> {
     let x = images.mul_scalar(2.0).sub_scalar(1.0);
     let centred = x.clone() - mean;
     let inv_scale = log_scale.clamp_min(-7.0).neg().exp();
@@ -224,7 +226,7 @@ fn discretized_logistic_log_prob(
     // log(σ(b) - σ(a)) = log σ(b) + log(1 - exp(log σ(a) - log σ(b))), above it the same with
     // the survival function σ(-·). Exact, not the centre-density estimate, which is off when
     // the bin is wider than the scale.
-    let log_mass_between = |upper: Tensor<4>, lower: Tensor<4>| {
+    let log_mass_between = |upper: Tensor<D>, lower: Tensor<D>| {
         let (log_upper, log_lower) = (log_sigmoid(upper), log_sigmoid(lower));
         let ratio = (log_lower - log_upper.clone()).exp();
         log_upper + ratio.neg().add_scalar(1.0).clamp_min(1e-30).log()
@@ -242,6 +244,13 @@ fn discretized_logistic_log_prob(
 
 /// The 256 bin probabilities of one discretised logistic (host side, for samplers).
 fn logistic_bins(mean: f64, log_scale: f64) -> Vec<f32> {
+    (logistic_bin_masses(mean, log_scale).into_iter())
+        .map(|p| p as f32)
+        .collect()
+}
+
+/// [`logistic_bins`] in f64: the bins telescope, so they sum to 1 to f64 rounding.
+pub(crate) fn logistic_bin_masses(mean: f64, log_scale: f64) -> Vec<f64> {
     let inv_scale = (-log_scale.max(-7.0)).exp();
     // P(X <= e) and P(X > e); above the mean the bin is a difference of survival functions,
     // so that neither tail is a difference of two numbers near 1.
@@ -260,9 +269,35 @@ fn logistic_bins(mean: f64, log_scale: f64) -> Vec<f32> {
                 let above_upper = if i == 255 { 0.0 } else { sf(upper) };
                 above_lower - above_upper
             };
-            mass.max(0.0) as f32
+            mass.max(0.0)
         })
         .collect()
+}
+
+/// `log P(bin value)` of one discretised logistic on the host, in f64, by the same exact tail
+/// formulation as [`discretized_logistic_log_prob`]: finite even where the mass underflows.
+pub(crate) fn log_logistic_bin(mean: f64, log_scale: f64, value: usize) -> f64 {
+    let inv_scale = (-log_scale.max(-7.0)).exp();
+    let centre = 2.0 * value as f64 / 255.0 - 1.0;
+    let plus = inv_scale * (centre - mean + 1.0 / 255.0);
+    let minus = inv_scale * (centre - mean - 1.0 / 255.0);
+    // log(e^a - e^b) for a >= b.
+    let log_diff = |a: f64, b: f64| a + (-(b - a).exp_m1()).max(1e-300).ln();
+    match value {
+        0 => log_sigmoid_f64(plus),
+        255 => log_sigmoid_f64(-minus),
+        _ if centre <= mean => log_diff(log_sigmoid_f64(plus), log_sigmoid_f64(minus)),
+        _ => log_diff(log_sigmoid_f64(-minus), log_sigmoid_f64(-plus)),
+    }
+}
+
+/// `log σ(x)` without overflow.
+fn log_sigmoid_f64(x: f64) -> f64 {
+    if x >= 0.0 {
+        -(-x).exp().ln_1p()
+    } else {
+        x - x.exp().ln_1p()
+    }
 }
 
 /// Draws a value from `probabilities` with the uniform number `u` in [0, 1) (inverse CDF).
