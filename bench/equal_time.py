@@ -154,15 +154,7 @@ def worker_recipe(a):
     clip = optim.get("grad_clip_norm", 0.0) or 0.0
     losses = []
     for step in range(a.steps):
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(optim, step, 1)
-        opt.zero_grad(set_to_none=True)
-        loss = ts.nll_loss(model, x)
-        loss.backward()
-        if clip > 0:
-            ts.clip_each_(params, clip)
-        opt.step()
-        losses.append(loss.item())
+        losses.append(adam_step(ts, model, opt, params, x, learning_rate(optim, step, 1), clip))
     burn = ts.burn_names_to_torch(ts.load_safetensors(a.compare))
     start = ts.burn_names_to_torch(ts.load_safetensors(a.weights))
     mine = model.state_dict()
@@ -170,6 +162,20 @@ def worker_recipe(a):
                       "max_abs_diff": max((mine[k] - burn[k]).abs().max().item() for k in mine),
                       "max_abs_moved": max((burn[k] - start[k]).abs().max().item() for k in mine)}),
           flush=True)
+
+
+def adam_step(ts, model, opt, params, x, lr, clip):
+    """One training step as burn's trainer takes it (each parameter clipped to norm `clip`
+    separately); the recipe check and the timed run share it. Returns the loss before it."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss = ts.nll_loss(model, x)
+    loss.backward()
+    if clip > 0:
+        ts.clip_each_(params, clip)
+    opt.step()
+    return loss.item()
 
 
 def worker_train(a):
@@ -201,15 +207,7 @@ def worker_train(a):
         for k in range(steps_per_epoch):
             x = images[order[k * b:(k + 1) * b]]
             lr = learning_rate(optim, step, steps_per_epoch)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            opt.zero_grad(set_to_none=True)
-            loss = ts.nll_loss(model, x)
-            loss.backward()
-            if clip > 0:
-                ts.clip_each_(params, clip)
-            opt.step()
-            value = loss.item()
+            value = adam_step(ts, model, opt, params, x, lr, clip)
             if not math.isfinite(value):
                 raise SystemExit(f"non-finite loss {value} at step {step}")
             step += 1

@@ -50,6 +50,15 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// The line a picture's answer carries on what it shows.
+fn note_of(res: &ureq::http::Response<ureq::Body>) -> String {
+    let note = res
+        .headers()
+        .get("X-Genmodels-Note")
+        .expect("a note header");
+    note.to_str().unwrap().to_string()
+}
+
 fn post(url: &str, body: &[u8]) -> (u16, String) {
     let mut res = agent().post(url).send(body).unwrap();
     (
@@ -175,13 +184,7 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
     assert_eq!(res.status().as_u16(), 200);
     // The grid says what it shows: the masked input first, and the class used, chosen from
     // the visible half.
-    let note = res
-        .headers()
-        .get("X-Genmodels-Note")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let note = note_of(&res);
     assert!(
         note.contains("blanked") && note.contains("given the visible half"),
         "{note}"
@@ -193,13 +196,7 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
         .call()
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    let note = res
-        .headers()
-        .get("X-Genmodels-Note")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let note = note_of(&res);
     assert!(note.contains("one row per class"), "{note}");
     let grid = image::load_from_memory(&res.body_mut().read_to_vec().unwrap()).unwrap();
     assert!(
@@ -352,15 +349,7 @@ fn a_colour_model_scores_rgb_pngs_as_the_library_does() {
         "--out",
         run.to_str().unwrap(),
     ];
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_genmodels"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::genmodels_ok(&args);
     let playground = Arc::new(
         Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap(),
     );

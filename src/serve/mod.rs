@@ -256,13 +256,7 @@ impl Playground {
     fn score(&self, m: &Served, pixels: &[u8]) -> Result<serde_json::Value> {
         let dims = m.image.shape.dims();
         let set = one_image_set(m, pixels.to_vec());
-        let images = crate::data::batch::to_tensor(
-            &set.pixels,
-            &[0],
-            shape3(m.image.shape),
-            m.image.levels,
-            &self.device,
-        );
+        let images = self.image_tensor(m, pixels);
         let mut out = serde_json::json!({ "name": m.name });
         if let Some(ar) = m.model.as_autoregressive() {
             let heads = self.pixel_log_probs(ar, images)?;
@@ -274,10 +268,7 @@ impl Playground {
                 Some(prior) => {
                     let posterior = crate::eval::bayes::posterior(&log_p, prior);
                     let joint: Vec<f64> = log_p.iter().zip(prior).map(|(a, b)| a + b).collect();
-                    let best = posterior
-                        .iter()
-                        .enumerate()
-                        .fold(0, |b, (i, &p)| if p > posterior[b] { i } else { b });
+                    let best = most_probable(&posterior);
                     out["class_posterior"] = serde_json::json!(posterior);
                     // The map is of p(x|y) for the most probable class: say which, and its sum.
                     out["pixel_nll_class"] = serde_json::json!(best);
@@ -327,6 +318,17 @@ impl Playground {
         Ok(out)
     }
 
+    /// One image's level values as the model's input tensor `[1, c, h, w]`.
+    fn image_tensor(&self, m: &Served, pixels: &[u8]) -> Tensor<4> {
+        crate::data::batch::to_tensor(
+            pixels,
+            &[0],
+            shape3(m.image.shape),
+            m.image.levels,
+            &self.device,
+        )
+    }
+
     /// `log p(x_i | x_<i)` of every value of one image `[1, c, h, w]`, `[c * h * w]`: once, or
     /// for a class-conditional model once per class y (`log p(x_i | x_<i, y)`).
     fn pixel_log_probs(
@@ -367,11 +369,7 @@ impl Playground {
         };
         let shape = m.image.shape;
         let known = sample::top_half_known(shape);
-        // The first cell is the input as the model sees it: the hidden half blanked.
-        let mut images: Vec<u8> = (pixels.iter().zip(&known))
-            .map(|(&v, &k)| if k { v } else { 0 })
-            .collect();
-        images.extend(pixels.repeat(k));
+        let images = pixels.repeat(k);
         let mut note = format!(
             "first image: the input with its hidden lower half blanked; then {k} completions"
         );
@@ -381,15 +379,7 @@ impl Playground {
                 // Complete as the class the *visible* half most likely shows: p(y | x_top) from
                 // the conditionals of the known values only (in raster order they depend on
                 // nothing below the cut).
-                let set = one_image_set(m, pixels.to_vec());
-                let image = crate::data::batch::to_tensor(
-                    &set.pixels,
-                    &[0],
-                    shape3(shape),
-                    m.image.levels,
-                    &self.device,
-                );
-                let heads = match self.pixel_log_probs(ar, image) {
+                let heads = match self.pixel_log_probs(ar, self.image_tensor(m, pixels)) {
                     Ok(h) => h,
                     Err(e) => return Reply::error(500, e.to_string()),
                 };
@@ -402,13 +392,12 @@ impl Playground {
                     })
                     .collect();
                 let posterior = crate::eval::bayes::posterior(&log_p_top, prior);
-                let best = (0..posterior.len())
-                    .fold(0, |b, i| if posterior[i] > posterior[b] { i } else { b });
+                let best = most_probable(&posterior);
                 note += &format!(
                     ", as class {best}, the most probable given the visible half (p = {:.2})",
                     posterior[best]
                 );
-                Some(vec![best as u8; k + 1])
+                Some(vec![best as u8; k])
             }
         };
         let spec = SampleSpec {
@@ -427,11 +416,12 @@ impl Playground {
             }
             Err(e) => return Reply::error(500, e.to_string()),
         };
-        // The input cell keeps its blank half (it was completed too, and is put back).
-        let dims = shape.dims();
-        let mut done = done;
-        done[..dims].copy_from_slice(&images[..dims]);
-        png_grid(&done, shape, m.image.levels, k + 1).with_note(note)
+        // The first cell is the input as the model sees it: the hidden half blanked.
+        let mut grid: Vec<u8> = (pixels.iter().zip(&known))
+            .map(|(&v, &k)| if k { v } else { 0 })
+            .collect();
+        grid.extend(done);
+        png_grid(&grid, shape, m.image.levels, k + 1).with_note(note)
     }
 
     /// `n` samples in a square grid; for a class-conditional model one row per class (0 at
@@ -465,6 +455,11 @@ impl Playground {
             Err(e) => Reply::error(400, e.to_string()),
         }
     }
+}
+
+/// The index of the largest probability (the first of equals).
+fn most_probable(p: &[f64]) -> usize {
+    (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b })
 }
 
 fn shape3(s: ImageShape) -> [usize; 3] {

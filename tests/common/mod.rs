@@ -116,9 +116,14 @@ pub fn train_args<'a>(
 /// (32 validation images) into `dir/name`, with `extra` flags; panics with its stderr on failure.
 pub fn train_cli(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf {
     let run = dir.join(name);
-    let args = train_args(model, &run, ("64", "32"), extra);
+    genmodels_ok(&train_args(model, &run, ("64", "32"), extra));
+    run
+}
+
+/// Runs the `genmodels` command with `args`; panics with its stderr on failure.
+pub fn genmodels_ok(args: &[&str]) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_genmodels"))
-        .args(&args)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -126,7 +131,6 @@ pub fn train_cli(dir: &Path, name: &str, model: &str, extra: &[&str]) -> PathBuf
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    run
 }
 
 /// log p(x) of each image of `set` under the best checkpoint of the autoregressive run `run`,
