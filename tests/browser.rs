@@ -226,6 +226,29 @@ fn draw_score_in_headless_chromium() {
         "page shows {shown}, library says {}",
         -log_p[0]
     );
+    // The score is drawn against the model's validation NLL histogram, with a marker.
+    assert_eq!(
+        script("return document.querySelectorAll('svg.hist .marker').length"),
+        json!(1),
+        "no validation histogram with a marker"
+    );
+    assert_eq!(
+        script("return Array.from(document.querySelectorAll('#model option')).map(o => o.value)"),
+        json!(["pcnn"]),
+        "the model picker does not list the served model"
+    );
+    // The heat map tells the value under the cursor: the pixel's NLL the server sent.
+    let hover = script(
+        "const heat = document.querySelector('#heat'); const r = heat.getBoundingClientRect();
+        heat.dispatchEvent(new PointerEvent('pointermove', {bubbles: true, pointerId: 2, clientX: r.left + 14 * S + 1, clientY: r.top + 10 * S + 1}));
+        return [document.querySelector('#heatvalue').textContent, lastScores.models[0].pixel_nll[10 * 28 + 14]]",
+    );
+    let expected = format!("{:.3} nats", hover[1].as_f64().unwrap());
+    let text = hover[0].as_str().unwrap();
+    assert!(
+        text.contains("row 10, column 14") && text.contains(&expected),
+        "{text} (expected {expected})"
+    );
     // Drawing again makes the scores stale: greyed out until scored again.
     script(
         "const pad = document.querySelector('#pad'); const r = pad.getBoundingClientRect();

@@ -15,7 +15,9 @@ use genmodels::progress::Silent;
 use genmodels::sample::{self, SampleSpec, cached};
 
 /// The naive and the fast sampler of `model` draw the same values under one seed, for
-/// sampling from scratch or completing the bottom half of random images.
+/// sampling from scratch or completing the bottom half of random images: for one image (the
+/// cache's matrix-vector products) and for ten (one matrix product per tap for each thread's
+/// group of images).
 fn same_as_naive(
     model: &(impl Autoregressive + Model),
     spec: &ImageSpec,
@@ -24,8 +26,22 @@ fn same_as_naive(
     complete: bool,
     what: &str,
 ) {
+    for n in [1, 10] {
+        same_as_naive_for(n, model, spec, classes, sample_seed, complete, what);
+    }
+}
+
+fn same_as_naive_for(
+    n: usize,
+    model: &(impl Autoregressive + Model),
+    spec: &ImageSpec,
+    classes: Option<&[u8]>,
+    sample_seed: u64,
+    complete: bool,
+    what: &str,
+) {
     let device = Device::flex();
-    let n = 3;
+    let classes = classes.map(|c| &c[..n]);
     let request = SampleSpec {
         shape: spec.shape,
         levels: spec.levels,
@@ -50,7 +66,7 @@ fn same_as_naive(
         .complete(&request, &images, &known, &mut Silent);
     assert_eq!(
         naive, fast,
-        "{what}, seed {sample_seed}, complete {complete}"
+        "{what}, {n} images, seed {sample_seed}, complete {complete}"
     );
     let distinct = naive
         .iter()
@@ -137,7 +153,7 @@ fn pixelcnn_cached_logits_equal_the_parallel_forward_pass() {
     for (channels, levels) in [(1, Levels::Binary), (3, Levels::Bits8)] {
         let spec = common::spec(channels, 6, levels);
         let model = pixelcnn(&spec, 41);
-        let n = 2;
+        let n = 10;
         let images = common::random_images(&spec, n, 42);
         let request = SampleSpec {
             shape: spec.shape,
@@ -186,7 +202,7 @@ fn gated_colour_matches_naive() {
             classes,
         };
         let model = genmodels::seeded::build(&device, seed, || config.init(&spec, &device));
-        let class_list = [0u8, 1, 2];
+        let class_list: Vec<u8> = (0..10).map(|i| i % 3).collect();
         let classes = classes.map(|_| &class_list[..]);
         let what = format!("gated 3ch {levels:?}");
         same_as_naive(&model, &spec, classes, seed + 100, false, &what);
@@ -213,7 +229,7 @@ fn pixelrnn_cached_logits_equal_the_parallel_forward_pass() {
             levels: Levels::Bits8,
         };
         let model = pixelrnn(kind, &spec, 61);
-        let n = 2;
+        let n = 10;
         let images = common::random_images(&spec, n, 62);
         let request = SampleSpec {
             shape: spec.shape,
@@ -249,7 +265,8 @@ fn check(
         classes,
     };
     let model = genmodels::seeded::build(&device, model_seed, || config.init(&spec, &device));
-    let n = 3;
+    // Ten images: each thread's group takes the matrix products.
+    let n = 10;
     let class_list: Vec<u8> = (0..n as u8)
         .map(|i| i % classes.unwrap_or(1) as u8)
         .collect();
@@ -327,9 +344,9 @@ fn cached_logits_equal_the_parallel_forward_pass() {
             classes,
         };
         let model = genmodels::seeded::build(&device, 21, || config.init(&spec, &device));
-        let n = 2;
+        let n = 10;
         let images = common::random_images(&spec, n, 22);
-        let class_list = [1u8, 2];
+        let class_list: Vec<u8> = (0..n).map(|i| (1 + i as u8) % 3).collect();
         let request = SampleSpec {
             shape: spec.shape,
             levels,
@@ -343,7 +360,13 @@ fn cached_logits_equal_the_parallel_forward_pass() {
             .map(|&v| v as f32 * (1.0 / (levels.count() - 1) as f32))
             .collect();
         let x = Tensor::<4>::from_data(TensorData::new(x, [n, channels, 6, 6]), &device);
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2], [n]), &device);
+        let labels = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                class_list.iter().map(|&c| c as i64).collect::<Vec<_>>(),
+                [n],
+            ),
+            &device,
+        );
         let parallel: Vec<f32> = model
             .logits(x, Some(&labels))
             .try_into_vec_as::<f32>()

@@ -406,3 +406,150 @@ fn a_colour_model_scores_rgb_pngs_as_the_library_does() {
         grid.color()
     );
 }
+
+/// Every model's score is read against its own validation images: the server sends their NLL
+/// histogram and the share of them less likely than the image, and both equal what the
+/// library computes for the same 500 validation images. With a background model the verdict
+/// rests on the likelihood ratio. A VAE gets a verdict too, by the IWAE-100 bound it is scored
+/// with.
+#[test]
+fn scores_come_with_the_validation_distribution_of_each_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = common::train_cli(
+        dir.path(),
+        "plain",
+        "pixelcnn",
+        &["--hidden-channels", "4", "--residual-blocks", "1"],
+    );
+    let vae = common::train_cli(dir.path(), "vae", "vae-mlp", &["--latent-dim", "2"]);
+    // A background model for the likelihood ratio (Ren et al. 2019): trained on perturbed
+    // images.
+    let background = common::train_cli(
+        dir.path(),
+        "bg",
+        "pixelcnn",
+        &[
+            "--hidden-channels",
+            "4",
+            "--residual-blocks",
+            "1",
+            "--perturb-rate",
+            "0.2",
+        ],
+    );
+    let loaded = || {
+        Playground::load(
+            &[plain.clone(), vae.clone()],
+            Path::new("."),
+            Device::flex(),
+        )
+        .unwrap()
+    };
+    // A background must be an unconditional exact-likelihood model: a VAE is refused by name.
+    let refused = loaded()
+        .with_background(&vae, Path::new("."))
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("vae"), "{refused}");
+    let playground = Arc::new(
+        loaded()
+            .with_background(&background, Path::new("."))
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || serve(playground, "127.0.0.1:0", 2, |addr| tx.send(addr).unwrap()));
+    let base = format!("http://{}", rx.recv().unwrap());
+
+    let valid = data::load("synth-digits", Split::Valid, Path::new("."))
+        .unwrap()
+        .truncate(500);
+    let mut nll: Vec<f64> = common::library_log_prob(&plain, &valid)
+        .iter()
+        .map(|l| -l)
+        .collect();
+    nll.sort_by(f64::total_cmp);
+    let test = data::load("synth-digits", Split::Test, Path::new("."))
+        .unwrap()
+        .truncate(1);
+    for pixels in [test.pixels.clone(), vec![0; 784]] {
+        let (status, body) = post(&format!("{base}/api/score"), &png(&pixels, 28));
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let ood = &json["models"][0]["typicality"];
+        let image_nll = json["models"][0]["nll_nats"].as_f64().unwrap();
+        // The verdict rests on the likelihood ratio against the background, as the library
+        // computes it for this image.
+        let ratio = &json["models"][0]["ood"];
+        assert!(
+            ratio["score"]
+                .as_str()
+                .unwrap()
+                .contains("likelihood ratio"),
+            "{ratio}"
+        );
+        let one = genmodels::data::ImageSet {
+            pixels: pixels.clone(),
+            ..test.clone()
+        };
+        let expected_ratio = common::library_log_prob(&plain, &one)[0]
+            - common::library_log_prob(&background, &one)[0];
+        let served_ratio = ratio["value"].as_f64().unwrap();
+        assert!(
+            (served_ratio - expected_ratio).abs() < 1e-3,
+            "ratio {served_ratio} vs library {expected_ratio}"
+        );
+        let ratio_counts: u64 = ratio["valid_histogram_nats"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum();
+        assert_eq!(ratio_counts as usize, nll.len());
+        let hist = &ood["valid_histogram_nats"];
+        let counts: Vec<usize> = hist["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(counts.iter().sum::<usize>(), nll.len(), "{hist}");
+        let (from, to) = (hist["from"].as_f64().unwrap(), hist["to"].as_f64().unwrap());
+        assert!(
+            (from - nll[0]).abs() < 1e-3 && (to - nll[nll.len() - 1]).abs() < 1e-3,
+            "histogram [{from}, {to}], library [{}, {}]",
+            nll[0],
+            nll[nll.len() - 1]
+        );
+        // The histogram's bins, recounted from the library's NLLs (a value within 1e-3 of
+        // a bin edge may fall either side).
+        let width = (to - from) / counts.len() as f64;
+        for (bin, &count) in counts.iter().enumerate() {
+            let edge = |k: usize| from + width * k as f64;
+            let inside = |v: f64| v >= edge(bin) - 1e-3 && (v <= edge(bin + 1) + 1e-3);
+            let surely = |v: f64| v > edge(bin) + 1e-3 && v < edge(bin + 1) - 1e-3;
+            let (most, least) = (
+                nll.iter().filter(|&&v| inside(v)).count(),
+                nll.iter().filter(|&&v| surely(v)).count(),
+            );
+            assert!(
+                least <= count && count <= most,
+                "bin {bin}: {count} not in {least}..={most}"
+            );
+        }
+        let share = ood["valid_share_less_likely"].as_f64().unwrap();
+        let expected = nll.iter().filter(|&&v| v > image_nll).count() as f64 / nll.len() as f64;
+        assert!(
+            (share - expected).abs() <= 2.0 / nll.len() as f64,
+            "share {share} vs library {expected}"
+        );
+
+        let vae = &json["models"][1];
+        assert!(vae["ood"]["verdict"].is_string(), "{vae}");
+        assert!(
+            vae["nll_estimator"].as_str().unwrap().contains("IWAE-100"),
+            "{vae}"
+        );
+        let vae_share = vae["ood"]["valid_share_less_likely"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&vae_share), "{vae_share}");
+    }
+}

@@ -84,6 +84,10 @@ pub enum Command {
         /// Address to bind; loopback by default (use 0.0.0.0 only on a trusted network).
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// A background model (trained with `--perturb-rate`, Ren et al. 2019): the verdicts
+        /// of the models of its image shape rest on the likelihood ratio against it.
+        #[arg(long)]
+        background: Option<PathBuf>,
     },
     /// A self-contained HTML page (images inlined) for one run, or several side by side.
     Report {
@@ -282,7 +286,12 @@ pub fn run(args: Args) -> Result<()> {
         }
         Command::Features(a) => features::run(a, &data_dir),
         Command::SemiSupervised(a) => features::run_semi(a, &data_dir),
-        Command::Serve { runs, port, host } => {
+        Command::Serve {
+            runs,
+            port,
+            host,
+            background,
+        } => {
             let runs = if runs.is_empty() {
                 let zoo = crate::zoo::Zoo::open()?;
                 // The density models: the playground scores, completes and samples images.
@@ -303,7 +312,10 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 resolve_all(&runs)?
             };
-            let playground = crate::serve::Playground::load(&runs, &data_dir, device())?;
+            let mut playground = crate::serve::Playground::load(&runs, &data_dir, device())?;
+            if let Some(background) = background {
+                playground = playground.with_background(&resolve(&background)?, &data_dir)?;
+            }
             crate::serve::serve(
                 std::sync::Arc::new(playground),
                 &format!("{host}:{port}"),

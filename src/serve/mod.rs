@@ -36,18 +36,141 @@ struct Served {
     /// The validation images' NLL: what a score is compared with.
     reference: Option<Reference>,
     log_prior: Option<Vec<f64>>,
+    /// The data set it was trained on: its validation split is the reference.
+    dataset: String,
+    /// With a background model: the validation images' likelihood ratio
+    /// `log p(x) - log p_background(x)`, read as Ren et al. 2019 do (one-sided: a low ratio
+    /// is out of distribution).
+    ratio: Option<Reference>,
 }
 
-/// The NLL of validation images: mean and the 1st and 99th percentiles.
-#[derive(Debug, Clone, Copy)]
+impl Served {
+    /// Each image's NLL by the estimator the page shows: exact `-log p(x)`, for a
+    /// class-conditional model the marginal `-log Σ_y p(y) p(x|y)`, for a latent-variable
+    /// model the IWAE-100 bound. Empty for a model with no likelihood.
+    fn validation_nll(&self, set: &ImageSet, device: &Device) -> Result<Vec<f64>> {
+        if let Some(ar) = self.model.as_autoregressive() {
+            return Ok(match &self.log_prior {
+                None => crate::eval::per_image_log_prob(ar, set, 100, device, &mut Silent)?
+                    .iter()
+                    .map(|l| -l)
+                    .collect(),
+                Some(prior) => {
+                    crate::eval::bayes::class_log_likelihoods(ar, set, 100, device, &mut Silent)?
+                        .iter()
+                        .map(|l| {
+                            let joint: Vec<f64> = l.iter().zip(prior).map(|(a, b)| a + b).collect();
+                            -crate::eval::bayes::log_sum_exp(&joint)
+                        })
+                        .collect()
+                }
+            });
+        }
+        if let Some(latent) = self.model.as_latent() {
+            let (_, iwae) =
+                crate::eval::latent::per_image_bounds(latent, set, IWAE_K, 1, device, &mut Silent)?;
+            return Ok(iwae.iter().map(|l| -l).collect());
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// A background model (Ren et al. 2019: the same architecture trained on perturbed inputs,
+/// `genmodels train ... --perturb-rate 0.2`), whose likelihood corrects the served models'.
+struct Background {
+    name: String,
+    model: AnyModel,
+}
+
+/// The NLL of validation images: mean, the 1st and 99th percentiles, and their histogram, the
+/// distribution the page draws with a marker for the scored image.
+#[derive(Debug, Clone)]
 struct Reference {
     mean: f64,
     low: f64,
     high: f64,
     images: usize,
+    /// `HISTOGRAM_BINS` equal bins from the smallest to the largest validation NLL.
+    histogram: Histogram,
+    /// Every validation NLL, ascending.
+    sorted: Vec<f64>,
 }
 
+/// Counts of values in equal bins over `[from, to]`.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Histogram {
+    from: f64,
+    to: f64,
+    counts: Vec<usize>,
+}
+
+const HISTOGRAM_BINS: usize = 24;
+
+impl Histogram {
+    fn of(sorted: &[f64], bins: usize) -> Self {
+        let (from, to) = (sorted[0], sorted[sorted.len() - 1]);
+        let width = (to - from).max(f64::MIN_POSITIVE);
+        let mut counts = vec![0; bins];
+        for &v in sorted {
+            let bin = (((v - from) / width) * bins as f64) as usize;
+            counts[bin.min(bins - 1)] += 1;
+        }
+        Self { from, to, counts }
+    }
+}
+
+/// The importance samples of a latent-variable model's score.
+const IWAE_K: usize = 100;
+
 impl Reference {
+    /// The verdict on an image of this NLL, with what it is based on. Two-sided: an image far
+    /// more likely than any validation image (a blank canvas) is as atypical as one far less
+    /// likely (Nalisnick et al. 2019, typicality).
+    fn verdict(&self, nll: f64) -> serde_json::Value {
+        let verdict = if nll > self.high {
+            "out of distribution (less likely than 99% of validation images)"
+        } else if nll < self.low {
+            "out of distribution (more likely than 99% of validation images: atypical)"
+        } else {
+            "in distribution"
+        };
+        // Where the image falls among the validation images: the share that the model finds
+        // less likely than it (a higher NLL).
+        let above = self.sorted.len() - self.sorted.partition_point(|&v| v <= nll);
+        serde_json::json!({
+            "score": "NLL, two-sided (typicality)",
+            "value": nll,
+            "valid_share_less_likely": above as f64 / self.sorted.len() as f64,
+            "verdict": verdict,
+            "threshold_nats": self.high,
+            "typical_range_nats": [self.low, self.high],
+            "valid_mean_nats": self.mean,
+            "valid_images": self.images,
+            "valid_histogram_nats": self.histogram,
+        })
+    }
+
+    /// The verdict on an image of likelihood ratio `ratio`, one-sided as in Ren et al. 2019:
+    /// a ratio below the 1st percentile of the validation images' is out of distribution.
+    fn ratio_verdict(&self, ratio: f64, background: &str) -> serde_json::Value {
+        let verdict = if ratio < self.low {
+            "out of distribution (a lower likelihood ratio than 99% of validation images)"
+        } else {
+            "in distribution"
+        };
+        let below = self.sorted.partition_point(|&v| v < ratio);
+        serde_json::json!({
+            "verdict": verdict,
+            "score": format!("likelihood ratio log p(x) - log p_background(x), background {background}"),
+            "value": ratio,
+            "valid_share_lower": below as f64 / self.sorted.len() as f64,
+            "typical_range_nats": [self.low, self.high],
+            "valid_mean_nats": self.mean,
+            "valid_images": self.images,
+            "valid_histogram_nats": self.histogram,
+        })
+    }
+
     fn of(mut nll: Vec<f64>) -> Option<Self> {
         if nll.is_empty() {
             return None;
@@ -59,6 +182,8 @@ impl Reference {
             low: at(1),
             high: at(99),
             images: nll.len(),
+            histogram: Histogram::of(&nll, HISTOGRAM_BINS),
+            sorted: nll,
         })
     }
 }
@@ -66,6 +191,7 @@ impl Reference {
 /// The server state.
 pub struct Playground {
     models: Mutex<Vec<Served>>,
+    background: Option<Background>,
     device: Device,
 }
 
@@ -133,44 +259,22 @@ impl Playground {
                 }
                 _ => None,
             };
-            // The validation images' NLL, by the same estimator the page shows (for a
-            // class-conditional model the marginal -log Σ_y p(y) p(x|y)): the reference every
-            // score is read against.
-            let reference = match (trained.model.as_autoregressive(), &valid) {
-                (Some(ar), Some(valid)) => {
-                    let set = valid.clone().truncate(500);
-                    let nll: Vec<f64> = match &log_prior {
-                        None => {
-                            crate::eval::per_image_log_prob(ar, &set, 100, &device, &mut Silent)?
-                                .iter()
-                                .map(|l| -l)
-                                .collect()
-                        }
-                        Some(prior) => crate::eval::bayes::class_log_likelihoods(
-                            ar,
-                            &set,
-                            100,
-                            &device,
-                            &mut Silent,
-                        )?
-                        .iter()
-                        .map(|l| {
-                            let joint: Vec<f64> = l.iter().zip(prior).map(|(a, b)| a + b).collect();
-                            -crate::eval::bayes::log_sum_exp(&joint)
-                        })
-                        .collect(),
-                    };
-                    Reference::of(nll)
-                }
-                _ => None,
-            };
-            models.push(Served {
+            let mut served = Served {
                 name,
+                dataset: trained.config.data.dataset.clone(),
                 model: trained.model,
                 image: trained.image,
-                reference,
+                reference: None,
                 log_prior,
-            });
+                ratio: None,
+            };
+            // The validation images' NLL, by the estimator the page shows: the reference
+            // every score is read against.
+            if let Some(valid) = valid {
+                let nll = served.validation_nll(&valid.truncate(500), &device)?;
+                served.reference = Reference::of(nll);
+            }
+            models.push(served);
         }
         if models.is_empty() {
             return Err(Error::Invalid(
@@ -179,8 +283,73 @@ impl Playground {
         }
         Ok(Self {
             models: Mutex::new(models),
+            background: None,
             device,
         })
+    }
+
+    /// Loads `run` as the background model of every served exact-likelihood model of the
+    /// same image shape and levels: their verdicts then rest on the likelihood ratio, read
+    /// against the same validation images' ratios.
+    pub fn with_background(
+        mut self,
+        run: &std::path::Path,
+        data_dir: &std::path::Path,
+    ) -> Result<Self> {
+        let trained = crate::run::load_trained(run, Which::Best, &self.device)?;
+        let Some(bg) = trained.model.as_autoregressive() else {
+            return Err(Error::Invalid(format!(
+                "{}: a background model must be an exact-likelihood (autoregressive) model",
+                run.display()
+            )));
+        };
+        if bg.classes() > 0 {
+            return Err(Error::Invalid(format!(
+                "{}: a background model must be unconditional, p(x)",
+                run.display()
+            )));
+        }
+        let name = run
+            .file_name()
+            .map_or("background".into(), |n| n.to_string_lossy().to_string());
+        let models = self.models.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut matched = 0;
+        for m in models.iter_mut() {
+            if m.image != trained.image || m.model.as_autoregressive().is_none() {
+                continue;
+            }
+            let Some(reference) = &m.reference else {
+                continue;
+            };
+            let valid =
+                crate::data::load(&m.dataset, Split::Valid, data_dir)?.truncate(reference.images);
+            let model_nll = m.validation_nll(&valid, &self.device)?;
+            let bg_nll =
+                crate::eval::per_image_log_prob(bg, &valid, 100, &self.device, &mut Silent)?;
+            m.ratio = Reference::of(
+                model_nll
+                    .iter()
+                    .zip(&bg_nll)
+                    .map(|(nll, bg)| -nll - bg)
+                    .collect(),
+            );
+            matched += 1;
+        }
+        if matched == 0 {
+            return Err(Error::Invalid(format!(
+                "{}: no served exact-likelihood model takes its images ({}x{}x{}, {} levels)",
+                run.display(),
+                trained.image.shape.channels,
+                trained.image.shape.height,
+                trained.image.shape.width,
+                trained.image.levels.count()
+            )));
+        }
+        self.background = Some(Background {
+            name,
+            model: trained.model,
+        });
+        Ok(self)
     }
 
     /// Answers one request. Never panics on user input.
@@ -285,28 +454,27 @@ impl Playground {
                 "-log p(x), exact"
             });
             if let Some(r) = &m.reference {
-                // Two-sided: an image far more likely than any validation image (a blank
-                // canvas) is as atypical as one far less likely (Nalisnick et al. 2019).
-                let verdict = if nll > r.high {
-                    "out of distribution (less likely than 99% of validation images)"
-                } else if nll < r.low {
-                    "out of distribution (more likely than 99% of validation images: atypical)"
-                } else {
-                    "in distribution"
-                };
-                out["ood"] = serde_json::json!({
-                    "verdict": verdict,
-                    "threshold_nats": r.high,
-                    "typical_range_nats": [r.low, r.high],
-                    "valid_mean_nats": r.mean,
-                    "valid_images": r.images,
-                });
+                out["ood"] = r.verdict(nll);
+            }
+            // With a background model the verdict rests on the likelihood ratio, the NLL's
+            // two-sided reading kept beside it.
+            if let (Some(ratio), Some(bg)) = (&m.ratio, &self.background) {
+                let bg_ar = bg.model.as_autoregressive().ok_or_else(|| {
+                    Error::Invalid("the background model lost its likelihood".into())
+                })?;
+                let bg_nll: f64 = -(self.pixel_log_probs(bg_ar, self.image_tensor(m, pixels))?[0]
+                    .1)
+                    .iter()
+                    .map(|&v| v as f64)
+                    .sum::<f64>();
+                out["typicality"] = out["ood"].take();
+                out["ood"] = ratio.ratio_verdict(bg_nll - nll, &bg.name);
             }
         } else if let Some(latent) = m.model.as_latent() {
             let (elbo, iwae) = crate::eval::latent::elbo_and_iwae(
                 latent,
                 &set,
-                100,
+                IWAE_K,
                 1,
                 &self.device,
                 &mut Silent,
@@ -314,6 +482,11 @@ impl Playground {
             out["elbo_nll_nats"] = serde_json::json!(elbo.nll_nats_per_image);
             out["iwae100_nll_nats"] = serde_json::json!(iwae.nll_nats_per_image);
             out["bits_per_dim"] = serde_json::json!(iwae.bits_per_dim);
+            out["nll_estimator"] =
+                serde_json::json!(format!("IWAE-{IWAE_K} bound on -log p(x) (an upper bound)"));
+            if let Some(r) = &m.reference {
+                out["ood"] = r.verdict(iwae.nll_nats_per_image);
+            }
         }
         Ok(out)
     }

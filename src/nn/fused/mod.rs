@@ -20,7 +20,7 @@ pub mod causal_conv;
 mod flex;
 pub mod kernels;
 #[cfg(feature = "fast-ops")]
-mod linalg;
+pub(crate) mod linalg;
 #[cfg(feature = "fast-ops")]
 pub mod scan;
 

@@ -69,53 +69,61 @@ fn class_row(table: &Option<HostTensor>, class: Option<usize>, len: usize) -> Ve
     }
 }
 
-/// One image's state: the image so far and every layer's kept activations, channel-last.
-pub(crate) struct ImageCache {
+/// A group of `n` images: the images so far and every layer's kept activations, laid out
+/// `[position][image][features]` (one tap of a layer reads one contiguous `[n][in]` block).
+pub(crate) struct Group {
+    n: usize,
     width: usize,
-    /// Model input (2v - 1), channel-last `[H][W][C]`; unknown values are never read
-    /// through a non-zero weight.
+    /// Model input (2v - 1) `[H][W][n][C]`; unknown values are never read through a non-zero
+    /// weight.
     x: Vec<f32>,
-    /// Per layer: vertical pre-activations `[H][W][2p]` and gated outputs `[H][W][p]`.
+    /// Per layer: vertical pre-activations `[H][W][n][2p]` and gated outputs `[H][W][n][p]`.
     v_pre: Vec<Vec<f32>>,
     v_out: Vec<Vec<f32>>,
-    /// Per layer: horizontal outputs of the current row, `[W][p]`.
+    /// Per layer: horizontal outputs of the current row, `[W][n][p]`.
     h_row: Vec<Vec<f32>>,
-    /// Per layer: this image's class embedding in the vertical and horizontal gates, `[2p]`.
+    /// Per layer: each image's class embedding in the vertical and horizontal gates, `[n][2p]`.
     class_vertical: Vec<Vec<f32>>,
     class_horizontal: Vec<Vec<f32>>,
-    /// The logits of the last step.
+    /// The logits of the last step, `[n][outputs]`.
     logits: Vec<f32>,
 }
 
-impl ImageCache {
-    fn new(model: &Model, height: usize, width: usize, class: Option<usize>) -> Self {
-        let (p, layers) = (model.p, model.layers.len());
+impl Group {
+    fn new(model: &Model, height: usize, width: usize, classes: &[Option<usize>]) -> Self {
+        let (p, layers, n) = (model.p, model.layers.len(), classes.len());
+        let embeddings = |table: &dyn Fn(&Layer) -> &Option<HostTensor>| -> Vec<Vec<f32>> {
+            (model.layers.iter())
+                .map(|l| {
+                    (classes.iter())
+                        .flat_map(|&class| class_row(table(l), class, 2 * p))
+                        .collect()
+                })
+                .collect()
+        };
         Self {
+            n,
             width,
-            x: vec![0.0; height * width * model.channels],
-            v_pre: vec![vec![0.0; height * width * 2 * p]; layers],
-            v_out: vec![vec![0.0; height * width * p]; layers],
-            h_row: vec![vec![0.0; width * p]; layers],
-            class_vertical: (model.layers.iter())
-                .map(|l| class_row(&l.class_vertical, class, 2 * p))
-                .collect(),
-            class_horizontal: (model.layers.iter())
-                .map(|l| class_row(&l.class_horizontal, class, 2 * p))
-                .collect(),
-            logits: vec![0.0; model.head.outputs()],
+            x: vec![0.0; height * width * n * model.channels],
+            v_pre: vec![vec![0.0; height * width * n * 2 * p]; layers],
+            v_out: vec![vec![0.0; height * width * n * p]; layers],
+            h_row: vec![vec![0.0; width * n * p]; layers],
+            class_vertical: embeddings(&|l| &l.class_vertical),
+            class_horizontal: embeddings(&|l| &l.class_horizontal),
+            logits: vec![0.0; n * model.head.outputs()],
         }
     }
 
-    /// Computes row `r` of every vertical stack (row r of the image is complete). The kernel
+    /// Computes row `r` of every vertical stack (row r of the images is complete). The kernel
     /// `(k/2 + 1) x k` covers rows r - k/2 ..= r and columns c - k/2 ..= c + k/2.
     fn vertical_row(&mut self, model: &Model, r: usize) {
-        let (w, p, n) = (self.width, model.p, model.channels);
-        let mut acc = vec![0f32; 2 * p];
+        let (w, p, n, channels) = (self.width, model.p, self.n, model.channels);
+        let mut acc = vec![0f32; n * 2 * p];
         for (l, layer) in model.layers.iter().enumerate() {
             let conv = &layer.vertical;
             let (above, half) = (conv.height - 1, conv.width / 2);
             for c in 0..w {
-                acc.copy_from_slice(&conv.bias);
+                conv.bias_rows(&mut acc);
                 for dy in 0..conv.height {
                     let Some(rr) = (r + dy).checked_sub(above) else {
                         continue;
@@ -126,19 +134,24 @@ impl ImageCache {
                         };
                         let at = rr * w + cc;
                         let input = if l == 0 {
-                            &self.x[at * n..(at + 1) * n]
+                            &self.x[at * n * channels..(at + 1) * n * channels]
                         } else {
-                            &self.v_out[l - 1][at * p..(at + 1) * p]
+                            &self.v_out[l - 1][at * n * p..(at + 1) * n * p]
                         };
-                        conv.accumulate(&mut acc, dy, dx, input);
+                        conv.accumulate_rows(&mut acc, dy, dx, input);
                     }
                 }
                 let at = r * w + c;
-                self.v_pre[l][at * 2 * p..(at + 1) * 2 * p].copy_from_slice(&acc);
+                self.v_pre[l][at * n * 2 * p..(at + 1) * n * 2 * p].copy_from_slice(&acc);
                 // The class enters the gate only; the link to the horizontal stack reads v_pre.
-                let class = &self.class_vertical[l];
-                for (j, out) in self.v_out[l][at * p..(at + 1) * p].iter_mut().enumerate() {
-                    *out = gate_value(acc[j] + class[j], acc[p + j] + class[p + j]);
+                let out = &mut self.v_out[l][at * n * p..(at + 1) * n * p];
+                for ((out, acc), class) in (out.chunks_exact_mut(p))
+                    .zip(acc.chunks_exact(2 * p))
+                    .zip(self.class_vertical[l].chunks_exact(2 * p))
+                {
+                    for (j, out) in out.iter_mut().enumerate() {
+                        *out = gate_value(acc[j] + class[j], acc[p + j] + class[p + j]);
+                    }
                 }
             }
         }
@@ -147,19 +160,26 @@ impl ImageCache {
     /// Runs every horizontal stack at (r, c) and, when `want_logits`, the output layers into
     /// `self.logits`.
     fn step(&mut self, model: &Model, r: usize, c: usize, want_logits: bool) {
-        let (w, p, n) = (self.width, model.p, model.channels);
-        let mut pre = vec![0f32; 2 * p];
-        let mut gated = vec![0f32; p];
-        let mut out = vec![0f32; p];
+        let (w, p, n, channels) = (self.width, model.p, self.n, model.channels);
+        let mut pre = vec![0f32; n * 2 * p];
+        let mut gated = vec![0f32; n * p];
+        let mut out = vec![0f32; n * p];
+        let block = |at: usize, features: usize| at * n * features..(at + 1) * n * features;
         for (l, layer) in model.layers.iter().enumerate() {
             let conv = &layer.horizontal;
             let reach = conv.width - 1; // columns c - reach ..= c
-            for ((pre, &bias), (&link, &class)) in pre
-                .iter_mut()
-                .zip(&conv.bias)
-                .zip(layer.link.bias.iter().zip(&self.class_horizontal[l]))
+            for (pre, class) in pre
+                .chunks_exact_mut(2 * p)
+                .zip(self.class_horizontal[l].chunks_exact(2 * p))
             {
-                *pre = bias + link + class;
+                for (((pre, &bias), &link), &class) in pre
+                    .iter_mut()
+                    .zip(&conv.bias)
+                    .zip(&layer.link.bias)
+                    .zip(class)
+                {
+                    *pre = bias + link + class;
+                }
             }
             for dx in 0..conv.width {
                 let Some(cc) = (c + dx).checked_sub(reach) else {
@@ -168,46 +188,44 @@ impl ImageCache {
                 if layer.shifts_input {
                     // Mask A of one channel: the input shifted right by one column.
                     if let Some(source) = cc.checked_sub(1) {
-                        let at = r * w + source;
-                        conv.accumulate(&mut pre, 0, dx, &self.x[at..at + 1]);
+                        conv.accumulate_rows(&mut pre, 0, dx, &self.x[block(r * w + source, 1)]);
                     }
                 } else if layer.first {
                     // Colour: mask A is in the weights of the last tap.
-                    let at = r * w + cc;
-                    conv.accumulate(&mut pre, 0, dx, &self.x[at * n..(at + 1) * n]);
+                    conv.accumulate_rows(&mut pre, 0, dx, &self.x[block(r * w + cc, channels)]);
                 } else {
-                    conv.accumulate(&mut pre, 0, dx, &self.h_row[l - 1][cc * p..(cc + 1) * p]);
+                    conv.accumulate_rows(&mut pre, 0, dx, &self.h_row[l - 1][block(cc, p)]);
                 }
             }
             // Vertical -> horizontal link on the row above (zero above the image).
             if r > 0 {
-                let at = (r - 1) * w + c;
-                let link_input = &self.v_pre[l][at * 2 * p..(at + 1) * 2 * p];
-                layer.link.accumulate(&mut pre, 0, 0, link_input);
+                let link_input = &self.v_pre[l][block((r - 1) * w + c, 2 * p)];
+                layer.link.accumulate_rows(&mut pre, 0, 0, link_input);
             }
-            for (j, g) in gated.iter_mut().enumerate() {
-                *g = gate_value(pre[j], pre[p + j]);
+            for (gated, pre) in gated.chunks_exact_mut(p).zip(pre.chunks_exact(2 * p)) {
+                for (j, g) in gated.iter_mut().enumerate() {
+                    *g = gate_value(pre[j], pre[p + j]);
+                }
             }
-            out.copy_from_slice(&layer.out.bias);
-            layer.out.accumulate(&mut out, 0, 0, &gated);
+            layer.out.pointwise_rows(&mut out, &gated);
             if !layer.first {
-                for (o, &residual) in out.iter_mut().zip(&self.h_row[l - 1][c * p..(c + 1) * p]) {
+                for (o, &residual) in out.iter_mut().zip(&self.h_row[l - 1][block(c, p)]) {
                     *o += residual;
                 }
             }
-            self.h_row[l][c * p..(c + 1) * p].copy_from_slice(&out);
+            self.h_row[l][block(c, p)].copy_from_slice(&out);
         }
         if want_logits {
             let last = model.layers.len() - 1;
-            let top = &self.h_row[last][c * p..(c + 1) * p];
-            model.head.forward(top, &mut self.logits);
+            let top = &self.h_row[last][block(c, p)];
+            model.head.forward_rows(top, &mut self.logits);
         }
     }
 }
 
 /// The model in the cache's layout, for [`super::complete`].
 impl Incremental for Model {
-    type Image = ImageCache;
+    type Group = Group;
 
     fn channels(&self) -> usize {
         self.channels
@@ -217,26 +235,28 @@ impl Incremental for Model {
         self.head.outputs() / self.channels
     }
 
-    fn image(&self, height: usize, width: usize, class: Option<usize>, x: Vec<f32>) -> ImageCache {
-        let mut cache = ImageCache::new(self, height, width, class);
-        cache.x = super::channel_last(&x, self.channels);
-        cache
+    fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
+        let mut group = Group::new(self, height, width, classes);
+        group.x = super::position_major(&x, classes.len(), self.channels);
+        group
     }
 
-    fn set(&self, image: &mut ImageCache, channel: usize, r: usize, c: usize, x: f32) {
-        image.x[(r * image.width + c) * self.channels + channel] = x;
+    fn set(&self, group: &mut Group, image: usize, channel: usize, r: usize, c: usize, x: f32) {
+        let q = r * group.width + c;
+        group.x[(q * group.n + image) * self.channels + channel] = x;
     }
 
-    fn step(&self, image: &mut ImageCache, r: usize, c: usize, want_logits: bool) {
-        image.step(self, r, c, want_logits);
+    fn step(&self, group: &mut Group, r: usize, c: usize, want_logits: bool) {
+        group.step(self, r, c, want_logits);
     }
 
-    fn end_row(&self, image: &mut ImageCache, r: usize) {
-        image.vertical_row(self, r);
+    fn end_row(&self, group: &mut Group, r: usize) {
+        group.vertical_row(self, r);
     }
 
-    fn logits<'a>(&self, image: &'a ImageCache) -> &'a [f32] {
-        &image.logits
+    fn logits<'a>(&self, group: &'a Group, image: usize) -> &'a [f32] {
+        let outputs = self.head.outputs();
+        &group.logits[image * outputs..(image + 1) * outputs]
     }
 }
 

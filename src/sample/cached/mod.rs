@@ -11,11 +11,14 @@
 //!   a row at a time once a row is complete: their output is shifted down a row).
 //!
 //! The arithmetic is the model's own equations on host copies of its weights, laid out for
-//! speed: activations channel-last (one position's features are contiguous), weights as one row
-//! per input ([`Taps`]), so every product is a run of vectorised `acc += x_k · row_k`.
-//! Images are independent: each step runs them in parallel. Random numbers are drawn exactly as
-//! in the naive sampler ([`super::complete`]: pixel by pixel, channel by channel, image by
-//! image, one stream), so under one seed both give the same images (tests/cached_sampler.rs).
+//! speed: weights as one row per input ([`Taps`]), and the images of a group stepped together,
+//! their activations laid out `[position][image][features]`, so that one tap of a layer is one
+//! matrix product `[images, in] · [in, out]` for the whole group: each weight is loaded once
+//! per group, not once per image, and images/s grows with the batch. The batch is split into
+//! one group per thread, run in parallel.
+//! Random numbers are drawn exactly as in the naive sampler ([`super::complete`]: pixel by
+//! pixel, channel by channel, image by image, one stream), so under one seed both give the same
+//! images (tests/cached_sampler.rs).
 
 pub mod gated;
 pub mod pixelcnn;
@@ -102,6 +105,91 @@ impl Taps {
             }
         }
     }
+
+    /// `acc [images][out] += x [images][in] · W[dy, dx]`: one tap for a group of images, a
+    /// matrix product (a matrix-vector product for one image).
+    pub(crate) fn accumulate_rows(&self, acc: &mut [f32], dy: usize, dx: usize, x: &[f32]) {
+        let (ins, outs) = (self.in_channels, self.outputs());
+        let images = acc.len() / outs;
+        debug_assert_eq!(x.len(), images * ins);
+        let first = (dy * self.width + dx) * ins * outs;
+        let wt = &self.wt[first..first + ins * outs];
+        // The matrix product is the gemm crate's, which comes with `fast-ops`.
+        #[cfg(feature = "fast-ops")]
+        if images >= GEMM_FROM {
+            crate::nn::fused::linalg::matmul(
+                (images, outs, ins),
+                acc,
+                true,
+                (x, ins, 1),
+                (wt, outs, 1),
+            );
+            return;
+        }
+        for (acc, x) in acc.chunks_exact_mut(outs).zip(x.chunks_exact(ins)) {
+            kernels::matvec_accumulate(acc, x, wt);
+        }
+    }
+
+    /// Every row of `out [images][out]` set to the bias.
+    pub(crate) fn bias_rows(&self, out: &mut [f32]) {
+        for row in out.chunks_exact_mut(self.outputs()) {
+            row.copy_from_slice(&self.bias);
+        }
+    }
+
+    /// `out = b + W · x` for a 1x1 convolution, for a group: `x [images][in]`.
+    pub(crate) fn pointwise_rows(&self, out: &mut [f32], x: &[f32]) {
+        self.bias_rows(out);
+        self.accumulate_rows(out, 0, 0, x);
+    }
+
+    /// [`Self::masked_at`] for a group: `map` `[H][W][images][in]`, `out` `[images][out]`.
+    pub(crate) fn masked_rows_at(
+        &self,
+        out: &mut [f32],
+        map: &[f32],
+        width: usize,
+        r: usize,
+        c: usize,
+    ) {
+        let (k, half) = (self.height, self.height / 2);
+        let block = out.len() / self.outputs() * self.in_channels;
+        self.bias_rows(out);
+        for dy in 0..=half {
+            let Some(rr) = (r + dy).checked_sub(half) else {
+                continue;
+            };
+            let last = if dy == half { half } else { k - 1 };
+            for dx in 0..=last {
+                let Some(cc) = (c + dx).checked_sub(half).filter(|&cc| cc < width) else {
+                    continue;
+                };
+                let at = (rr * width + cc) * block;
+                self.accumulate_rows(out, dy, dx, &map[at..at + block]);
+            }
+        }
+    }
+}
+
+/// Groups of at least this many images take the matrix product; smaller ones, one
+/// matrix-vector product per image (the product's setup costs more than it saves).
+#[cfg(feature = "fast-ops")]
+const GEMM_FROM: usize = 4;
+
+/// Images `[n][c][H][W]` as the caches' layout `[H][W][n][c]`.
+pub(crate) fn position_major(x: &[f32], n: usize, channels: usize) -> Vec<f32> {
+    let dims = x.len() / n.max(1);
+    let plane = dims / channels.max(1);
+    let mut out = vec![0f32; x.len()];
+    for i in 0..n {
+        for channel in 0..channels {
+            for p in 0..plane {
+                out[(p * n + i) * channels + channel] = x[i * dims + channel * plane + p];
+            }
+        }
+    }
+    out
 }
 
 /// A channel-major image `[c][H][W]` as channel-last `[H][W][c]`, the caches' layout.
@@ -140,6 +228,18 @@ impl Head {
         self.logits.outputs()
     }
 
+    /// The logits of a group at one position, `[images][out]`, from the last layer's features
+    /// there, `top` `[images][in]`.
+    pub(crate) fn forward_rows(&self, top: &[f32], logits: &mut [f32]) {
+        let mut top = top.to_vec();
+        relu(&mut top);
+        let images = logits.len() / self.logits.outputs();
+        let mut hidden = vec![0f32; images * self.hidden.outputs()];
+        self.hidden.pointwise_rows(&mut hidden, &top);
+        relu(&mut hidden);
+        self.logits.pointwise_rows(logits, &hidden);
+    }
+
     /// The logits at one position from the last layer's features `top` there.
     pub(crate) fn forward(&self, top: &[f32], logits: &mut [f32]) {
         let mut top = top.to_vec();
@@ -170,27 +270,110 @@ impl<T: Cached> crate::models::FastSampler for T {
     }
 }
 
-/// A model whose layers can be computed one pixel at a time. `Image` holds one image's input
-/// and every activation later pixels read.
+/// A model whose layers can be computed one pixel at a time, for a group of images at once.
+/// `Group` holds the group's inputs and every activation later pixels read.
 pub(crate) trait Incremental: Sync {
-    type Image: Send;
+    type Group: Send;
 
     /// Image channels (values per pixel).
     fn channels(&self) -> usize;
     /// Logits per channel: 1 (Bernoulli) or the number of levels (softmax).
     fn logits_per_channel(&self) -> usize;
-    /// A fresh image, `x` its model input `[c][H][W]` (`2 v / top - 1`; unknown values are
-    /// never read through a non-zero weight).
-    fn image(&self, height: usize, width: usize, class: Option<usize>, x: Vec<f32>) -> Self::Image;
-    /// Sets the model input of one value.
-    fn set(&self, image: &mut Self::Image, channel: usize, r: usize, c: usize, x: f32);
-    /// Computes every layer at (r, c) from the image so far (values before (r, c), and the
+    /// A fresh group: `x` the model inputs `[n][c][H][W]` (`2 v / top - 1`; unknown values
+    /// are never read through a non-zero weight), `classes` one per image.
+    fn group(
+        &self,
+        height: usize,
+        width: usize,
+        classes: &[Option<usize>],
+        x: Vec<f32>,
+    ) -> Self::Group;
+    /// Sets the model input of one value of image `image` of the group.
+    fn set(
+        &self,
+        group: &mut Self::Group,
+        image: usize,
+        channel: usize,
+        r: usize,
+        c: usize,
+        x: f32,
+    );
+    /// Computes every layer at (r, c) from the images so far (values before (r, c), and the
     /// channels of (r, c) before the one to draw); when `want_logits`, also the output layers.
+    fn step(&self, group: &mut Self::Group, r: usize, c: usize, want_logits: bool);
+    /// Row `r` of the images is complete.
+    fn end_row(&self, _group: &mut Self::Group, _r: usize) {}
+    /// Image `image`'s logits of the last step, `[channels * logits_per_channel]`.
+    fn logits<'a>(&self, group: &'a Self::Group, image: usize) -> &'a [f32];
+}
+
+/// A model computed one image at a time (its state per image); [`EachImage`] makes it
+/// [`Incremental`].
+pub(crate) trait PerImage: Sync {
+    type Image: Send;
+
+    fn channels(&self) -> usize;
+    fn logits_per_channel(&self) -> usize;
+    /// A fresh image, `x` its model input `[c][H][W]`.
+    fn image(&self, height: usize, width: usize, class: Option<usize>, x: Vec<f32>) -> Self::Image;
+    fn set(&self, image: &mut Self::Image, channel: usize, r: usize, c: usize, x: f32);
     fn step(&self, image: &mut Self::Image, r: usize, c: usize, want_logits: bool);
-    /// Row `r` of the image is complete.
     fn end_row(&self, _image: &mut Self::Image, _r: usize) {}
-    /// The logits of the last step, `[channels * logits_per_channel]`.
     fn logits<'a>(&self, image: &'a Self::Image) -> &'a [f32];
+}
+
+/// A [`PerImage`] model as an [`Incremental`] one: a group steps its images in turn.
+pub(crate) struct EachImage<M>(pub M);
+
+impl<M: PerImage> Incremental for EachImage<M> {
+    type Group = Vec<M::Image>;
+
+    fn channels(&self) -> usize {
+        self.0.channels()
+    }
+
+    fn logits_per_channel(&self) -> usize {
+        self.0.logits_per_channel()
+    }
+
+    fn group(
+        &self,
+        height: usize,
+        width: usize,
+        classes: &[Option<usize>],
+        x: Vec<f32>,
+    ) -> Self::Group {
+        let dims = x.len() / classes.len().max(1);
+        (classes.iter().zip(x.chunks_exact(dims.max(1))))
+            .map(|(&class, x)| self.0.image(height, width, class, x.to_vec()))
+            .collect()
+    }
+
+    fn set(
+        &self,
+        group: &mut Self::Group,
+        image: usize,
+        channel: usize,
+        r: usize,
+        c: usize,
+        x: f32,
+    ) {
+        self.0.set(&mut group[image], channel, r, c, x);
+    }
+
+    fn step(&self, group: &mut Self::Group, r: usize, c: usize, want_logits: bool) {
+        group
+            .iter_mut()
+            .for_each(|image| self.0.step(image, r, c, want_logits));
+    }
+
+    fn end_row(&self, group: &mut Self::Group, r: usize) {
+        group.iter_mut().for_each(|image| self.0.end_row(image, r));
+    }
+
+    fn logits<'a>(&self, group: &'a Self::Group, image: usize) -> &'a [f32] {
+        self.0.logits(&group[image])
+    }
 }
 
 /// Probabilities of every value from one value's logits (as the naive sampler's head does).
@@ -205,21 +388,36 @@ fn probabilities(logits: &[f32]) -> Vec<f32> {
     exps.iter().map(|e| e / sum).collect()
 }
 
-/// Every image's state, built from `images` (`[n, c, H, W]` values in `spec.levels`).
-fn images_of<M: Incremental>(model: &M, spec: &SampleSpec, images: &[u8]) -> Vec<M::Image> {
+/// The batch's groups (one per thread, in image order) built from `images` (`[n, c, H, W]`
+/// values in `spec.levels`), and the group size.
+fn groups_of<M: Incremental>(
+    model: &M,
+    spec: &SampleSpec,
+    images: &[u8],
+) -> (Vec<M::Group>, usize) {
     let shape = spec.shape;
     let dims = shape.dims();
+    let n = images.len() / dims;
+    // One group per thread.
+    let per = n
+        .max(1)
+        .div_ceil(rayon::current_num_threads().clamp(1, n.max(1)));
     // The model's input, computed as the naive path does: v * (1 / top), then 2x - 1.
     let scale = 1.0 / (spec.levels.count() - 1) as f32;
-    (0..images.len() / dims)
-        .map(|i| {
-            let class = spec.classes.as_ref().map(|c| c[i] as usize);
-            let x = (images[i * dims..(i + 1) * dims].iter())
+    let groups = (0..n)
+        .step_by(per)
+        .map(|first| {
+            let last = (first + per).min(n);
+            let classes: Vec<Option<usize>> = (first..last)
+                .map(|i| spec.classes.as_ref().map(|c| c[i] as usize))
+                .collect();
+            let x = (images[first * dims..last * dims].iter())
                 .map(|&v| (v as f32 * scale) * 2.0 - 1.0)
                 .collect();
-            model.image(shape.height, shape.width, class, x)
+            model.group(shape.height, shape.width, &classes, x)
         })
-        .collect()
+        .collect();
+    (groups, per)
 }
 
 /// Samples the pixel values where `known` (per position `[c][H][W]`) is false, like
@@ -238,7 +436,8 @@ pub(crate) fn complete<M: Incremental>(
     assert_eq!(known.len(), dims, "known mask must cover one image");
     let per_channel = model.logits_per_channel();
     let scale = 1.0 / (spec.levels.count() - 1) as f32;
-    let mut caches = images_of(model, spec, images);
+    let (mut groups, per) = groups_of(model, spec, images);
+    let n = images.len() / dims;
     let mut values = images.to_vec();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let todo = known.iter().filter(|k| !**k).count() as u64;
@@ -252,24 +451,32 @@ pub(crate) fn complete<M: Incremental>(
                 // A channel's step sees the channels before it at this pixel; the last
                 // channel's step leaves every layer's activations at (r, c) final.
                 if unknown || channel == channels - 1 {
-                    (caches.par_iter_mut()).for_each(|image| model.step(image, r, c, unknown));
+                    (groups.par_iter_mut()).for_each(|group| model.step(group, r, c, unknown));
                 }
                 if !unknown {
                     continue;
                 }
-                for (i, image) in caches.iter_mut().enumerate() {
-                    let logits = &model.logits(image)[channel * per_channel..][..per_channel];
+                for i in 0..n {
+                    let group = &mut groups[i / per];
+                    let logits =
+                        &model.logits(group, i % per)[channel * per_channel..][..per_channel];
                     let value = draw(&probabilities(logits), rng.random::<f32>());
                     values[i * dims + position] = value as u8;
-                    model.set(image, channel, r, c, (value as f32 * scale) * 2.0 - 1.0);
+                    model.set(
+                        group,
+                        i % per,
+                        channel,
+                        r,
+                        c,
+                        (value as f32 * scale) * 2.0 - 1.0,
+                    );
                 }
                 done += 1;
                 progress.update(done, &format!("pixel {done}/{todo}"));
             }
         }
-        (caches.par_iter_mut()).for_each(|image| model.end_row(image, r));
+        (groups.par_iter_mut()).for_each(|group| model.end_row(group, r));
     }
-    let n = caches.len();
     progress.finish(&format!("{n} images, {todo} pixel values each"));
     values
 }
@@ -284,18 +491,19 @@ pub(crate) fn teacher_forced<M: Incremental>(
 ) -> Vec<f32> {
     let shape = spec.shape;
     let (h, w) = (shape.height, shape.width);
-    let mut caches = images_of(model, spec, images);
+    let (mut groups, per) = groups_of(model, spec, images);
+    let n = images.len() / shape.dims();
     let outputs = model.channels() * model.logits_per_channel();
-    let mut out = vec![0f32; caches.len() * h * w * outputs];
+    let mut out = vec![0f32; n * h * w * outputs];
     for r in 0..h {
         for c in 0..w {
-            (caches.par_iter_mut()).for_each(|image| model.step(image, r, c, true));
-            for (b, image) in caches.iter().enumerate() {
+            (groups.par_iter_mut()).for_each(|group| model.step(group, r, c, true));
+            for b in 0..n {
                 out[((b * h + r) * w + c) * outputs..][..outputs]
-                    .copy_from_slice(model.logits(image));
+                    .copy_from_slice(model.logits(&groups[b / per], b % per));
             }
         }
-        (caches.par_iter_mut()).for_each(|image| model.end_row(image, r));
+        (groups.par_iter_mut()).for_each(|group| model.end_row(group, r));
     }
     out
 }

@@ -50,18 +50,21 @@ impl Model {
     }
 }
 
-/// One image: its input and every block's kept activations, channel-last.
-pub(crate) struct Image {
+/// A group of `n` images: their inputs and every block's kept activations, laid out
+/// `[position][image][features]` (one tap of a layer reads one contiguous `[n][in]` block).
+pub(crate) struct Group {
+    n: usize,
     width: usize,
-    /// Model input `[H][W][c]`.
+    /// Model input `[H][W][n][c]`.
     x: Vec<f32>,
-    /// `y_b`: `[H][W][h]` (`h_b` is read at its own pixel only, so it is not kept).
+    /// `y_b`: `[H][W][n][h]` (`h_b` is read at its own pixel only, so it is not kept).
     reduced: Vec<Vec<f32>>,
+    /// `[n][c * L]`
     logits: Vec<f32>,
 }
 
 impl Incremental for Model {
-    type Image = Image;
+    type Group = Group;
 
     fn channels(&self) -> usize {
         self.channels
@@ -71,52 +74,56 @@ impl Incremental for Model {
         self.logits_per_channel
     }
 
-    fn image(&self, height: usize, width: usize, _class: Option<usize>, x: Vec<f32>) -> Image {
-        let plane = height * width;
-        Image {
+    fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
+        let (n, plane) = (classes.len(), height * width);
+        Group {
+            n,
             width,
-            x: super::channel_last(&x, self.channels),
+            x: super::position_major(&x, n, self.channels),
             reduced: (self.blocks.iter())
-                .map(|b| vec![0.0; plane * b.reduce.outputs()])
+                .map(|b| vec![0.0; plane * n * b.reduce.outputs()])
                 .collect(),
-            logits: vec![0.0; self.head.outputs()],
+            logits: vec![0.0; n * self.head.outputs()],
         }
     }
 
-    fn set(&self, image: &mut Image, channel: usize, r: usize, c: usize, x: f32) {
-        image.x[(r * image.width + c) * self.channels + channel] = x;
+    fn set(&self, group: &mut Group, image: usize, channel: usize, r: usize, c: usize, x: f32) {
+        let q = r * group.width + c;
+        group.x[(q * group.n + image) * self.channels + channel] = x;
     }
 
-    fn step(&self, image: &mut Image, r: usize, c: usize, want_logits: bool) {
-        let (w, q) = (image.width, r * image.width + c);
+    fn step(&self, group: &mut Group, r: usize, c: usize, want_logits: bool) {
+        let (n, w, q) = (group.n, group.width, r * group.width + c);
         let two_h = self.input.outputs();
-        let at = |q: usize, n: usize| q * n..(q + 1) * n;
-        let mut h = vec![0f32; two_h];
-        self.input.masked_at(&mut h, &image.x, w, r, c);
+        let mut h = vec![0f32; n * two_h];
+        self.input.masked_rows_at(&mut h, &group.x, w, r, c);
+        let mut input = vec![0f32; n * two_h];
+        let mut expanded = vec![0f32; n * two_h];
         for (b, block) in self.blocks.iter().enumerate() {
             let hidden = block.reduce.outputs();
-            let mut input = h.clone();
+            input.copy_from_slice(&h);
             relu(&mut input);
-            let mut y = vec![0f32; hidden];
-            block.reduce.pointwise(&mut y, &input);
-            relu(&mut y);
-            image.reduced[b][at(q, hidden)].copy_from_slice(&y);
-            let mut z = vec![0f32; hidden];
-            block.masked.masked_at(&mut z, &image.reduced[b], w, r, c);
+            let y = &mut group.reduced[b][q * n * hidden..(q + 1) * n * hidden];
+            block.reduce.pointwise_rows(y, &input);
+            relu(y);
+            let mut z = vec![0f32; n * hidden];
+            block
+                .masked
+                .masked_rows_at(&mut z, &group.reduced[b], w, r, c);
             relu(&mut z);
-            let mut expanded = vec![0f32; two_h];
-            block.expand.pointwise(&mut expanded, &z);
+            block.expand.pointwise_rows(&mut expanded, &z);
             for (v, e) in h.iter_mut().zip(&expanded) {
                 *v += e;
             }
         }
         if want_logits {
-            self.head.forward(&h, &mut image.logits);
+            self.head.forward_rows(&h, &mut group.logits);
         }
     }
 
-    fn logits<'a>(&self, image: &'a Image) -> &'a [f32] {
-        &image.logits
+    fn logits<'a>(&self, group: &'a Group, image: usize) -> &'a [f32] {
+        let outputs = self.head.outputs();
+        &group.logits[image * outputs..(image + 1) * outputs]
     }
 }
 

@@ -27,7 +27,7 @@
 //! at (r, c) is recomputed from states before (r, c), so the driver's re-step per channel is
 //! the same arithmetic.
 
-use super::{Cached, Head, Incremental, SampleSpec, Taps};
+use super::{Cached, EachImage, Head, PerImage, SampleSpec, Taps};
 use crate::models::pixelrnn::{HostLstm, HostPixelRnn, HostRecurrent};
 use crate::nn::fused::lstm_cell_value;
 
@@ -169,7 +169,7 @@ pub(crate) struct Image {
     logits: Vec<f32>,
 }
 
-impl Incremental for Model {
+impl PerImage for Model {
     type Image = Image;
 
     fn channels(&self) -> usize {
@@ -309,10 +309,11 @@ impl Incremental for Model {
     }
 }
 
+// One image at a time: the LSTM cells' gate products are not batched across images yet.
 impl Cached for HostPixelRnn {
-    type Layout = Model;
-    fn layout(&self) -> Model {
-        Model::of(self)
+    type Layout = EachImage<Model>;
+    fn layout(&self) -> EachImage<Model> {
+        EachImage(Model::of(self))
     }
 }
 
