@@ -57,6 +57,19 @@ pub fn gate_value(a: f32, b: f32) -> f32 {
     return a.tanh() * (1.0 / (1.0 + (-b).exp()));
 }
 
+/// [`gate_value`] over rows: `x` `[rows][2n]` (each row a then b) -> `y` `[rows][n]`,
+/// vectorised along each row.
+pub fn gate_rows(x: &[f32], y: &mut [f32], n: usize) {
+    for (x, y) in x.chunks_exact(2 * n).zip(y.chunks_exact_mut(n)) {
+        #[cfg(feature = "fast-ops")]
+        kernels::gate_forward(x, y);
+        #[cfg(not(feature = "fast-ops"))]
+        for (j, y) in y.iter_mut().enumerate() {
+            *y = gate_value(x[j], x[n + j]);
+        }
+    }
+}
+
 /// One LSTM cell on the host, with the arithmetic of [`lstm_scan`]: `gates` `[4h]` (o, f, i,
 /// g), `c_prev` `[h]` -> `c`, `h` `[h]`; for the cached samplers.
 pub fn lstm_cell_value(gates: &[f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {

@@ -12,7 +12,7 @@
 
 use super::{Cached, Head, Incremental, SampleSpec, Taps};
 use crate::models::gated_pixelcnn::HostGatedPixelCnn;
-use crate::nn::fused::gate_value;
+use crate::nn::fused::gate_rows;
 use crate::nn::host::HostTensor;
 
 /// One gated layer in the cache's layout, plus its class embeddings.
@@ -77,9 +77,12 @@ pub(crate) struct Group {
     /// Model input (2v - 1) `[H][W][n][C]`; unknown values are never read through a non-zero
     /// weight.
     x: Vec<f32>,
-    /// Per layer: vertical pre-activations `[H][W][n][2p]` and gated outputs `[H][W][n][p]`.
+    /// Per layer: vertical pre-activations of the last complete row, `[W][n][2p]` (the link
+    /// reads the row above only), and gated outputs of the last `kept` rows, a ring
+    /// `[kept][W][n][p]` (the next layer's vertical kernel reads `kept` rows).
     v_pre: Vec<Vec<f32>>,
     v_out: Vec<Vec<f32>>,
+    kept: usize,
     /// Per layer: horizontal outputs of the current row, `[W][n][p]`.
     h_row: Vec<Vec<f32>>,
     /// Per layer: each image's class embedding in the vertical and horizontal gates, `[n][2p]`.
@@ -90,8 +93,12 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    fn new(model: &Model, height: usize, width: usize, classes: &[Option<usize>]) -> Self {
+    fn new(model: &Model, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Self {
         let (p, layers, n) = (model.p, model.layers.len(), classes.len());
+        let kept = (model.layers.iter())
+            .map(|l| l.vertical.height)
+            .max()
+            .unwrap_or(1);
         let embeddings = |table: &dyn Fn(&Layer) -> &Option<HostTensor>| -> Vec<Vec<f32>> {
             (model.layers.iter())
                 .map(|l| {
@@ -104,9 +111,10 @@ impl Group {
         Self {
             n,
             width,
-            x: vec![0.0; height * width * n * model.channels],
-            v_pre: vec![vec![0.0; height * width * n * 2 * p]; layers],
-            v_out: vec![vec![0.0; height * width * n * p]; layers],
+            x,
+            v_pre: vec![vec![0.0; width * n * 2 * p]; layers],
+            v_out: vec![vec![0.0; kept * width * n * p]; layers],
+            kept,
             h_row: vec![vec![0.0; width * n * p]; layers],
             class_vertical: embeddings(&|l| &l.class_vertical),
             class_horizontal: embeddings(&|l| &l.class_horizontal),
@@ -118,12 +126,17 @@ impl Group {
     /// `(k/2 + 1) x k` covers rows r - k/2 ..= r and columns c - k/2 ..= c + k/2.
     fn vertical_row(&mut self, model: &Model, r: usize) {
         let (w, p, n, channels) = (self.width, model.p, self.n, model.channels);
-        let mut acc = vec![0f32; n * 2 * p];
+        let mut gate_input = vec![0f32; n * 2 * p];
+        let ring = |rr: usize, c: usize| {
+            ((rr % self.kept) * w + c) * n * p..((rr % self.kept) * w + c + 1) * n * p
+        };
         for (l, layer) in model.layers.iter().enumerate() {
             let conv = &layer.vertical;
             let (above, half) = (conv.height - 1, conv.width / 2);
+            let (below, this) = self.v_out.split_at_mut(l);
             for c in 0..w {
-                conv.bias_rows(&mut acc);
+                let acc = &mut self.v_pre[l][c * n * 2 * p..(c + 1) * n * 2 * p];
+                conv.bias_rows(acc);
                 for dy in 0..conv.height {
                     let Some(rr) = (r + dy).checked_sub(above) else {
                         continue;
@@ -132,27 +145,24 @@ impl Group {
                         let Some(cc) = (c + dx).checked_sub(half).filter(|&cc| cc < w) else {
                             continue;
                         };
-                        let at = rr * w + cc;
                         let input = if l == 0 {
+                            let at = rr * w + cc;
                             &self.x[at * n * channels..(at + 1) * n * channels]
                         } else {
-                            &self.v_out[l - 1][at * n * p..(at + 1) * n * p]
+                            &below[l - 1][ring(rr, cc)]
                         };
-                        conv.accumulate_rows(&mut acc, dy, dx, input);
+                        conv.accumulate_rows(acc, dy, dx, input);
                     }
                 }
-                let at = r * w + c;
-                self.v_pre[l][at * n * 2 * p..(at + 1) * n * 2 * p].copy_from_slice(&acc);
                 // The class enters the gate only; the link to the horizontal stack reads v_pre.
-                let out = &mut self.v_out[l][at * n * p..(at + 1) * n * p];
-                for ((out, acc), class) in (out.chunks_exact_mut(p))
-                    .zip(acc.chunks_exact(2 * p))
-                    .zip(self.class_vertical[l].chunks_exact(2 * p))
+                for ((g, &a), &class) in gate_input
+                    .iter_mut()
+                    .zip(&*acc)
+                    .zip(&self.class_vertical[l])
                 {
-                    for (j, out) in out.iter_mut().enumerate() {
-                        *out = gate_value(acc[j] + class[j], acc[p + j] + class[p + j]);
-                    }
+                    *g = a + class;
                 }
+                gate_rows(&gate_input, &mut this[0][ring(r, c)], p);
             }
         }
     }
@@ -199,14 +209,10 @@ impl Group {
             }
             // Vertical -> horizontal link on the row above (zero above the image).
             if r > 0 {
-                let link_input = &self.v_pre[l][block((r - 1) * w + c, 2 * p)];
+                let link_input = &self.v_pre[l][block(c, 2 * p)];
                 layer.link.accumulate_rows(&mut pre, 0, 0, link_input);
             }
-            for (gated, pre) in gated.chunks_exact_mut(p).zip(pre.chunks_exact(2 * p)) {
-                for (j, g) in gated.iter_mut().enumerate() {
-                    *g = gate_value(pre[j], pre[p + j]);
-                }
-            }
+            gate_rows(&pre, &mut gated, p);
             layer.out.pointwise_rows(&mut out, &gated);
             if !layer.first {
                 for (o, &residual) in out.iter_mut().zip(&self.h_row[l - 1][block(c, p)]) {
@@ -235,10 +241,9 @@ impl Incremental for Model {
         self.head.outputs() / self.channels
     }
 
-    fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
-        let mut group = Group::new(self, height, width, classes);
-        group.x = super::position_major(&x, classes.len(), self.channels);
-        group
+    fn group(&self, _height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
+        let x = super::position_major(&x, classes.len(), self.channels);
+        Group::new(self, width, classes, x)
     }
 
     fn set(&self, group: &mut Group, image: usize, channel: usize, r: usize, c: usize, x: f32) {

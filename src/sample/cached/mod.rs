@@ -144,11 +144,13 @@ impl Taps {
         self.accumulate_rows(out, 0, 0, x);
     }
 
-    /// [`Self::masked_at`] for a group: `map` `[H][W][images][in]`, `out` `[images][out]`.
+    /// [`Self::masked_at`] for a group: `map` `[rows][W][images][in]`, a ring of the last `rows`
+    /// image rows (row `rr` at `rr % rows`; `usize::MAX` for a whole map), `out`
+    /// `[images][out]`.
     pub(crate) fn masked_rows_at(
         &self,
         out: &mut [f32],
-        map: &[f32],
+        (map, rows): (&[f32], usize),
         width: usize,
         r: usize,
         c: usize,
@@ -165,7 +167,7 @@ impl Taps {
                 let Some(cc) = (c + dx).checked_sub(half).filter(|&cc| cc < width) else {
                     continue;
                 };
-                let at = (rr * width + cc) * block;
+                let at = ((rr % rows) * width + cc) * block;
                 self.accumulate_rows(out, dy, dx, &map[at..at + block]);
             }
         }

@@ -57,8 +57,10 @@ pub(crate) struct Group {
     width: usize,
     /// Model input `[H][W][n][c]`.
     x: Vec<f32>,
-    /// `y_b`: `[H][W][n][h]` (`h_b` is read at its own pixel only, so it is not kept).
+    /// `y_b` of the last `kept` rows, a ring `[kept][W][n][h]`: the masked `k x k` reads rows
+    /// r - k/2 ..= r (`h_b` is read at its own pixel only, so it is not kept).
     reduced: Vec<Vec<f32>>,
+    kept: usize,
     /// `[n][c * L]`
     logits: Vec<f32>,
 }
@@ -75,14 +77,18 @@ impl Incremental for Model {
     }
 
     fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
-        let (n, plane) = (classes.len(), height * width);
+        let n = classes.len();
+        let kept = (self.blocks.iter().map(|b| b.masked.height / 2 + 1).max())
+            .unwrap_or(1)
+            .min(height);
         Group {
             n,
             width,
             x: super::position_major(&x, n, self.channels),
             reduced: (self.blocks.iter())
-                .map(|b| vec![0.0; plane * n * b.reduce.outputs()])
+                .map(|b| vec![0.0; kept * width * n * b.reduce.outputs()])
                 .collect(),
+            kept,
             logits: vec![0.0; n * self.head.outputs()],
         }
     }
@@ -93,23 +99,25 @@ impl Incremental for Model {
     }
 
     fn step(&self, group: &mut Group, r: usize, c: usize, want_logits: bool) {
-        let (n, w, q) = (group.n, group.width, r * group.width + c);
+        let (n, w) = (group.n, group.width);
         let two_h = self.input.outputs();
         let mut h = vec![0f32; n * two_h];
-        self.input.masked_rows_at(&mut h, &group.x, w, r, c);
+        self.input
+            .masked_rows_at(&mut h, (&group.x, usize::MAX), w, r, c);
+        let ring = (r % group.kept) * w + c;
         let mut input = vec![0f32; n * two_h];
         let mut expanded = vec![0f32; n * two_h];
         for (b, block) in self.blocks.iter().enumerate() {
             let hidden = block.reduce.outputs();
             input.copy_from_slice(&h);
             relu(&mut input);
-            let y = &mut group.reduced[b][q * n * hidden..(q + 1) * n * hidden];
+            let y = &mut group.reduced[b][ring * n * hidden..(ring + 1) * n * hidden];
             block.reduce.pointwise_rows(y, &input);
             relu(y);
             let mut z = vec![0f32; n * hidden];
             block
                 .masked
-                .masked_rows_at(&mut z, &group.reduced[b], w, r, c);
+                .masked_rows_at(&mut z, (&group.reduced[b], group.kept), w, r, c);
             relu(&mut z);
             block.expand.pointwise_rows(&mut expanded, &z);
             for (v, e) in h.iter_mut().zip(&expanded) {
