@@ -34,7 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 /// A convolution's weights as one row per input tap: `wt` `[kh * kw * in, out]`, rows ordered
-/// (dy, dx, input channel) to match channel-last activations.
+/// (dy, dx, input channel) to match activations whose features are contiguous.
 pub(crate) struct Taps {
     wt: Vec<f32>,
     bias: Vec<f32>,
@@ -70,40 +70,6 @@ impl Taps {
 
     pub(crate) fn outputs(&self) -> usize {
         self.bias.len()
-    }
-
-    /// `acc += W[dy, dx] · x`, for the `in_channels` inputs `x` of tap (dy, dx).
-    pub(crate) fn accumulate(&self, acc: &mut [f32], dy: usize, dx: usize, x: &[f32]) {
-        let rows = self.in_channels * self.outputs();
-        let first = (dy * self.width + dx) * rows;
-        kernels::matvec_accumulate(acc, x, &self.wt[first..first + rows]);
-    }
-
-    /// `out = b + W · x` for a 1x1 convolution.
-    pub(crate) fn pointwise(&self, out: &mut [f32], x: &[f32]) {
-        out.copy_from_slice(&self.bias);
-        self.accumulate(out, 0, 0, x);
-    }
-
-    /// A `k x k` masked convolution at (r, c) of a channel-last `[H][W][in]` map: `out = b +
-    /// Σ W[dy, dx] · map[r + dy - k/2, c + dx - k/2]` over the causal taps (rows above, and the
-    /// current row up to the centre; the mask, applied to the weights, does the rest).
-    pub(crate) fn masked_at(&self, out: &mut [f32], map: &[f32], width: usize, r: usize, c: usize) {
-        let (k, half, n) = (self.height, self.height / 2, self.in_channels);
-        out.copy_from_slice(&self.bias);
-        for dy in 0..=half {
-            let Some(rr) = (r + dy).checked_sub(half) else {
-                continue;
-            };
-            let last = if dy == half { half } else { k - 1 };
-            for dx in 0..=last {
-                let Some(cc) = (c + dx).checked_sub(half).filter(|&cc| cc < width) else {
-                    continue;
-                };
-                let at = (rr * width + cc) * n;
-                self.accumulate(out, dy, dx, &map[at..at + n]);
-            }
-        }
     }
 
     /// `acc [images][out] += x [images][in] · W[dy, dx]`: one tap for a group of images, a
@@ -144,9 +110,11 @@ impl Taps {
         self.accumulate_rows(out, 0, 0, x);
     }
 
-    /// [`Self::masked_at`] for a group: `map` `[rows][W][images][in]`, a ring of the last `rows`
-    /// image rows (row `rr` at `rr % rows`; `usize::MAX` for a whole map), `out`
-    /// `[images][out]`.
+    /// A `k x k` masked convolution at (r, c) for a group: `out [images][out] = b + Σ W[dy, dx]
+    /// · map[r + dy - k/2, c + dx - k/2]` over the causal taps (rows above, and the current row
+    /// up to the centre; the mask, applied to the weights, does the rest). `map` is
+    /// `[rows][W][images][in]`, a ring of the last `rows` image rows (row `rr` at `rr % rows`;
+    /// `usize::MAX` for a whole map).
     pub(crate) fn masked_rows_at(
         &self,
         out: &mut [f32],
@@ -194,18 +162,6 @@ pub(crate) fn position_major(x: &[f32], n: usize, channels: usize) -> Vec<f32> {
     out
 }
 
-/// A channel-major image `[c][H][W]` as channel-last `[H][W][c]`, the caches' layout.
-pub(crate) fn channel_last(x: &[f32], channels: usize) -> Vec<f32> {
-    let plane = x.len() / channels;
-    let mut last = vec![0f32; x.len()];
-    for (channel, values) in x.chunks_exact(plane).enumerate() {
-        for (p, &v) in values.iter().enumerate() {
-            last[p * channels + channel] = v;
-        }
-    }
-    last
-}
-
 /// `max(v, 0)` of every element.
 pub(crate) fn relu(values: &mut [f32]) {
     values.iter_mut().for_each(|v| *v = v.max(0.0));
@@ -240,16 +196,6 @@ impl Head {
         self.hidden.pointwise_rows(&mut hidden, &top);
         relu(&mut hidden);
         self.logits.pointwise_rows(logits, &hidden);
-    }
-
-    /// The logits at one position from the last layer's features `top` there.
-    pub(crate) fn forward(&self, top: &[f32], logits: &mut [f32]) {
-        let mut top = top.to_vec();
-        relu(&mut top);
-        let mut hidden = vec![0f32; self.hidden.outputs()];
-        self.hidden.pointwise(&mut hidden, &top);
-        relu(&mut hidden);
-        self.logits.pointwise(logits, &hidden);
     }
 }
 
@@ -307,75 +253,6 @@ pub(crate) trait Incremental: Sync {
     fn end_row(&self, _group: &mut Self::Group, _r: usize) {}
     /// Image `image`'s logits of the last step, `[channels * logits_per_channel]`.
     fn logits<'a>(&self, group: &'a Self::Group, image: usize) -> &'a [f32];
-}
-
-/// A model computed one image at a time (its state per image); [`EachImage`] makes it
-/// [`Incremental`].
-pub(crate) trait PerImage: Sync {
-    type Image: Send;
-
-    fn channels(&self) -> usize;
-    fn logits_per_channel(&self) -> usize;
-    /// A fresh image, `x` its model input `[c][H][W]`.
-    fn image(&self, height: usize, width: usize, class: Option<usize>, x: Vec<f32>) -> Self::Image;
-    fn set(&self, image: &mut Self::Image, channel: usize, r: usize, c: usize, x: f32);
-    fn step(&self, image: &mut Self::Image, r: usize, c: usize, want_logits: bool);
-    fn end_row(&self, _image: &mut Self::Image, _r: usize) {}
-    fn logits<'a>(&self, image: &'a Self::Image) -> &'a [f32];
-}
-
-/// A [`PerImage`] model as an [`Incremental`] one: a group steps its images in turn.
-pub(crate) struct EachImage<M>(pub M);
-
-impl<M: PerImage> Incremental for EachImage<M> {
-    type Group = Vec<M::Image>;
-
-    fn channels(&self) -> usize {
-        self.0.channels()
-    }
-
-    fn logits_per_channel(&self) -> usize {
-        self.0.logits_per_channel()
-    }
-
-    fn group(
-        &self,
-        height: usize,
-        width: usize,
-        classes: &[Option<usize>],
-        x: Vec<f32>,
-    ) -> Self::Group {
-        let dims = x.len() / classes.len().max(1);
-        (classes.iter().zip(x.chunks_exact(dims.max(1))))
-            .map(|(&class, x)| self.0.image(height, width, class, x.to_vec()))
-            .collect()
-    }
-
-    fn set(
-        &self,
-        group: &mut Self::Group,
-        image: usize,
-        channel: usize,
-        r: usize,
-        c: usize,
-        x: f32,
-    ) {
-        self.0.set(&mut group[image], channel, r, c, x);
-    }
-
-    fn step(&self, group: &mut Self::Group, r: usize, c: usize, want_logits: bool) {
-        group
-            .iter_mut()
-            .for_each(|image| self.0.step(image, r, c, want_logits));
-    }
-
-    fn end_row(&self, group: &mut Self::Group, r: usize) {
-        group.iter_mut().for_each(|image| self.0.end_row(image, r));
-    }
-
-    fn logits<'a>(&self, group: &'a Self::Group, image: usize) -> &'a [f32] {
-        self.0.logits(&group[image])
-    }
 }
 
 /// Probabilities of every value from one value's logits (as the naive sampler's head does).

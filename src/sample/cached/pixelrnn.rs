@@ -1,6 +1,6 @@
 //! The cached PixelRNNs (see [`super`] and [`crate::models::pixelrnn`]). Both keep every
-//! layer's residual stream `s_l` `[H][W][2h]` and LSTM states, and at pixel (r, c) compute each
-//! layer at (r, c) only.
+//! layer's residual stream `s_l` along the current row and the LSTM states of the last two
+//! rows, for a group of images at once, and at pixel (r, c) compute each layer at (r, c) only.
 //!
 //! **Row LSTM.** The state at (r, c) reads the layer input at (r, c - k/2 ..= c) and the states
 //! of row r - 1 at c - k/2 ..= c + k/2; rows above are final once drawn, so each pixel costs
@@ -27,7 +27,7 @@
 //! at (r, c) is recomputed from states before (r, c), so the driver's re-step per channel is
 //! the same arithmetic.
 
-use super::{Cached, EachImage, Head, PerImage, SampleSpec, Taps};
+use super::{Cached, Head, Incremental, SampleSpec, Taps};
 use crate::models::pixelrnn::{HostLstm, HostPixelRnn, HostRecurrent};
 use crate::nn::fused::lstm_cell_value;
 
@@ -96,8 +96,22 @@ impl Model {
     }
 }
 
-/// One direction's hidden and cell states on a map; for the Diagonal BiLSTM, with `height`
-/// padded columns on the left (column `col` >= -height at `col + height`).
+/// A group's cells: `lstm_cell_value` per image, `gates` `[n][4h]`, `c_prev`, `c`, `h`
+/// `[n][h]`.
+fn cells(gates: &[f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32], hidden: usize) {
+    for (((g, p), c), h) in (gates.chunks_exact(4 * hidden))
+        .zip(c_prev.chunks_exact(hidden))
+        .zip(c.chunks_exact_mut(hidden))
+        .zip(h.chunks_exact_mut(hidden))
+    {
+        lstm_cell_value(g, p, c, h);
+    }
+}
+
+/// One direction's hidden and cell states of a group of `n` images, for the last two rows (a
+/// ring: the recurrences read row r - 1 and row r only), `[2][columns][n][hidden]`; for the
+/// Diagonal BiLSTM with `height` padded columns on the left (column `col` >= -height at
+/// `col + height`).
 struct States {
     h: Vec<f32>,
     c: Vec<f32>,
@@ -105,50 +119,57 @@ struct States {
     columns: usize,
     offset: usize,
     hidden: usize,
+    n: usize,
 }
 
 impl States {
-    fn new(height: usize, columns: usize, offset: usize, hidden: usize) -> Self {
-        let len = height * (columns + offset) * hidden;
+    fn new(n: usize, columns: usize, offset: usize, hidden: usize) -> Self {
+        let len = 2 * (columns + offset) * n * hidden;
         Self {
             h: vec![0.0; len],
             c: vec![0.0; len],
             columns: columns + offset,
             offset,
             hidden,
+            n,
         }
     }
 
+    /// The group's block `[n][hidden]` at (r, col).
     fn at(&self, r: usize, col: isize) -> std::ops::Range<usize> {
-        let i = r * self.columns + (col + self.offset as isize) as usize;
-        i * self.hidden..(i + 1) * self.hidden
+        let i = (r % 2) * self.columns + (col + self.offset as isize) as usize;
+        let block = self.n * self.hidden;
+        i * block..(i + 1) * block
     }
 
     /// The skewed recurrence at (r, col) (col >= -r; mirrored coordinates for the
-    /// right-to-left direction): gates from `input` (none in the padding), the state of
-    /// (r - 1, col) and of (r, col - 1); the cell carries along the row.
+    /// right-to-left direction): gates from `input` `[n][in]` (none in the padding), the state
+    /// of (r - 1, col) and of (r, col - 1); the cell carries along the row.
     fn diagonal_cell(&mut self, lstm: &Lstm, input: Option<&[f32]>, r: usize, col: isize) {
-        let mut gates = lstm.pad.clone();
+        let mut gates: Vec<f32> = (0..self.n).flat_map(|_| lstm.pad.iter().copied()).collect();
         if let Some(x) = input {
-            lstm.input.accumulate(&mut gates, 0, 0, x);
+            lstm.input.accumulate_rows(&mut gates, 0, 0, x);
         }
         // Zero states outside the skewed map: above row 0, and left of each row's start.
         if r > 0 && col >= -(r as isize - 1) {
             lstm.state
-                .accumulate(&mut gates, 0, 0, &self.h[self.at(r - 1, col)]);
+                .accumulate_rows(&mut gates, 0, 0, &self.h[self.at(r - 1, col)]);
         }
-        let mut c_prev = vec![0f32; self.hidden];
+        let mut c_prev = vec![0f32; self.n * self.hidden];
         if col > -(r as isize) {
             let left = self.at(r, col - 1);
             lstm.state
-                .accumulate(&mut gates, 1, 0, &self.h[left.clone()]);
+                .accumulate_rows(&mut gates, 1, 0, &self.h[left.clone()]);
             c_prev.copy_from_slice(&self.c[left]);
         }
         let here = self.at(r, col);
-        let (mut c, mut h) = (vec![0f32; self.hidden], vec![0f32; self.hidden]);
-        lstm_cell_value(&gates, &c_prev, &mut c, &mut h);
-        self.c[here.clone()].copy_from_slice(&c);
-        self.h[here].copy_from_slice(&h);
+        cells(
+            &gates,
+            &c_prev,
+            &mut self.c[here.clone()],
+            &mut self.h[here],
+            self.hidden,
+        );
     }
 }
 
@@ -158,19 +179,23 @@ enum LayerStates {
     Diagonal { forward: States, backward: States },
 }
 
-/// One image: its input, every layer's input stream and states, channel-last.
-pub(crate) struct Image {
+/// A group of `n` images: their inputs, every layer's input stream along the current row and
+/// the recurrent states, laid out `[position][image][features]`.
+pub(crate) struct Group {
+    n: usize,
     width: usize,
-    /// Model input, channel-last `[H][W][C]`.
+    /// Model input `[H][W][n][C]`.
     x: Vec<f32>,
-    /// `s_l`, l = 0..=layers: `[H][W][2h]`.
+    /// `s_l`, l = 0..=layers, along the current row: `[W][n][2h]` (the Row LSTM's input taps
+    /// and the right-to-left direction read row r only).
     streams: Vec<Vec<f32>>,
     states: Vec<LayerStates>,
+    /// `[n][outputs]`
     logits: Vec<f32>,
 }
 
-impl PerImage for Model {
-    type Image = Image;
+impl Incremental for Model {
+    type Group = Group;
 
     fn channels(&self) -> usize {
         self.input.in_channels
@@ -180,66 +205,69 @@ impl PerImage for Model {
         self.logits_per_channel
     }
 
-    fn image(&self, height: usize, width: usize, _class: Option<usize>, x: Vec<f32>) -> Image {
-        let two_h = self.input.outputs();
+    fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
+        let (n, two_h) = (classes.len(), self.input.outputs());
         let states = (self.layers.iter())
             .map(|(layer, _)| match layer {
-                Layer::Row(lstm) => LayerStates::Row(States::new(height, width, 0, lstm.hidden())),
+                Layer::Row(lstm) => LayerStates::Row(States::new(n, width, 0, lstm.hidden())),
                 Layer::Diagonal { forward, backward } => LayerStates::Diagonal {
-                    forward: States::new(height, width, height, forward.hidden()),
-                    backward: States::new(height, width, height, backward.hidden()),
+                    forward: States::new(n, width, height, forward.hidden()),
+                    backward: States::new(n, width, height, backward.hidden()),
                 },
             })
             .collect();
-        Image {
+        Group {
+            n,
             width,
-            x: super::channel_last(&x, self.input.in_channels),
-            streams: vec![vec![0.0; height * width * two_h]; self.layers.len() + 1],
+            x: super::position_major(&x, n, self.input.in_channels),
+            streams: vec![vec![0.0; width * n * two_h]; self.layers.len() + 1],
             states,
-            logits: vec![0.0; self.head.outputs()],
+            logits: vec![0.0; n * self.head.outputs()],
         }
     }
 
-    fn set(&self, image: &mut Image, channel: usize, r: usize, c: usize, x: f32) {
+    fn set(&self, group: &mut Group, image: usize, channel: usize, r: usize, c: usize, x: f32) {
         let channels = self.input.in_channels;
-        image.x[(r * image.width + c) * channels + channel] = x;
+        group.x[((r * group.width + c) * group.n + image) * channels + channel] = x;
     }
 
-    fn step(&self, image: &mut Image, r: usize, c: usize, want_logits: bool) {
-        let w = image.width;
+    fn step(&self, group: &mut Group, r: usize, c: usize, want_logits: bool) {
+        let (w, n) = (group.width, group.n);
         let two_h = self.input.outputs();
-        let q = r * w + c;
-        let here = q * two_h..(q + 1) * two_h;
-        let mut s = vec![0f32; two_h];
-        self.input.masked_at(&mut s, &image.x, w, r, c);
-        image.streams[0][here.clone()].copy_from_slice(&s);
-        for (l, ((layer, up), states)) in self.layers.iter().zip(&mut image.states).enumerate() {
-            let stream = &image.streams[l];
+        let here = c * n * two_h..(c + 1) * n * two_h;
+        let column = |col: usize| col * n * two_h..(col + 1) * n * two_h;
+        let mut s = vec![0f32; n * two_h];
+        self.input
+            .masked_rows_at(&mut s, (&group.x, usize::MAX), w, r, c);
+        group.streams[0][here.clone()].copy_from_slice(&s);
+        for (l, ((layer, up), states)) in self.layers.iter().zip(&mut group.states).enumerate() {
+            let stream = &group.streams[l];
             let state: Vec<f32> = match (layer, states) {
                 (Layer::Row(lstm), LayerStates::Row(states)) => {
-                    let (k, half) = (lstm.state.width, lstm.state.width / 2);
-                    let mut gates = lstm.pad.clone();
+                    let (k, half, hidden) = (lstm.state.width, lstm.state.width / 2, states.hidden);
+                    let mut gates: Vec<f32> =
+                        (0..n).flat_map(|_| lstm.pad.iter().copied()).collect();
                     for d in 0..=half {
                         if let Some(col) = (c + d).checked_sub(half) {
-                            let at = (r * w + col) * two_h;
                             lstm.input
-                                .accumulate(&mut gates, 0, d, &stream[at..at + two_h]);
+                                .accumulate_rows(&mut gates, 0, d, &stream[column(col)]);
                         }
                     }
-                    let mut c_prev = vec![0f32; states.hidden];
+                    let mut c_prev = vec![0f32; n * hidden];
                     if r > 0 {
                         for d in 0..k {
                             let col = (c + d).checked_sub(half).filter(|&col| col < w);
                             if let Some(col) = col {
                                 let above = states.at(r - 1, col as isize);
-                                lstm.state.accumulate(&mut gates, 0, d, &states.h[above]);
+                                lstm.state
+                                    .accumulate_rows(&mut gates, 0, d, &states.h[above]);
                             }
                         }
                         c_prev.copy_from_slice(&states.c[states.at(r - 1, c as isize)]);
                     }
                     let at = states.at(r, c as isize);
                     let (cell, h) = (&mut states.c[at.clone()], &mut states.h[at.clone()]);
-                    lstm_cell_value(&gates, &c_prev, cell, h);
+                    cells(&gates, &c_prev, cell, h, hidden);
                     states.h[at].to_vec()
                 }
                 (
@@ -266,22 +294,27 @@ impl PerImage for Model {
                 }
                 _ => unreachable!("states are built from the layers"),
             };
-            let mut out = vec![0f32; two_h];
-            up.pointwise(&mut out, &state);
+            let mut out = vec![0f32; n * two_h];
+            up.pointwise_rows(&mut out, &state);
             for (v, o) in s.iter_mut().zip(&out) {
                 *v += o;
             }
-            image.streams[l + 1][here.clone()].copy_from_slice(&s);
+            group.streams[l + 1][here.clone()].copy_from_slice(&s);
         }
         if want_logits {
-            self.head.forward(&s, &mut image.logits);
+            self.head.forward_rows(&s, &mut group.logits);
         }
     }
 
     /// The Diagonal BiLSTM's right-to-left states of row `r`, from the right.
-    fn end_row(&self, image: &mut Image, r: usize) {
-        let (w, two_h, n) = (image.width, self.input.outputs(), self.input.in_channels);
-        for (l, ((layer, _), states)) in self.layers.iter().zip(&mut image.states).enumerate() {
+    fn end_row(&self, group: &mut Group, r: usize) {
+        let (w, two_h, channels, n) = (
+            group.width,
+            self.input.outputs(),
+            self.input.in_channels,
+            group.n,
+        );
+        for (l, ((layer, _), states)) in self.layers.iter().zip(&mut group.states).enumerate() {
             let (Layer::Diagonal { backward, .. }, LayerStates::Diagonal { backward: b, .. }) =
                 (layer, states)
             else {
@@ -290,30 +323,36 @@ impl PerImage for Model {
             for m in -(r as isize)..0 {
                 b.diagonal_cell(backward, None, r, m);
             }
-            let mut input = Vec::with_capacity(two_h + n);
+            // The first layer's right-to-left direction also reads the image's row.
+            let with_image = backward.input.in_channels > two_h;
+            let per_image = two_h + if with_image { channels } else { 0 };
+            let mut input = vec![0f32; n * per_image];
             for m in 0..w {
-                let q = r * w + (w - 1 - m);
-                input.clear();
-                input.extend_from_slice(&image.streams[l][q * two_h..(q + 1) * two_h]);
-                // The first layer's right-to-left direction also reads the image's row.
-                if backward.input.in_channels > two_h {
-                    input.extend_from_slice(&image.x[q * n..(q + 1) * n]);
+                let c = w - 1 - m;
+                let stream = &group.streams[l][c * n * two_h..(c + 1) * n * two_h];
+                let q = r * w + c;
+                let pixel = &group.x[q * n * channels..(q + 1) * n * channels];
+                for (i, row) in input.chunks_exact_mut(per_image).enumerate() {
+                    row[..two_h].copy_from_slice(&stream[i * two_h..(i + 1) * two_h]);
+                    if with_image {
+                        row[two_h..].copy_from_slice(&pixel[i * channels..(i + 1) * channels]);
+                    }
                 }
                 b.diagonal_cell(backward, Some(&input), r, m as isize);
             }
         }
     }
 
-    fn logits<'a>(&self, image: &'a Image) -> &'a [f32] {
-        &image.logits
+    fn logits<'a>(&self, group: &'a Group, image: usize) -> &'a [f32] {
+        let outputs = self.head.outputs();
+        &group.logits[image * outputs..(image + 1) * outputs]
     }
 }
 
-// One image at a time: the LSTM cells' gate products are not batched across images yet.
 impl Cached for HostPixelRnn {
-    type Layout = EachImage<Model>;
-    fn layout(&self) -> EachImage<Model> {
-        EachImage(Model::of(self))
+    type Layout = Model;
+    fn layout(&self) -> Model {
+        Model::of(self)
     }
 }
 
