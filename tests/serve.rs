@@ -553,3 +553,52 @@ fn scores_come_with_the_validation_distribution_of_each_model() {
         assert!((0.0..=1.0).contains(&vae_share), "{vae_share}");
     }
 }
+
+/// A client that sends its headers and part of its body, then falls silent, is cut off once
+/// the read timeout passes (tiny_http closes a connection whose body read failed, so the 400
+/// may not reach it), which frees its reader: a silent connection cannot hold one.
+#[test]
+fn a_stalled_upload_is_cut_off_after_the_read_timeout() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let run = common::train_cli(
+        dir.path(),
+        "plain",
+        "pixelcnn",
+        &["--hidden-channels", "4", "--residual-blocks", "1"],
+    );
+    let playground = Arc::new(
+        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let timeout = std::time::Duration::from_secs(1);
+    std::thread::spawn(move || {
+        genmodels::serve::serve_with_timeout(playground, "127.0.0.1:0", 2, timeout, |addr| {
+            tx.send(addr).unwrap()
+        })
+    });
+    let addr = rx.recv().unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"POST /api/score HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = [0u8; 256];
+    let got = stream
+        .read(&mut answer)
+        .expect("an answer or the connection closed, before 20 s");
+    let head = String::from_utf8_lossy(&answer[..got]).to_string();
+    assert!(
+        got == 0 || head.starts_with("HTTP/1.1 400"),
+        "neither closed nor refused: {head}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900)
+            && waited < std::time::Duration::from_secs(10),
+        "answered after {waited:?}, with a 1 s timeout"
+    );
+}

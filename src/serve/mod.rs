@@ -10,8 +10,9 @@
 //!
 //! Bad requests get a 4xx with a message (a count out of range included); the server never
 //! panics on input. HEAD is answered as GET without the body. Bodies are read off the workers
-//! (at most [`MAX_BODY_READERS`] at once), so clients that hold back their bodies cannot stall
-//! the others; requests are served by a few threads; model calls take turns behind a lock.
+//! (at most [`MAX_BODY_READERS`] at once) and time out after [`READ_TIMEOUT`] of silence, so
+//! clients that hold back their bodies cannot stall the others; requests are served by a few
+//! threads; model calls take turns behind a lock.
 
 use crate::data::{ImageSet, ImageShape, Levels, Split};
 use crate::error::{Error, Result};
@@ -752,6 +753,10 @@ fn png_grid(images: &[u8], shape: ImageShape, levels: Levels, columns: usize) ->
 /// the cap an upload is refused with a 503 at once.
 pub const MAX_BODY_READERS: usize = 32;
 
+/// How long a connection may go without sending a byte (headers or body) before its read
+/// fails: a request whose body stalls is cut off and its reader freed.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves `playground` on `address` with `threads` workers, forever. Reports the bound address
 /// through `on_ready` first (port 0 picks a free port).
 pub fn serve(
@@ -760,8 +765,22 @@ pub fn serve(
     threads: usize,
     on_ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
+    serve_with_timeout(playground, address, threads, READ_TIMEOUT, on_ready)
+}
+
+/// [`serve`] with another read timeout (see [`READ_TIMEOUT`]).
+pub fn serve_with_timeout(
+    playground: Arc<Playground>,
+    address: &str,
+    threads: usize,
+    read_timeout: std::time::Duration,
+    on_ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let server = tiny_http::Server::http(address)
+    let listener = std::net::TcpListener::bind(address)
+        .map_err(|e| Error::Invalid(format!("cannot listen on {address}: {e}")))?;
+    set_timeouts(&listener, read_timeout)?;
+    let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| Error::Invalid(format!("cannot listen on {address}: {e}")))?;
     let bound = server
         .server_addr()
@@ -853,6 +872,42 @@ pub fn serve(
 }
 
 /// Sends `reply` (tiny_http leaves out the body of an answer to HEAD).
+/// Read and write timeouts on the listening socket, which Linux copies to every connection it
+/// accepts (tiny_http accepts them, out of our reach).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_timeouts(listener: &std::net::TcpListener, timeout: std::time::Duration) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let value = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        // SAFETY: a valid socket, a valid pointer to a timeval and its size.
+        let done = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if done != 0 {
+            return Err(Error::Invalid(format!(
+                "cannot set the connections' timeout: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Elsewhere no timeout: a stalled body still holds only one of [`MAX_BODY_READERS`].
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_timeouts(_listener: &std::net::TcpListener, _timeout: std::time::Duration) -> Result<()> {
+    Ok(())
+}
+
 fn respond(request: tiny_http::Request, reply: Reply) {
     let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes())
         .expect("valid header");
