@@ -19,7 +19,8 @@
 //! the batch is split into one group per thread; each GEMM is single-threaded.
 
 use super::Window;
-use super::linalg::{copy_shifted, items_per_thread, matmul};
+use super::items_per_thread;
+use super::linalg::{copy_shifted, matmul};
 use rayon::prelude::*;
 
 /// The sizes of one convolution; `taps` counts the live taps, the first `taps` of the window in

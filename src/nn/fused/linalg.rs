@@ -1,13 +1,5 @@
 //! Host-side building blocks of the fused ops: a strided matrix product on the `gemm` crate
-//! (the kernels flex itself uses), a shifted row copy and the batch's split across threads.
-
-/// Items per thread when a batch is split into one group per thread (at least one, so that an
-/// empty batch still has a group size). Per-item work then allocates its buffers once per
-/// group, and each group runs without waiting for the others.
-pub fn items_per_thread(batch: usize) -> usize {
-    let batch = batch.max(1);
-    batch.div_ceil(rayon::current_num_threads().clamp(1, batch))
-}
+//! (the kernels flex itself uses) and a shifted row copy.
 
 /// `dst[p] = src[p + offset]`, zero where that falls outside.
 pub fn copy_shifted(src: &[f32], dst: &mut [f32], offset: isize) {

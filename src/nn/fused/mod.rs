@@ -57,6 +57,15 @@ pub fn gate_value(a: f32, b: f32) -> f32 {
     return a.tanh() * (1.0 / (1.0 + (-b).exp()));
 }
 
+/// Items per thread when a batch is split into one group per thread (at least one, so that an
+/// empty batch still has a group size). Per-item work then allocates its buffers once per
+/// group, and each group runs without waiting for the others. (Outside `linalg`, which needs
+/// `fast-ops`: the cached samplers split their batch the same way on every backend.)
+pub fn items_per_thread(batch: usize) -> usize {
+    let batch = batch.max(1);
+    batch.div_ceil(rayon::current_num_threads().clamp(1, batch))
+}
+
 /// [`gate_value`] over rows: `x` `[rows][2n]` (each row a then b) -> `y` `[rows][n]`,
 /// vectorised along each row.
 pub fn gate_rows(x: &[f32], y: &mut [f32], n: usize) {

@@ -19,8 +19,9 @@
 //! step's maps are laid out `[channels, b * L]`, so that the convolution is one GEMM
 //! `[4h, h k] x [h k, b L]` against the shifted copies of `h_{t-1}`.
 
+use super::items_per_thread;
 use super::kernels;
-use super::linalg::{copy_shifted, items_per_thread, matmul};
+use super::linalg::{copy_shifted, matmul};
 use rayon::prelude::*;
 
 /// Where step t, position l of the scan lies in the op's input `[b, 4h, ..]` and output

@@ -277,10 +277,7 @@ fn groups_of<M: Incremental>(
     let shape = spec.shape;
     let dims = shape.dims();
     let n = images.len() / dims;
-    // One group per thread.
-    let per = n
-        .max(1)
-        .div_ceil(rayon::current_num_threads().clamp(1, n.max(1)));
+    let per = crate::nn::fused::items_per_thread(n);
     // The model's input, computed as the naive path does: v * (1 / top), then 2x - 1.
     let scale = 1.0 / (spec.levels.count() - 1) as f32;
     let groups = (0..n)

@@ -146,7 +146,7 @@ impl States {
     /// right-to-left direction): gates from `input` `[n][in]` (none in the padding), the state
     /// of (r - 1, col) and of (r, col - 1); the cell carries along the row.
     fn diagonal_cell(&mut self, lstm: &Lstm, input: Option<&[f32]>, r: usize, col: isize) {
-        let mut gates: Vec<f32> = (0..self.n).flat_map(|_| lstm.pad.iter().copied()).collect();
+        let mut gates = lstm.pad.repeat(self.n);
         if let Some(x) = input {
             lstm.input.accumulate_rows(&mut gates, 0, 0, x);
         }
@@ -234,8 +234,8 @@ impl Incremental for Model {
     fn step(&self, group: &mut Group, r: usize, c: usize, want_logits: bool) {
         let (w, n) = (group.width, group.n);
         let two_h = self.input.outputs();
-        let here = c * n * two_h..(c + 1) * n * two_h;
         let column = |col: usize| col * n * two_h..(col + 1) * n * two_h;
+        let here = column(c);
         let mut s = vec![0f32; n * two_h];
         self.input
             .masked_rows_at(&mut s, (&group.x, usize::MAX), w, r, c);
@@ -245,8 +245,7 @@ impl Incremental for Model {
             let state: Vec<f32> = match (layer, states) {
                 (Layer::Row(lstm), LayerStates::Row(states)) => {
                     let (k, half, hidden) = (lstm.state.width, lstm.state.width / 2, states.hidden);
-                    let mut gates: Vec<f32> =
-                        (0..n).flat_map(|_| lstm.pad.iter().copied()).collect();
+                    let mut gates = lstm.pad.repeat(n);
                     for d in 0..=half {
                         if let Some(col) = (c + d).checked_sub(half) {
                             lstm.input
