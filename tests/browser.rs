@@ -8,11 +8,10 @@
 mod common;
 
 use burn::tensor::Device;
-use genmodels::serve::{Playground, serve};
+use genmodels::serve::{Playground, READ_TIMEOUT};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -78,12 +77,12 @@ fn draw_score_in_headless_chromium() {
         "pixelcnn",
         &["--hidden-channels", "4", "--residual-blocks", "1"],
     );
-    let playground = Arc::new(
-        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap(),
+    let playground =
+        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap();
+    let site = format!(
+        "http://{}/",
+        common::start_playground(playground, 2, READ_TIMEOUT)
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || serve(playground, "127.0.0.1:0", 2, |addr| tx.send(addr).unwrap()));
-    let site = format!("http://{}/", rx.recv().unwrap());
 
     let port = free_port();
     let driver = Driver {

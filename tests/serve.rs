@@ -5,9 +5,8 @@ mod common;
 
 use burn::tensor::Device;
 use genmodels::data::{self, Split};
-use genmodels::serve::{Playground, serve};
+use genmodels::serve::{Playground, READ_TIMEOUT};
 use std::path::Path;
-use std::sync::Arc;
 
 fn png(pixels: &[u8], side: u32) -> Vec<u8> {
     let img = image::GrayImage::from_fn(side, side, |x, y| {
@@ -83,10 +82,11 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
         &["--conditional", "--hidden-channels", "4", "--layers", "2"],
     );
     let playground =
-        Arc::new(Playground::load(&[plain.clone(), cond], Path::new("."), Device::flex()).unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || serve(playground, "127.0.0.1:0", 4, |addr| tx.send(addr).unwrap()));
-    let base = format!("http://{}", rx.recv().unwrap());
+        Playground::load(&[plain.clone(), cond], Path::new("."), Device::flex()).unwrap();
+    let base = format!(
+        "http://{}",
+        common::start_playground(playground, 4, READ_TIMEOUT)
+    );
 
     let page = agent()
         .get(&format!("{base}/"))
@@ -350,12 +350,12 @@ fn a_colour_model_scores_rgb_pngs_as_the_library_does() {
         run.to_str().unwrap(),
     ];
     common::genmodels_ok(&args);
-    let playground = Arc::new(
-        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap(),
+    let playground =
+        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap();
+    let base = format!(
+        "http://{}",
+        common::start_playground(playground, 2, READ_TIMEOUT)
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || serve(playground, "127.0.0.1:0", 2, |addr| tx.send(addr).unwrap()));
-    let base = format!("http://{}", rx.recv().unwrap());
 
     let test = data::load("synth-shapes", Split::Test, Path::new("."))
         .unwrap()
@@ -446,19 +446,13 @@ fn scores_come_with_the_validation_distribution_of_each_model() {
         .unwrap()
     };
     // A background must be an unconditional exact-likelihood model: a VAE is refused by name.
-    let refused = loaded()
-        .with_background(&vae, Path::new("."))
-        .err()
-        .unwrap();
+    let refused = loaded().with_background(&vae).err().unwrap();
     assert!(refused.to_string().contains("vae"), "{refused}");
-    let playground = Arc::new(
-        loaded()
-            .with_background(&background, Path::new("."))
-            .unwrap(),
+    let playground = loaded().with_background(&background).unwrap();
+    let base = format!(
+        "http://{}",
+        common::start_playground(playground, 2, READ_TIMEOUT)
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || serve(playground, "127.0.0.1:0", 2, |addr| tx.send(addr).unwrap()));
-    let base = format!("http://{}", rx.recv().unwrap());
 
     let valid = data::load("synth-digits", Split::Valid, Path::new("."))
         .unwrap()
@@ -567,17 +561,9 @@ fn a_stalled_upload_is_cut_off_after_the_read_timeout() {
         "pixelcnn",
         &["--hidden-channels", "4", "--residual-blocks", "1"],
     );
-    let playground = Arc::new(
-        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap(),
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let timeout = std::time::Duration::from_secs(1);
-    std::thread::spawn(move || {
-        genmodels::serve::serve_with_timeout(playground, "127.0.0.1:0", 2, timeout, |addr| {
-            tx.send(addr).unwrap()
-        })
-    });
-    let addr = rx.recv().unwrap();
+    let playground =
+        Playground::load(std::slice::from_ref(&run), Path::new("."), Device::flex()).unwrap();
+    let addr = common::start_playground(playground, 2, std::time::Duration::from_secs(1));
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .write_all(b"POST /api/score HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")

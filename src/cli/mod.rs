@@ -314,7 +314,7 @@ pub fn run(args: Args) -> Result<()> {
             };
             let mut playground = crate::serve::Playground::load(&runs, &data_dir, device())?;
             if let Some(background) = background {
-                playground = playground.with_background(&resolve(&background)?, &data_dir)?;
+                playground = playground.with_background(&resolve(&background)?)?;
             }
             crate::serve::serve(
                 std::sync::Arc::new(playground),

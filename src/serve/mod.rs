@@ -37,8 +37,9 @@ struct Served {
     /// The validation images' NLL: what a score is compared with.
     reference: Option<Reference>,
     log_prior: Option<Vec<f64>>,
-    /// The data set it was trained on: its validation split is the reference.
-    dataset: String,
+    /// The validation images the reference was computed on, and their NLL in that order
+    /// (what a background model's ratios pair with).
+    validation: Option<(ImageSet, Vec<f64>)>,
     /// With a background model: the validation images' likelihood ratio
     /// `log p(x) - log p_background(x)`, read as Ren et al. 2019 do (one-sided: a low ratio
     /// is out of distribution).
@@ -90,7 +91,6 @@ struct Reference {
     mean: f64,
     low: f64,
     high: f64,
-    images: usize,
     /// `HISTOGRAM_BINS` equal bins from the smallest to the largest validation NLL.
     histogram: Histogram,
     /// Every validation NLL, ascending.
@@ -146,7 +146,7 @@ impl Reference {
             "threshold_nats": self.high,
             "typical_range_nats": [self.low, self.high],
             "valid_mean_nats": self.mean,
-            "valid_images": self.images,
+            "valid_images": self.sorted.len(),
             "valid_histogram_nats": self.histogram,
         })
     }
@@ -167,7 +167,7 @@ impl Reference {
             "valid_share_lower": below as f64 / self.sorted.len() as f64,
             "typical_range_nats": [self.low, self.high],
             "valid_mean_nats": self.mean,
-            "valid_images": self.images,
+            "valid_images": self.sorted.len(),
             "valid_histogram_nats": self.histogram,
         })
     }
@@ -182,7 +182,6 @@ impl Reference {
             mean: nll.iter().sum::<f64>() / nll.len() as f64,
             low: at(1),
             high: at(99),
-            images: nll.len(),
             histogram: Histogram::of(&nll, HISTOGRAM_BINS),
             sorted: nll,
         })
@@ -262,18 +261,20 @@ impl Playground {
             };
             let mut served = Served {
                 name,
-                dataset: trained.config.data.dataset.clone(),
                 model: trained.model,
                 image: trained.image,
                 reference: None,
                 log_prior,
+                validation: None,
                 ratio: None,
             };
             // The validation images' NLL, by the estimator the page shows: the reference
             // every score is read against.
             if let Some(valid) = valid {
-                let nll = served.validation_nll(&valid.truncate(500), &device)?;
-                served.reference = Reference::of(nll);
+                let valid = valid.truncate(500);
+                let nll = served.validation_nll(&valid, &device)?;
+                served.reference = Reference::of(nll.clone());
+                served.validation = Some((valid, nll));
             }
             models.push(served);
         }
@@ -292,11 +293,7 @@ impl Playground {
     /// Loads `run` as the background model of every served exact-likelihood model of the
     /// same image shape and levels: their verdicts then rest on the likelihood ratio, read
     /// against the same validation images' ratios.
-    pub fn with_background(
-        mut self,
-        run: &std::path::Path,
-        data_dir: &std::path::Path,
-    ) -> Result<Self> {
+    pub fn with_background(mut self, run: &std::path::Path) -> Result<Self> {
         let trained = crate::run::load_trained(run, Which::Best, &self.device)?;
         let Some(bg) = trained.model.as_autoregressive() else {
             return Err(Error::Invalid(format!(
@@ -319,14 +316,11 @@ impl Playground {
             if m.image != trained.image || m.model.as_autoregressive().is_none() {
                 continue;
             }
-            let Some(reference) = &m.reference else {
+            let Some((valid, model_nll)) = &m.validation else {
                 continue;
             };
-            let valid =
-                crate::data::load(&m.dataset, Split::Valid, data_dir)?.truncate(reference.images);
-            let model_nll = m.validation_nll(&valid, &self.device)?;
             let bg_nll =
-                crate::eval::per_image_log_prob(bg, &valid, 100, &self.device, &mut Silent)?;
+                crate::eval::per_image_log_prob(bg, valid, 100, &self.device, &mut Silent)?;
             m.ratio = Reference::of(
                 model_nll
                     .iter()
@@ -463,11 +457,9 @@ impl Playground {
                 let bg_ar = bg.model.as_autoregressive().ok_or_else(|| {
                     Error::Invalid("the background model lost its likelihood".into())
                 })?;
-                let bg_nll: f64 = -(self.pixel_log_probs(bg_ar, self.image_tensor(m, pixels))?[0]
-                    .1)
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>();
+                // As the validation ratios were computed.
+                let bg_nll =
+                    -crate::eval::per_image_log_prob(bg_ar, &set, 1, &self.device, &mut Silent)?[0];
                 out["typicality"] = out["ood"].take();
                 out["ood"] = ratio.ratio_verdict(bg_nll - nll, &bg.name);
             }

@@ -149,3 +149,25 @@ pub fn library_log_prob(run: &Path, set: &ImageSet) -> Vec<f64> {
     )
     .unwrap()
 }
+
+/// Serves `playground` on a free loopback port from a thread of its own, with `threads`
+/// workers and `read_timeout` (`genmodels::serve::READ_TIMEOUT` as `genmodels serve` uses);
+/// returns the address once it listens.
+pub fn start_playground(
+    playground: genmodels::serve::Playground,
+    threads: usize,
+    read_timeout: std::time::Duration,
+) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let playground = std::sync::Arc::new(playground);
+    std::thread::spawn(move || {
+        genmodels::serve::serve_with_timeout(
+            playground,
+            "127.0.0.1:0",
+            threads,
+            read_timeout,
+            |a| tx.send(a).unwrap(),
+        )
+    });
+    rx.recv().unwrap()
+}
