@@ -26,53 +26,42 @@ fn same_as_naive(
     complete: bool,
     what: &str,
 ) {
-    for n in [1, 10] {
-        same_as_naive_for(n, model, spec, classes, sample_seed, complete, what);
-    }
-}
-
-fn same_as_naive_for(
-    n: usize,
-    model: &(impl Autoregressive + Model),
-    spec: &ImageSpec,
-    classes: Option<&[u8]>,
-    sample_seed: u64,
-    complete: bool,
-    what: &str,
-) {
     let device = Device::flex();
-    let classes = classes.map(|c| &c[..n]);
-    let request = SampleSpec {
-        shape: spec.shape,
-        levels: spec.levels,
-        seed: sample_seed,
-        classes,
-    };
-    let (images, known) = if complete {
-        (
-            common::random_images(spec, n, sample_seed),
-            sample::top_half_known(spec.shape),
-        )
-    } else {
-        (
-            vec![0; n * spec.shape.dims()],
-            vec![false; spec.shape.dims()],
-        )
-    };
-    let naive = sample::complete(model, &request, &images, &known, &device, &mut Silent).unwrap();
-    let fast = Model::fast_sampler(model)
-        .unwrap()
-        .expect("every autoregressive model has a fast sampler")
-        .complete(&request, &images, &known, &mut Silent);
-    assert_eq!(
-        naive, fast,
-        "{what}, {n} images, seed {sample_seed}, complete {complete}"
-    );
-    let distinct = naive
-        .iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    assert!(distinct > 1, "{what}: all sampled pixels equal");
+    for n in [1, 10] {
+        let classes = classes.map(|c| &c[..n]);
+        let request = SampleSpec {
+            shape: spec.shape,
+            levels: spec.levels,
+            seed: sample_seed,
+            classes,
+        };
+        let (images, known) = if complete {
+            (
+                common::random_images(spec, n, sample_seed),
+                sample::top_half_known(spec.shape),
+            )
+        } else {
+            (
+                vec![0; n * spec.shape.dims()],
+                vec![false; spec.shape.dims()],
+            )
+        };
+        let naive =
+            sample::complete(model, &request, &images, &known, &device, &mut Silent).unwrap();
+        let fast = Model::fast_sampler(model)
+            .unwrap()
+            .expect("every autoregressive model has a fast sampler")
+            .complete(&request, &images, &known, &mut Silent);
+        assert_eq!(
+            naive, fast,
+            "{what}, {n} images, seed {sample_seed}, complete {complete}"
+        );
+        let distinct = naive
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        assert!(distinct > 1, "{what}: all sampled pixels equal");
+    }
 }
 
 /// `cached` `[n][H][W][O]` against `parallel` `[n][O][H][W]`, elementwise to 1e-5 relative.
