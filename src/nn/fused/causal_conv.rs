@@ -15,12 +15,14 @@
 //! dx_n                   = col2im(Wᵀ · dy_n)
 //! ```
 //!
-//! A 1 x 1 convolution skips im2col: `cols_n` is the image itself. Images are independent, so
+//! A 1 x 1 convolution skips im2col: `cols_n` is the image itself, or for a tap whole rows
+//! away (the Gated PixelCNN's vertical-to-horizontal link) a block of its columns. Images are
+//! independent, so
 //! the batch is split into one group per thread; each GEMM is single-threaded.
 
 use super::Window;
 use super::items_per_thread;
-use super::linalg::{copy_shifted, matmul};
+use super::linalg::{copy_shifted, matmul, matmul_strided};
 use rayon::prelude::*;
 
 /// The sizes of one convolution; `taps` counts the live taps, the first `taps` of the window in
@@ -46,13 +48,17 @@ impl ConvShape {
     fn offset(&self, t: usize) -> (isize, isize) {
         self.window.offset(t)
     }
-    /// One tap at the pixel itself: the image is its own im2col.
-    fn pointwise(&self) -> bool {
-        self.taps == 1 && self.offset(0) == (0, 0)
+    /// One tap whole rows above or below the pixel (the pixel itself, or the Gated
+    /// PixelCNN's link from the vertical stack one row up): in row-major pixels the image,
+    /// read `dy W` pixels on, is its own im2col, so the product runs on a block of its
+    /// columns without a copy.
+    fn row_shift(&self) -> Option<Span> {
+        let (dy, dx) = self.offset(0);
+        (self.taps == 1 && dx == 0).then(|| Span::of(dy * self.width as isize, self.pixels()))
     }
-    /// The length of an im2col buffer (none for a pointwise convolution).
+    /// The length of an im2col buffer (none for a row-shifted tap).
     fn cols_len(&self) -> usize {
-        if self.pointwise() {
+        if self.row_shift().is_some() {
             0
         } else {
             self.rows() * self.pixels()
@@ -77,6 +83,31 @@ impl ConvShape {
     }
 }
 
+/// Output pixels `dst..dst + len` read input pixels `src..src + len` (one row-shifted tap).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    dst: usize,
+    src: usize,
+    len: usize,
+}
+
+impl Span {
+    /// Output pixel p reads input pixel p + `offset`, of `pixels`.
+    fn of(offset: isize, pixels: usize) -> Self {
+        let len = pixels.saturating_sub(offset.unsigned_abs());
+        let (dst, src) = if offset >= 0 {
+            (0, offset as usize)
+        } else {
+            (offset.unsigned_abs(), 0)
+        };
+        Self {
+            dst: dst.min(pixels),
+            src: src.min(pixels),
+            len,
+        }
+    }
+}
+
 /// `x` `[b, C, H, W]`, `w` `[O, C, T]`, `bias` `[O]` -> `[b, O, H, W]`.
 pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
     s.check(x.len(), w.len(), bias.len());
@@ -85,7 +116,13 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
         s.in_channels * s.pixels(),
         s.out_channels * s.pixels(),
     );
-    let mut y = vec![0f32; s.batch * image_out];
+    // The bias, written once (no zeroing pass before it); the products accumulate onto it.
+    let mut y = Vec::with_capacity(s.batch * image_out);
+    for _ in 0..s.batch {
+        for &b in bias {
+            y.extend(std::iter::repeat_n(b, pixels));
+        }
+    }
     if image_out == 0 {
         return y;
     }
@@ -96,16 +133,25 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
             let mut buffer = vec![0f32; s.cols_len()];
             for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
                 let n = group * per_group + j;
-                let cols = columns(&x[n * image_in..(n + 1) * image_in], &mut buffer, s);
-                for (o, row) in y_n.chunks_mut(pixels).enumerate() {
-                    row.fill(bias[o]);
+                let x_n = &x[n * image_in..(n + 1) * image_in];
+                if let Some(span) = s.row_shift() {
+                    // y_n[:, dst..] += W [O, C] · x_n[:, src..]
+                    matmul_strided(
+                        (s.out_channels, span.len, s.rows()),
+                        (&mut y_n[span.dst..], pixels),
+                        true,
+                        (w, s.rows(), 1),
+                        (&x_n[span.src..], pixels, 1),
+                    );
+                    continue;
                 }
+                im2col(x_n, &mut buffer, s);
                 matmul(
                     (s.out_channels, pixels, s.rows()),
                     y_n,
                     true,
                     (w, s.rows(), 1),
-                    (cols, pixels, 1),
+                    (&buffer, pixels, 1),
                 );
             }
         });
@@ -141,32 +187,44 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
             for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
                 let n = group * per_group + j;
                 let dy_n = &dy[n * image_out..(n + 1) * image_out];
+                let x_n = &x[n * image_in..(n + 1) * image_in];
+                if let Some(span) = s.row_shift() {
+                    // dW [O, C] += dy_n[:, dst..] · x_n[:, src..]ᵀ; dx_n[:, src..] = Wᵀ ·
+                    // dy_n[:, dst..], and the input pixels no output read keep their zeros.
+                    matmul(
+                        (s.out_channels, s.rows(), span.len),
+                        &mut dw,
+                        true,
+                        (&dy_n[span.dst..], pixels, 1),
+                        (&x_n[span.src..], 1, pixels),
+                    );
+                    matmul_strided(
+                        (s.rows(), span.len, s.out_channels),
+                        (&mut dx_n[span.src..], pixels),
+                        false,
+                        (w, 1, s.rows()),
+                        (&dy_n[span.dst..], pixels, 1),
+                    );
+                    continue;
+                }
                 // dW [O, C T] += dy_n [O, HW] · cols_nᵀ [HW, C T]
-                let cols = columns(&x[n * image_in..(n + 1) * image_in], &mut buffer, s);
+                im2col(x_n, &mut buffer, s);
                 matmul(
                     (s.out_channels, s.rows(), pixels),
                     &mut dw,
                     true,
                     (dy_n, pixels, 1),
-                    (cols, 1, pixels),
+                    (&buffer, 1, pixels),
                 );
-                // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW], written straight into dx_n
-                // when the convolution is pointwise (col2im is then the identity).
-                let target = if s.pointwise() {
-                    &mut *dx_n
-                } else {
-                    &mut dcols[..]
-                };
+                // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW], then dx_n = col2im(dcols)
                 matmul(
                     (s.rows(), pixels, s.out_channels),
-                    target,
+                    &mut dcols,
                     false,
                     (w, 1, s.rows()),
                     (dy_n, pixels, 1),
                 );
-                if !s.pointwise() {
-                    col2im(&dcols, dx_n, s);
-                }
+                col2im(&dcols, dx_n, s);
             }
             dw
         })
@@ -180,17 +238,6 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
             },
         );
     (dx, dw, dbias)
-}
-
-/// Image n's `cols` `[C T, H W]`: the image itself for a pointwise convolution, else its
-/// im2col written into `buffer`.
-fn columns<'a>(image: &'a [f32], buffer: &'a mut [f32], s: ConvShape) -> &'a [f32] {
-    if s.pointwise() {
-        image
-    } else {
-        im2col(image, buffer, s);
-        buffer
-    }
 }
 
 /// `cols[c T + t, y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image.
@@ -214,10 +261,10 @@ fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape) {
     }
 }
 
-/// The adjoint of [`im2col`]: `image[c, y + dy_t, x + dx_t] += cols[c T + t, y W + x]`.
+/// The adjoint of [`im2col`]: `image[c, y + dy_t, x + dx_t] += cols[c T + t, y W + x]`, onto
+/// an `image` of zeros (a fresh gradient, zeroed once when allocated).
 fn col2im(cols: &[f32], image: &mut [f32], s: ConvShape) {
     let (h, w) = (s.height, s.width);
-    image.fill(0.0);
     for c in 0..s.in_channels {
         let plane = &mut image[c * h * w..(c + 1) * h * w];
         for t in 0..s.taps {

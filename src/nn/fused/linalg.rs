@@ -22,20 +22,34 @@ pub fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+) {
+    matmul_strided((m, n, k), (dst, n), accumulate, lhs, rhs);
+}
+
+/// [`matmul`] into `dst` rows `dst_rs` apart: a block of columns of a wider matrix, whose
+/// other columns are left as they are.
+pub fn matmul_strided(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs): (&mut [f32], usize),
+    accumulate: bool,
     (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
     (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
 ) {
     if m == 0 || n == 0 {
         return;
     }
+    assert!(dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n);
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(0.0);
+            for row in dst.chunks_mut(dst_rs).take(m) {
+                row[..n].fill(0.0);
+            }
         }
         return;
     }
     // The bounds gemm will touch, checked here because the call below is unchecked.
-    assert!(dst.len() >= m * n);
     assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
     let parallelism = if m * n * k >= 1 << 20 {
@@ -52,7 +66,7 @@ pub fn matmul(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_rs as isize,
             accumulate,
             lhs.as_ptr(),
             lhs_cs as isize,

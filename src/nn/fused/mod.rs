@@ -544,6 +544,12 @@ pub(crate) mod tests {
     fn the_window_conv_matches_the_dense_conv_with_zeros_for_every_model_shape() {
         let centred = Window::centred;
         let padded = |kernel, padding| Window::padded(kernel, padding).unwrap();
+        let above = |rows| Window {
+            height: rows + 1,
+            width: 1,
+            top: rows,
+            left: 0,
+        };
         // (batch, in, out, height, width, window, taps): the PixelCNN's 7x7 mask A (24 taps)
         // and 3x3 mask B (5), a 5x5 B (13), a colour-group centre, odd sizes, one pixel; the
         // Gated PixelCNN's vertical (2x3, 4x7 above the pixel) and horizontal (1x2, 1x4 to
@@ -560,6 +566,12 @@ pub(crate) mod tests {
             (2, 1, 16, 5, 6, padded([1, 4], [0, 0, 3, 0]), 4),
             (3, 16, 8, 28, 28, padded([1, 1], [0; 4]), 1),
             (2, 4, 16, 6, 1, padded([2, 1], [1, 0, 0, 0]), 2),
+            // One tap whole rows up, run on blocks of the image's columns without im2col: the
+            // Gated PixelCNN's vertical-to-horizontal link (one row), three rows, and a shift
+            // past the whole image (output = bias, no gradient into x).
+            (3, 16, 8, 28, 28, above(1), 1),
+            (2, 3, 5, 5, 4, above(3), 1),
+            (2, 4, 5, 1, 6, above(1), 1),
         ];
         for device in [Device::flex(), Device::flex().autodiff()] {
             let tracked = device.is_autodiff();
