@@ -249,8 +249,24 @@ impl Run {
             // Pictures for the report: samples from the best model (fast sampler where there is
             // one). Autoencoders and classifiers have nothing to sample.
             let best = self.load(Which::Best)?;
-            if best.model.as_autoregressive().is_some() || best.model.as_latent().is_some() {
-                let n = config.train.final_samples;
+            let n = config.train.final_samples;
+            let naive_seconds = match best.model.as_autoregressive() {
+                Some(ar) if best.model.fast_sampler()?.is_none() => {
+                    naive_sampling_seconds(ar, &image, n, &self.device)?
+                }
+                _ => 0.0,
+            };
+            if naive_seconds > FINAL_SAMPLES_SECONDS {
+                // A model without a cached sampler pays one forward pass per pixel value:
+                // PixelCNN++'s 16 final samples once took 19 minutes after a 5-minute run.
+                progress.start("final samples", 0);
+                progress.finish(&format!(
+                    "skipped: the naive sampler would take about {:.0} min \
+                     (one forward pass per pixel value); draw them with `genmodels sample {} --n {n}`",
+                    naive_seconds / 60.0,
+                    self.dir
+                ));
+            } else if best.model.as_autoregressive().is_some() || best.model.as_latent().is_some() {
                 sample_grid(&best.model, &image, n, 1, false, &self.device, progress)?
                     .save(&samples_path)?;
             }
@@ -714,6 +730,35 @@ fn check_grid_size(n: usize, shape: ImageShape) -> Result<()> {
 
 fn square_columns(n: usize) -> usize {
     ((n as f64).sqrt().ceil() as usize).max(1)
+}
+
+/// The most time the samples drawn when training ends may take; beyond it they are skipped
+/// (with the command that draws them).
+const FINAL_SAMPLES_SECONDS: f64 = 120.0;
+
+/// About how long the naive sampler takes for `n` images: one forward pass of the batch per
+/// pixel value, the second of two passes timed.
+fn naive_sampling_seconds(
+    model: &dyn crate::models::Autoregressive,
+    image: &ImageSpec,
+    n: usize,
+    device: &Device,
+) -> Result<f64> {
+    use burn::tensor::{Int, Tensor};
+    let shape = image.shape;
+    let images = Tensor::<4>::zeros([n, shape.channels, shape.height, shape.width], device);
+    let labels = (model.classes() > 0).then(|| Tensor::<1, Int>::zeros([n], device));
+    let pass = || {
+        let log_prob = model
+            .conditionals(images.clone(), labels.as_ref())
+            .log_prob(images.clone());
+        crate::error::host(log_prob)
+    };
+    pass()?; // the first pass also allocates and warms the caches
+    let start = std::time::Instant::now();
+    pass()?;
+    let values = (shape.channels * shape.height * shape.width) as f64;
+    Ok(start.elapsed().as_secs_f64() * values)
 }
 
 /// `n` samples of any model for a picture (one class per image, cycling, for a
