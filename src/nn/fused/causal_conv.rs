@@ -17,8 +17,7 @@
 //!
 //! A 1 x 1 convolution skips im2col: `cols_n` is the image itself, or for a tap whole rows
 //! away (the Gated PixelCNN's vertical-to-horizontal link) a block of its columns. Images are
-//! independent, so
-//! the batch is split into one group per thread; each GEMM is single-threaded.
+//! independent, so the batch is split into one group per thread; each GEMM is single-threaded.
 
 use super::Window;
 use super::items_per_thread;
@@ -126,7 +125,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
     if image_out == 0 {
         return y;
     }
-    let per_group = items_per_thread(s.batch);
+    let (per_group, shift) = (items_per_thread(s.batch), s.row_shift());
     y.par_chunks_mut(per_group * image_out)
         .enumerate()
         .for_each(|(group, y_group)| {
@@ -134,7 +133,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
             for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
                 let n = group * per_group + j;
                 let x_n = &x[n * image_in..(n + 1) * image_in];
-                if let Some(span) = s.row_shift() {
+                if let Some(span) = shift {
                     // y_n[:, dst..] += W [O, C] · x_n[:, src..]
                     matmul_strided(
                         (s.out_channels, span.len, s.rows()),
@@ -177,7 +176,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
     if image_in == 0 || image_out == 0 {
         return (dx, vec![0f32; w.len()], dbias);
     }
-    let per_group = items_per_thread(s.batch);
+    let (per_group, shift) = (items_per_thread(s.batch), s.row_shift());
     let dw = dx
         .par_chunks_mut(per_group * image_in)
         .enumerate()
@@ -188,7 +187,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                 let n = group * per_group + j;
                 let dy_n = &dy[n * image_out..(n + 1) * image_out];
                 let x_n = &x[n * image_in..(n + 1) * image_in];
-                if let Some(span) = s.row_shift() {
+                if let Some(span) = shift {
                     // dW [O, C] += dy_n[:, dst..] · x_n[:, src..]ᵀ; dx_n[:, src..] = Wᵀ ·
                     // dy_n[:, dst..], and the input pixels no output read keep their zeros.
                     matmul(
