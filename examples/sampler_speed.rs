@@ -1,5 +1,6 @@
 //! Naive vs cached sampling speed of any autoregressive model (Gated PixelCNN, PixelCNN, Row
-//! LSTM, Diagonal BiLSTM) on the image size of its config's `[image]` (default 28x28 binary).
+//! LSTM, Diagonal BiLSTM, PixelCNN++) on the image size of its config's `[image]` (default 28x28
+//! binary, or 8-bit for a model of 8-bit images only).
 //!
 //! `cargo run --release --example sampler_speed -- [config.toml] [batch sizes, e.g. 1,16,256] [naive pixels]`
 //!
@@ -28,13 +29,22 @@ fn main() -> genmodels::Result<()> {
         .collect();
     let naive_pixels: usize = args.get(3).and_then(|p| p.parse().ok()).unwrap_or(784);
     let config = genmodels::config::RunConfig::load(std::path::Path::new(config_path))?;
-    let spec = config.image.unwrap_or(ImageSpec {
-        shape: ImageShape {
-            channels: 1,
-            height: 28,
-            width: 28,
-        },
-        levels: Levels::Binary,
+    let spec = config.image.unwrap_or_else(|| {
+        let binary = ImageSpec {
+            shape: ImageShape {
+                channels: 1,
+                height: 28,
+                width: 28,
+            },
+            levels: Levels::Binary,
+        };
+        match config.model.accepts(&binary) {
+            Ok(()) => binary,
+            Err(_) => ImageSpec {
+                levels: Levels::Bits8,
+                ..binary
+            },
+        }
     });
     let shape = spec.shape;
     let device = Device::flex();

@@ -1,15 +1,16 @@
 //! The cached samplers give exactly what the naive sampler gives under the same seed, for
 //! random models of every autoregressive family: Gated PixelCNN (binary and 8-bit,
-//! unconditional and class-conditional), PixelCNN, Row LSTM and Diagonal BiLSTM, each grey and
-//! colour (R -> G -> B); sampling and completion. Their teacher-forced logits equal the parallel forward
-//! pass at every pixel.
+//! unconditional and class-conditional), PixelCNN, Row LSTM, Diagonal BiLSTM and PixelCNN++,
+//! each grey and colour (R -> G -> B); sampling and completion. Their teacher-forced logits (for
+//! PixelCNN++, mixture parameters) equal the parallel forward pass at every pixel.
 
 mod common;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use genmodels::data::Levels;
 use genmodels::models::{
-    Autoregressive, GatedPixelCnnConfig, ImageSpec, Model, PixelCnnConfig, PixelRnnConfig, RnnKind,
+    Autoregressive, GatedPixelCnnConfig, ImageSpec, Model, PixelCnnConfig, PixelCnnPpConfig,
+    PixelRnnConfig, RnnKind,
 };
 use genmodels::progress::Silent;
 use genmodels::sample::{self, SampleSpec, cached};
@@ -375,5 +376,70 @@ fn cached_logits_equal_the_parallel_forward_pass() {
                 }
             }
         }
+    }
+}
+
+/// A PixelCNN++ small enough to sample naively in a test, at all three resolutions.
+fn pixelcnn_pp(spec: &ImageSpec, seed: u64, dropout: f64) -> genmodels::models::PixelCnnPp {
+    let device = Device::flex();
+    let config = PixelCnnPpConfig {
+        filters: 4,
+        resnets_per_stage: 1,
+        mixtures: Some(3),
+        dropout,
+    };
+    genmodels::seeded::build(&device, seed, || config.init(spec, &device))
+}
+
+#[test]
+fn pixelcnn_pp_grey_and_colour_match_naive() {
+    for (channels, seed) in [(1, 81), (3, 82)] {
+        let spec = common::spec(channels, 8, Levels::Bits8);
+        let model = pixelcnn_pp(&spec, seed, 0.0);
+        let what = format!("pixelcnn++ {channels}ch");
+        same_as_naive(&model, &spec, None, seed + 100, false, &what);
+        same_as_naive(&model, &spec, None, seed + 200, true, &what);
+    }
+}
+
+/// Every position of every layer, through both halvings and doublings, on a non-square image
+/// (the transposed convolutions' left crop is along the width); with dropout in the model, which
+/// sampling, like evaluation, leaves out.
+#[test]
+fn pixelcnn_pp_cached_parameters_equal_the_parallel_forward_pass() {
+    let device = Device::flex();
+    for channels in [1, 3] {
+        let spec = ImageSpec {
+            shape: genmodels::data::ImageShape {
+                channels,
+                height: 8,
+                width: 12,
+            },
+            levels: Levels::Bits8,
+        };
+        let model = pixelcnn_pp(&spec, 91, 0.3);
+        let n = 6;
+        let images = common::random_images(&spec, n, 92);
+        let request = SampleSpec {
+            shape: spec.shape,
+            levels: spec.levels,
+            seed: 0,
+            classes: None,
+        };
+        let cached = cached::pixelcnn_pp::teacher_forced_parameters(
+            &model.to_host().unwrap(),
+            &request,
+            &images,
+        );
+        let parallel: Vec<f32> = (model.mixture_parameters(input(&spec, &images, n, &device)))
+            .try_into_vec_as::<f32>()
+            .unwrap();
+        same_logits(
+            &cached,
+            &parallel,
+            n,
+            96,
+            &format!("pixelcnn++ {channels}ch"),
+        );
     }
 }

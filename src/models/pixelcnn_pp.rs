@@ -36,16 +36,17 @@
 //! weights; the gate's convolution starts at 0.1 x, for openai's `init_scale = 0.1`); defaults
 //! sized for a CPU (32 filters and 2 blocks per stage instead of 160 and 5); no class or
 //! embedding conditioning; dropout masks come from the device's generator, which checkpoints do
-//! not store, so a resumed run with dropout does not repeat an uninterrupted one mask for mask;
-//! no cached sampler (the naive one serves). Polyak averaging is the trainer's
+//! not store, so a resumed run with dropout does not repeat an uninterrupted one mask for mask.
+//! The cached sampler (`sample::cached::pixelcnn_pp`) runs on [`PixelCnnPp::to_host`]. Polyak averaging is the trainer's
 //! (`[train] ema_decay`). As in openai's model, the coarser resolutions carry nothing of an odd
 //! row's own pixels, and to row 1 only the part of row 0 that lies to the left, so how far a
 //! pixel sees along those rows is set by the number of full-resolution blocks
 //! (tests/pixelcnn_pp.rs).
 
-use super::{Autoregressive, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
+use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::data::Levels;
 use crate::nn::PixelHead;
+use crate::nn::host::{HostConv, HostTensor};
 use crate::nn::logistic_mixture::{DiscretizedLogisticMixture, parameters_per_pixel};
 use crate::nn::padded_conv::{PaddedConv2d, Padding, shift_right};
 use burn::module::Module;
@@ -312,6 +313,148 @@ impl Autoregressive for PixelCnnPp {
 impl Model for PixelCnnPp {
     fn as_autoregressive(&self) -> Option<&dyn Autoregressive> {
         Some(self)
+    }
+
+    /// The cached sampler of `crate::sample::cached::pixelcnn_pp`, on host copies of the
+    /// weights.
+    fn fast_sampler(&self) -> crate::Result<Option<Box<dyn FastSampler>>> {
+        Ok(Some(Box::new(self.to_host()?)))
+    }
+}
+
+/// A convolution on the host with where it reads: output (r, c) reads input
+/// `(stride r + dy - top, stride c + dx - left)` (zeros outside); with `shift_right`, the
+/// output moves that many columns right and zeros (not the bias) enter.
+pub struct HostWindowConv {
+    pub conv: HostConv,
+    pub stride: usize,
+    pub top: usize,
+    pub left: usize,
+    pub shift_right: usize,
+}
+
+impl HostWindowConv {
+    /// `conv` as `forward` runs it (stride 1), read `down` rows further up
+    /// (`forward_shifted(x, [down, 0])`).
+    fn of(conv: &PaddedConv2d, down: usize) -> crate::Result<Self> {
+        Ok(Self {
+            conv: HostConv::of(conv)?,
+            stride: 1,
+            top: conv.padding[0] + down,
+            left: conv.padding[2],
+            shift_right: 0,
+        })
+    }
+
+    fn strided(conv: &StridedConv) -> crate::Result<Self> {
+        Ok(Self {
+            stride: 2,
+            ..Self::of(&conv.conv, 0)?
+        })
+    }
+}
+
+/// A stride-2 transposed convolution on the host: `conv` `[out, in, kh, kw]` (burn keeps
+/// `[in, out, kh, kw]`); fine (R, C) reads coarse `((R - dy) / 2, (C + crop_left - dx) / 2)`
+/// where both divide evenly.
+pub struct HostDeconv {
+    pub conv: HostConv,
+    pub crop_left: usize,
+}
+
+impl HostDeconv {
+    fn of(deconv: &StridedDeconv) -> crate::Result<Self> {
+        let weight = deconv.deconv.weight.val().swap_dims(0, 1);
+        let outputs = weight.dims()[0];
+        let bias = match &deconv.deconv.bias {
+            Some(b) => HostTensor::of(b.val())?.values,
+            None => vec![0.0; outputs],
+        };
+        Ok(Self {
+            conv: HostConv {
+                weight: HostTensor::of(weight)?,
+                bias,
+            },
+            crop_left: deconv.crop_left,
+        })
+    }
+}
+
+/// A gated ResNet block on the host.
+pub struct HostGatedResnet {
+    pub input: HostWindowConv,
+    /// The 1x1 of `concat_elu` of the auxiliary input (itself a concatenation in the down pass).
+    pub auxiliary: Option<HostConv>,
+    pub gate: HostWindowConv,
+}
+
+/// One resolution's blocks on the host.
+pub struct HostStage {
+    pub above: Vec<HostGatedResnet>,
+    pub above_left: Vec<HostGatedResnet>,
+}
+
+/// The model's weights on the host, layer for layer.
+pub struct HostPixelCnnPp {
+    pub input_above: HostWindowConv,
+    pub input_above_row: HostWindowConv,
+    pub input_left: HostWindowConv,
+    pub up: Vec<HostStage>,
+    /// `[above, above_left]` per halving.
+    pub downsample: Vec<[HostWindowConv; 2]>,
+    pub down: Vec<HostStage>,
+    /// `[above, above_left]` per doubling.
+    pub upsample: Vec<[HostDeconv; 2]>,
+    pub output: HostConv,
+    pub image_channels: usize,
+    pub mixtures: usize,
+}
+
+impl PixelCnnPp {
+    /// Copies the weights to the host, with where each layer reads as `mixture_parameters`
+    /// applies it.
+    pub fn to_host(&self) -> crate::Result<HostPixelCnnPp> {
+        let block = |b: &GatedResnet| -> crate::Result<HostGatedResnet> {
+            Ok(HostGatedResnet {
+                input: HostWindowConv::of(&b.input, 0)?,
+                auxiliary: b.auxiliary.as_ref().map(HostConv::of).transpose()?,
+                gate: HostWindowConv::of(&b.gate, 0)?,
+            })
+        };
+        let stage = |s: &Stage| -> crate::Result<HostStage> {
+            Ok(HostStage {
+                above: s.above.iter().map(block).collect::<crate::Result<_>>()?,
+                above_left: s
+                    .above_left
+                    .iter()
+                    .map(block)
+                    .collect::<crate::Result<_>>()?,
+            })
+        };
+        Ok(HostPixelCnnPp {
+            input_above: HostWindowConv::of(&self.input_above, 1)?,
+            input_above_row: HostWindowConv::of(&self.input_above_row, 1)?,
+            input_left: HostWindowConv {
+                shift_right: 1,
+                ..HostWindowConv::of(&self.input_left, 0)?
+            },
+            up: self.up.iter().map(stage).collect::<crate::Result<_>>()?,
+            downsample: (self.downsample.iter())
+                .map(|d| {
+                    Ok([
+                        HostWindowConv::strided(&d.above)?,
+                        HostWindowConv::strided(&d.above_left)?,
+                    ])
+                })
+                .collect::<crate::Result<_>>()?,
+            down: self.down.iter().map(stage).collect::<crate::Result<_>>()?,
+            upsample: (self.upsample.iter())
+                .map(|u| Ok([HostDeconv::of(&u.above)?, HostDeconv::of(&u.above_left)?]))
+                .collect::<crate::Result<_>>()?,
+            output: HostConv::of(&self.output)?,
+            image_channels: self.image_channels,
+            mixtures: self.mixtures,
+        })
     }
 }
 

@@ -157,6 +157,82 @@ impl DiscretizedLogisticMixture {
     }
 }
 
+/// One pixel's mixture on the host, its parameters as [`DiscretizedLogisticMixture`] holds them
+/// (`log π` normalised, `log s` clamped, `tanh(α)`), laid out `[K]`, `[C][K]`, `[C][K]`,
+/// `[C(C-1)/2][K]`. The naive sampler ([`PixelLikelihood::probabilities_at`]) and the cached
+/// one (`sample::cached::pixelcnn_pp`) draw from its [`HostMixture::conditional`].
+#[derive(Debug, Clone)]
+pub(crate) struct HostMixture {
+    pub mixtures: usize,
+    pub log_weights: Vec<f32>,
+    pub means: Vec<f32>,
+    pub log_scales: Vec<f32>,
+    /// Empty for one channel.
+    pub coefficients: Vec<f32>,
+}
+
+impl HostMixture {
+    /// From a network's raw output at one pixel, `[P]` laid out as for
+    /// [`DiscretizedLogisticMixture::new`]: the same log-softmax, clamp and tanh, on the host.
+    pub fn of_raw(raw: &[f32], channels: usize, mixtures: usize) -> Self {
+        let (c, k) = (channels, mixtures);
+        debug_assert_eq!(raw.len(), parameters_per_pixel(c, k));
+        let logits = &raw[..k];
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_z = (logits
+            .iter()
+            .map(|&l| ((l - max) as f64).exp())
+            .sum::<f64>())
+        .ln();
+        Self {
+            mixtures: k,
+            log_weights: (logits.iter())
+                .map(|&l| ((l - max) as f64 - log_z) as f32)
+                .collect(),
+            means: raw[k..k + c * k].to_vec(),
+            log_scales: (raw[k + c * k..k + 2 * c * k].iter())
+                .map(|&l| l.max(MIN_LOG_SCALE as f32))
+                .collect(),
+            coefficients: raw[k + 2 * c * k..].iter().map(|a| a.tanh()).collect(),
+        }
+    }
+
+    /// `p(x_c = v | x_<c)` for v in 0..256, `values` the pixel's channels before `channel`
+    /// (0..=255); f64 maths.
+    pub fn conditional(&self, channel: usize, values: &[usize]) -> Vec<f32> {
+        let k = self.mixtures;
+        let mean = |ci: usize, ki: usize| {
+            let mut m = self.means[ci * k + ki] as f64;
+            for (earlier, &v) in values.iter().enumerate().take(ci) {
+                let alpha = self.coefficients[(ci * (ci - 1) / 2 + earlier) * k + ki] as f64;
+                m += alpha * (2.0 * v as f64 / 255.0 - 1.0);
+            }
+            m
+        };
+        let log_scale = |ci: usize, ki: usize| self.log_scales[ci * k + ki] as f64;
+        // log π_k + Σ_{c' < c} log P_k(x_c'), normalised over k.
+        let explained: Vec<f64> = (0..k)
+            .map(|ki| {
+                self.log_weights[ki] as f64
+                    + (0..channel)
+                        .map(|e| log_logistic_bin(mean(e, ki), log_scale(e, ki), values[e]))
+                        .sum::<f64>()
+            })
+            .collect();
+        let max = explained.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let total: f64 = explained.iter().map(|l| (l - max).exp()).sum();
+        let mut probabilities = vec![0.0f64; LEVELS];
+        for (ki, l) in explained.iter().enumerate() {
+            let weight = (l - max).exp() / total;
+            let bins = logistic_bin_masses(mean(channel, ki), log_scale(channel, ki));
+            for (p, bin) in probabilities.iter_mut().zip(bins) {
+                *p += weight * bin;
+            }
+        }
+        probabilities.into_iter().map(|p| p as f32).collect()
+    }
+}
+
 /// log Σ over dim 2 of `[b, 1, K, h, w]`, `[b, 1, h, w]`.
 fn log_sum_exp_components(x: Tensor<5>) -> Tensor<4> {
     let [b, _, _, h, w] = x.dims();
@@ -207,40 +283,18 @@ impl PixelLikelihood for DiscretizedLogisticMixture {
         let pairs = c * (c - 1) / 2;
         Ok((0..b)
             .map(|i| {
-                let value = |ci: usize| {
-                    (input[i * c + ci] as f64 * 255.0).round().clamp(0.0, 255.0) as usize
-                };
-                let mean = |ci: usize, ki: usize| {
-                    let mut m = means[(i * c + ci) * k + ki] as f64;
-                    for earlier in 0..ci {
-                        let alpha = coefficients.as_ref().map_or(0.0, |a| {
-                            a[(i * pairs + ci * (ci - 1) / 2 + earlier) * k + ki] as f64
-                        });
-                        m += alpha * (2.0 * value(earlier) as f64 / 255.0 - 1.0);
-                    }
-                    m
-                };
-                let log_scale = |ci: usize, ki: usize| log_scales[(i * c + ci) * k + ki] as f64;
-                // log π_k + Σ_{c' < c} log P_k(x_c'), normalised over k.
-                let explained: Vec<f64> = (0..k)
-                    .map(|ki| {
-                        log_weights[i * k + ki] as f64
-                            + (0..channel)
-                                .map(|e| log_logistic_bin(mean(e, ki), log_scale(e, ki), value(e)))
-                                .sum::<f64>()
-                    })
+                let values: Vec<usize> = (0..channel)
+                    .map(|ci| (input[i * c + ci] as f64 * 255.0).round().clamp(0.0, 255.0) as usize)
                     .collect();
-                let max = explained.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let total: f64 = explained.iter().map(|l| (l - max).exp()).sum();
-                let mut probabilities = vec![0.0f64; LEVELS];
-                for (ki, l) in explained.iter().enumerate() {
-                    let weight = (l - max).exp() / total;
-                    let bins = logistic_bin_masses(mean(channel, ki), log_scale(channel, ki));
-                    for (p, bin) in probabilities.iter_mut().zip(bins) {
-                        *p += weight * bin;
-                    }
-                }
-                probabilities.into_iter().map(|p| p as f32).collect()
+                let pixel = HostMixture {
+                    mixtures: k,
+                    log_weights: log_weights[i * k..(i + 1) * k].to_vec(),
+                    means: means[i * c * k..(i + 1) * c * k].to_vec(),
+                    log_scales: log_scales[i * c * k..(i + 1) * c * k].to_vec(),
+                    coefficients: (coefficients.as_ref())
+                        .map_or_else(Vec::new, |a| a[i * pairs * k..(i + 1) * pairs * k].to_vec()),
+                };
+                pixel.conditional(channel, &values)
             })
             .collect())
     }

@@ -237,8 +237,8 @@ impl Incremental for Model {
         self.channels
     }
 
-    fn logits_per_channel(&self) -> usize {
-        self.head.outputs() / self.channels
+    fn outputs(&self) -> usize {
+        self.head.outputs()
     }
 
     fn group(&self, _height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {

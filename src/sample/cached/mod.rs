@@ -22,6 +22,7 @@
 
 pub mod gated;
 pub mod pixelcnn;
+pub mod pixelcnn_pp;
 pub mod pixelrnn;
 
 use super::SampleSpec;
@@ -225,8 +226,9 @@ pub(crate) trait Incremental: Sync {
 
     /// Image channels (values per pixel).
     fn channels(&self) -> usize;
-    /// Logits per channel: 1 (Bernoulli) or the number of levels (softmax).
-    fn logits_per_channel(&self) -> usize;
+    /// Outputs per position: `channels` times the logits per channel (1 for a Bernoulli,
+    /// the number of levels for a softmax), or a mixture's parameters.
+    fn outputs(&self) -> usize;
     /// A fresh group: `x` the model inputs `[n][c][H][W]` (`2 v / top - 1`; unknown values
     /// are never read through a non-zero weight), `classes` one per image.
     fn group(
@@ -251,8 +253,15 @@ pub(crate) trait Incremental: Sync {
     fn step(&self, group: &mut Self::Group, r: usize, c: usize, want_logits: bool);
     /// Row `r` of the images is complete.
     fn end_row(&self, _group: &mut Self::Group, _r: usize) {}
-    /// Image `image`'s logits of the last step, `[channels * logits_per_channel]`.
+    /// Image `image`'s outputs of the last step, `[outputs]`.
     fn logits<'a>(&self, group: &'a Self::Group, image: usize) -> &'a [f32];
+    /// The probabilities of every value of `channel` at the last step's pixel for image
+    /// `image`, the pixel's earlier channels set: by default a softmax (or sigmoid) of that
+    /// channel's logits, as the naive sampler's head computes it.
+    fn distribution(&self, group: &Self::Group, image: usize, channel: usize) -> Vec<f32> {
+        let per_channel = self.outputs() / self.channels();
+        probabilities(&self.logits(group, image)[channel * per_channel..][..per_channel])
+    }
 }
 
 /// Probabilities of every value from one value's logits (as the naive sampler's head does).
@@ -310,7 +319,6 @@ pub(crate) fn complete<M: Incremental>(
     let dims = shape.dims();
     assert_eq!(channels, model.channels(), "the model's channel count");
     assert_eq!(known.len(), dims, "known mask must cover one image");
-    let per_channel = model.logits_per_channel();
     let scale = 1.0 / (spec.levels.count() - 1) as f32;
     let (mut groups, per) = groups_of(model, spec, images);
     let n = images.len() / dims;
@@ -334,9 +342,8 @@ pub(crate) fn complete<M: Incremental>(
                 }
                 for i in 0..n {
                     let group = &mut groups[i / per];
-                    let logits =
-                        &model.logits(group, i % per)[channel * per_channel..][..per_channel];
-                    let value = draw(&probabilities(logits), rng.random::<f32>());
+                    let p = model.distribution(group, i % per, channel);
+                    let value = draw(&p, rng.random::<f32>());
                     values[i * dims + position] = value as u8;
                     model.set(
                         group,
@@ -358,7 +365,7 @@ pub(crate) fn complete<M: Incremental>(
 }
 
 /// The logits the cache computes at every position of complete `images` (teacher forcing),
-/// `[n][H][W][channels * logits_per_channel]`: for checking a cache against the model's
+/// `[n][H][W][outputs]`: for checking a cache against the model's
 /// parallel forward pass.
 pub(crate) fn teacher_forced<M: Incremental>(
     model: &M,
@@ -369,7 +376,7 @@ pub(crate) fn teacher_forced<M: Incremental>(
     let (h, w) = (shape.height, shape.width);
     let (mut groups, per) = groups_of(model, spec, images);
     let n = images.len() / shape.dims();
-    let outputs = model.channels() * model.logits_per_channel();
+    let outputs = model.outputs();
     let mut out = vec![0f32; n * h * w * outputs];
     for r in 0..h {
         for c in 0..w {

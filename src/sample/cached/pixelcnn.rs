@@ -29,7 +29,6 @@ pub(crate) struct Model {
     blocks: Vec<Block>,
     head: Head,
     channels: usize,
-    logits_per_channel: usize,
 }
 
 impl Model {
@@ -45,7 +44,6 @@ impl Model {
                 .collect(),
             head: Head::of(&host.output_hidden, &host.output),
             channels: host.image_channels,
-            logits_per_channel: host.logits_per_channel,
         }
     }
 }
@@ -72,8 +70,8 @@ impl Incremental for Model {
         self.channels
     }
 
-    fn logits_per_channel(&self) -> usize {
-        self.logits_per_channel
+    fn outputs(&self) -> usize {
+        self.head.outputs()
     }
 
     fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {

@@ -67,7 +67,6 @@ pub(crate) struct Model {
     input: Taps,
     layers: Vec<(Layer, Taps)>,
     head: Head,
-    logits_per_channel: usize,
 }
 
 impl Model {
@@ -91,7 +90,6 @@ impl Model {
             input: Taps::of(&host.input),
             layers,
             head: Head::of(&host.head.hidden, &host.head.logits),
-            logits_per_channel: host.logits_per_channel,
         }
     }
 }
@@ -201,8 +199,8 @@ impl Incremental for Model {
         self.input.in_channels
     }
 
-    fn logits_per_channel(&self) -> usize {
-        self.logits_per_channel
+    fn outputs(&self) -> usize {
+        self.head.outputs()
     }
 
     fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
