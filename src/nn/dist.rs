@@ -252,21 +252,32 @@ fn logistic_bins(mean: f64, log_scale: f64) -> Vec<f32> {
 /// [`logistic_bins`] in f64: the bins telescope, so they sum to 1 to f64 rounding.
 pub(crate) fn logistic_bin_masses(mean: f64, log_scale: f64) -> Vec<f64> {
     let inv_scale = (-log_scale.max(-7.0)).exp();
-    // P(X <= e) and P(X > e); above the mean the bin is a difference of survival functions,
-    // so that neither tail is a difference of two numbers near 1.
-    let cdf = |edge: f64| 1.0 / (1.0 + (-(edge - mean) * inv_scale).exp());
-    let sf = |edge: f64| 1.0 / (1.0 + ((edge - mean) * inv_scale).exp());
+    // (P(X <= e), P(X > e)) at the 255 inner edges e_j = (2j + 1) / 255 - 1, one exp each:
+    // with u = exp(-|z|) <= 1 the smaller is u / (1 + u), the larger 1 / (1 + u), so neither
+    // overflows nor is a difference of two numbers near 1.
+    let edges: Vec<(f64, f64)> = (0..255)
+        .map(|j| {
+            let z = ((2 * j + 1) as f64 / 255.0 - 1.0 - mean) * inv_scale;
+            let u = (-z.abs()).exp();
+            let (small, large) = (u / (1.0 + u), 1.0 / (1.0 + u));
+            if z >= 0.0 {
+                (large, small)
+            } else {
+                (small, large)
+            }
+        })
+        .collect();
+    // Below the mean a bin is a difference of CDFs, above it of survival functions.
     (0..256)
         .map(|i| {
             let centre = 2.0 * i as f64 / 255.0 - 1.0;
-            let (lower, upper) = (centre - 1.0 / 255.0, centre + 1.0 / 255.0);
             let mass = if centre <= mean {
-                let below_upper = if i == 255 { 1.0 } else { cdf(upper) };
-                let below_lower = if i == 0 { 0.0 } else { cdf(lower) };
+                let below_upper = if i == 255 { 1.0 } else { edges[i].0 };
+                let below_lower = if i == 0 { 0.0 } else { edges[i - 1].0 };
                 below_upper - below_lower
             } else {
-                let above_lower = if i == 0 { 1.0 } else { sf(lower) };
-                let above_upper = if i == 255 { 0.0 } else { sf(upper) };
+                let above_lower = if i == 0 { 1.0 } else { edges[i - 1].1 };
+                let above_upper = if i == 255 { 0.0 } else { edges[i].1 };
                 above_lower - above_upper
             };
             mass.max(0.0)

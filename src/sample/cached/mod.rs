@@ -8,7 +8,9 @@
 //! - [`pixelcnn`]: the plain PixelCNN (every layer at the new pixel only, colour included);
 //! - [`pixelrnn`]: the Row LSTM (every layer at the new pixel, the row above's states kept) and
 //!   the Diagonal BiLSTM (the left-to-right states a pixel at a time, the right-to-left ones
-//!   a row at a time once a row is complete: their output is shifted down a row).
+//!   a row at a time once a row is complete: their output is shifted down a row);
+//! - [`pixelcnn_pp`]: PixelCNN++ (its forward as a graph of nodes, each position computed once
+//!   when the pixels it depends on are drawn).
 //!
 //! The arithmetic is the model's own equations on host copies of its weights, laid out for
 //! speed: weights as one row per input ([`Taps`]), and the images of a group stepped together,

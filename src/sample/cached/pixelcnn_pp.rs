@@ -22,6 +22,7 @@
 
 use super::{Incremental, SampleSpec, Taps};
 use crate::models::pixelcnn_pp::{HostDeconv, HostGatedResnet, HostPixelCnnPp, HostWindowConv};
+use crate::nn::fused::kernels;
 use crate::nn::host::{HostConv, HostTensor};
 use crate::nn::logistic_mixture::{HostMixture, parameters_per_pixel};
 use crate::progress::Progress;
@@ -87,15 +88,21 @@ impl Node {
     }
 
     /// The source positions that output (r, c) of `term` reads, with their tap `(dy, dx)`.
-    fn reads(term: &Term, source: &Node, r: usize, c: usize) -> Vec<(usize, usize, usize)> {
-        let mut out = Vec::new();
-        let Some(c) = c.checked_sub(term.shift_right) else {
-            return out;
-        };
+    fn reads(
+        term: &Term,
+        source: &Node,
+        r: usize,
+        c: usize,
+    ) -> impl Iterator<Item = (usize, usize, usize)> {
         let (kh, kw) = (term.taps.height, term.taps.width);
-        for dy in 0..kh {
-            for dx in 0..kw {
-                let at = match term.geometry {
+        let (geometry, height, width) = (term.geometry, source.height, source.width);
+        // Shifted out: reads nothing.
+        let c = c.checked_sub(term.shift_right);
+        let rows = if c.is_some() { kh } else { 0 };
+        (0..rows).flat_map(move |dy| {
+            let c = c.unwrap_or(0);
+            (0..kw).filter_map(move |dx| {
+                let at = match geometry {
                     Geometry::Conv { stride, top, left } => (stride * r + dy)
                         .checked_sub(top)
                         .zip((stride * c + dx).checked_sub(left)),
@@ -105,14 +112,10 @@ impl Node {
                         row.zip(col).map(|(row, col)| (row / 2, col / 2))
                     }
                 };
-                if let Some((rr, cc)) =
-                    at.filter(|&(rr, cc)| rr < source.height && cc < source.width)
-                {
-                    out.push((dy, dx, rr * source.width + cc));
-                }
-            }
-        }
-        out
+                let (rr, cc) = at.filter(|&(rr, cc)| rr < height && cc < width)?;
+                Some((dy, dx, rr * width + cc))
+            })
+        })
     }
 }
 
@@ -312,11 +315,9 @@ impl Graph {
         }
     }
 
-    /// Every position of every node by ready time: `order[node]` its positions sorted by ready
-    /// time, `starts[node][t]..starts[node][t + 1]` those ready at t.
-    fn schedule(&self) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
-        let first = &self.nodes[0];
-        let pixels = first.positions();
+    /// When each position of each node is computed, and how much of each node is kept.
+    fn schedule(&self) -> Schedule {
+        let pixels = self.nodes[0].positions();
         let mut ready: Vec<Vec<usize>> = vec![(1..=pixels).collect()];
         for node in &self.nodes[1..] {
             let times = (0..node.positions())
@@ -345,11 +346,58 @@ impl Graph {
                 output[p]
             );
         }
-        let mut orders = Vec::with_capacity(ready.len());
+        // The last time each position is read: by later nodes when they are computed, and the
+        // output at pixel p by the sampler at time p.
+        let mut last_read: Vec<Vec<Option<usize>>> =
+            ready.iter().map(|t| vec![None; t.len()]).collect();
+        let mut note = |node: usize, q: usize, t: usize| {
+            let last = &mut last_read[node][q];
+            *last = Some(last.map_or(t, |l: usize| l.max(t)));
+        };
+        for (index, node) in self.nodes.iter().enumerate().skip(1) {
+            for (q, &t) in ready[index].iter().enumerate() {
+                let (r, c) = (q / node.width, q % node.width);
+                for term in &node.terms {
+                    for (_, _, at) in Node::reads(term, &self.nodes[term.source], r, c) {
+                        note(term.source, at, t);
+                    }
+                }
+                if let Post::Gate { residual } = node.post {
+                    note(residual, q, t);
+                }
+            }
+        }
+        for p in 0..pixels {
+            note(self.nodes.len() - 1, p, p);
+        }
+        // Keep the fewest rows such that no position is overwritten (by the one that many rows
+        // below it, in the same slot) before its last read: the later one must be computed at a
+        // strictly later time, as within one time a node is computed before its readers. The
+        // input is kept whole (the sampler writes it).
+        let span = (self.nodes.iter().enumerate())
+            .map(|(index, node)| {
+                let rows = (1..node.height)
+                    .find(|&rows| {
+                        let span = rows * node.width;
+                        (0..node.positions()).all(|q| {
+                            let Some(last) = last_read[index][q] else {
+                                return true;
+                            };
+                            (q + span..node.positions())
+                                .step_by(span)
+                                .all(|later| ready[index][later] > last)
+                        })
+                    })
+                    .filter(|_| index > 0)
+                    .unwrap_or(node.height);
+                rows * node.width
+            })
+            .collect();
+        let mut order = Vec::with_capacity(ready.len());
         let mut starts = Vec::with_capacity(ready.len());
         for times in &ready {
-            let mut order: Vec<u32> = (0..times.len() as u32).collect();
-            order.sort_by_key(|&q| times[q as usize]);
+            let mut positions: Vec<u32> = (0..times.len() as u32).collect();
+            positions.sort_by_key(|&q| times[q as usize]);
             let mut start = vec![0u32; pixels + 2];
             for &t in times {
                 start[t + 1] += 1;
@@ -357,10 +405,14 @@ impl Graph {
             for t in 1..start.len() {
                 start[t] += start[t - 1];
             }
-            orders.push(order);
+            order.push(positions);
             starts.push(start);
         }
-        (orders, starts)
+        Schedule {
+            order,
+            starts,
+            span,
+        }
     }
 
     /// Computes position q of node `index` for the group.
@@ -369,8 +421,11 @@ impl Graph {
         let node = &self.nodes[index];
         let (r, c) = (q / node.width, q % node.width);
         let outputs = node.terms[0].taps.outputs();
-        let mut acc = vec![0f32; n * outputs];
-        let mut scratch = Vec::new();
+        // The group's buffers, reused from position to position.
+        let mut acc = std::mem::take(&mut group.acc);
+        acc.clear();
+        acc.resize(n * outputs, 0.0);
+        let mut scratch = std::mem::take(&mut group.scratch);
         for term in &node.terms {
             let source = &self.nodes[term.source];
             if term.shift_right > c {
@@ -381,7 +436,9 @@ impl Graph {
                     .zip(&term.taps.bias)
                     .for_each(|(a, b)| *a += b);
             }
+            let span = group.schedule.span[term.source];
             for (dy, dx, at) in Node::reads(term, source, r, c) {
+                let at = at % span;
                 let x: &[f32] = match term.read {
                     Read::Raw => {
                         let f = source.features;
@@ -395,7 +452,7 @@ impl Graph {
                         let f = source.features;
                         scratch.clear();
                         let raw = &group.values[term.source][at * n * f..(at + 1) * n * f];
-                        scratch.extend(raw.iter().map(|&v| elu(v)));
+                        scratch.extend(raw.iter().map(|&v| elu_pair(v).0));
                         &scratch
                     }
                 };
@@ -403,39 +460,56 @@ impl Graph {
             }
         }
         let f = node.features;
+        let slot = q % group.schedule.span[index];
         // Every node reads only earlier ones.
         let (earlier, rest) = group.values.split_at_mut(index);
-        let out = &mut rest[0][q * n * f..(q + 1) * n * f];
+        let out = &mut rest[0][slot * n * f..(slot + 1) * n * f];
         match node.post {
             Post::Identity => out.copy_from_slice(&acc),
             Post::Gate { residual } => {
-                let res = &earlier[residual][q * n * f..(q + 1) * n * f];
+                let at = q % group.schedule.span[residual];
+                let res = &earlier[residual][at * n * f..(at + 1) * n * f];
                 for i in 0..n {
                     let halves = &acc[i * 2 * f..(i + 1) * 2 * f];
+                    let (value, gate) = halves.split_at(f);
+                    let (out, res) = (&mut out[i * f..(i + 1) * f], &res[i * f..(i + 1) * f]);
                     for j in 0..f {
-                        let gate = 1.0 / (1.0 + (-halves[f + j]).exp());
-                        out[i * f + j] = res[i * f + j] + halves[j] * gate;
+                        out[j] = res[j] + value[j] * kernels::sigmoid(gate[j]);
                     }
                 }
             }
         }
         if node.concat_elu {
-            let out = &group.values[index][q * n * f..(q + 1) * n * f];
-            let activated = &mut group.concat_elu[index][q * n * 2 * f..(q + 1) * n * 2 * f];
-            for i in 0..n {
+            let out = &group.values[index][slot * n * f..(slot + 1) * n * f];
+            let activated = &mut group.concat_elu[index][slot * n * 2 * f..(slot + 1) * n * 2 * f];
+            for (v, a) in out.chunks_exact(f).zip(activated.chunks_exact_mut(2 * f)) {
+                let (plus, minus) = a.split_at_mut(f);
                 for j in 0..f {
-                    let v = out[i * f + j];
-                    activated[i * 2 * f + j] = elu(v);
-                    activated[i * 2 * f + f + j] = elu(-v);
+                    (plus[j], minus[j]) = elu_pair(v[j]);
                 }
             }
         }
+        (group.acc, group.scratch) = (acc, scratch);
     }
 }
 
-/// `elu(x)`, as the model computes it: `max(x, 0) + exp(min(x, 0)) - 1`.
-fn elu(x: f32) -> f32 {
-    x.max(0.0) + x.min(0.0).exp() - 1.0
+/// `(elu(x), elu(-x))` from one exponential, branch-free so that the loops vectorise; the
+/// model's `max(x, 0) + (exp(min(x, 0)) - 1)` with the kernels' exp (within 1e-7 of libm's).
+#[inline(always)]
+fn elu_pair(x: f32) -> (f32, f32) {
+    let e = kernels::exp_nonpositive(-x.abs()) - 1.0;
+    if x > 0.0 { (x, e) } else { (e, -x) }
+}
+
+/// When each position is computed and where it is kept.
+struct Schedule {
+    /// `order[node]`: its positions sorted by ready time; those ready at t are
+    /// `order[node][starts[node][t]..starts[node][t + 1]]`.
+    order: Vec<Vec<u32>>,
+    starts: Vec<Vec<u32>>,
+    /// Positions kept per node, whole rows: position q lives in slot `q % span` (a ring of the
+    /// last rows; the whole map where a ring would not do).
+    span: Vec<usize>,
 }
 
 /// A group of `n` images: every node's values (and `concat_elu` where read so), laid out
@@ -445,10 +519,12 @@ pub(crate) struct Group {
     width: usize,
     values: Vec<Vec<f32>>,
     concat_elu: Vec<Vec<f32>>,
-    order: Vec<Vec<u32>>,
-    starts: Vec<Vec<u32>>,
+    schedule: Schedule,
     /// The next ready time to compute.
     next: usize,
+    /// Scratch: a node's sum of terms `[n][outputs]`, and an activated source.
+    acc: Vec<f32>,
+    scratch: Vec<f32>,
     /// The pixel of the last step.
     current: usize,
 }
@@ -502,26 +578,27 @@ impl Incremental for Model<'_> {
                 }
             }
         }
+        let schedule = graph.schedule();
         let mut values = vec![input];
         let mut concat_elu = vec![Vec::new()];
-        for node in &graph.nodes[1..] {
-            values.push(vec![0.0; node.positions() * n * node.features]);
+        for (node, span) in graph.nodes.iter().zip(&schedule.span).skip(1) {
+            values.push(vec![0.0; span * n * node.features]);
             concat_elu.push(if node.concat_elu {
-                vec![0.0; node.positions() * n * 2 * node.features]
+                vec![0.0; span * n * 2 * node.features]
             } else {
                 Vec::new()
             });
         }
-        let (order, starts) = graph.schedule();
         Group {
             n,
             width,
             values,
             concat_elu,
-            order,
-            starts,
+            schedule,
             next: 0,
             current: 0,
+            acc: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -539,12 +616,10 @@ impl Incremental for Model<'_> {
         while group.next <= t {
             let time = group.next;
             for index in 1..graph.nodes.len() {
-                let (from, to) = (
-                    group.starts[index][time] as usize,
-                    group.starts[index][time + 1] as usize,
-                );
+                let starts = &group.schedule.starts[index];
+                let (from, to) = (starts[time] as usize, starts[time + 1] as usize);
                 for k in from..to {
-                    let q = group.order[index][k] as usize;
+                    let q = group.schedule.order[index][k] as usize;
                     graph.compute(group, index, q);
                 }
             }
@@ -557,7 +632,8 @@ impl Incremental for Model<'_> {
     fn logits<'a>(&self, group: &'a Group, image: usize) -> &'a [f32] {
         let p = self.outputs();
         let out = group.values.last().expect("an output node");
-        &out[(group.current * group.n + image) * p..][..p]
+        let slot = group.current % group.schedule.span.last().expect("an output node");
+        &out[(slot * group.n + image) * p..][..p]
     }
 
     /// `p(x_c | x_<c)` of the mixture, the earlier channels read back from the group's input.
@@ -599,4 +675,37 @@ pub fn teacher_forced_parameters(
     images: &[u8],
 ) -> Vec<f32> {
     super::teacher_forced(&layout(model), spec, images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{ImageShape, Levels};
+    use crate::models::{ImageSpec, PixelCnnPpConfig};
+    use burn::tensor::Device;
+
+    /// At 28x28 the rings keep a few rows of most nodes, not whole maps (the schedule's rule
+    /// itself is checked by tests/cached_sampler.rs, whose images are taller than the rings).
+    #[test]
+    fn rings_keep_a_few_rows_of_each_node() {
+        let device = Device::flex();
+        let spec = ImageSpec {
+            shape: ImageShape {
+                channels: 1,
+                height: 28,
+                width: 28,
+            },
+            levels: Levels::Bits8,
+        };
+        let model = PixelCnnPpConfig::default().init(&spec, &device);
+        let graph = Graph::of(&model.to_host().unwrap(), 28, 28);
+        let schedule = graph.schedule();
+        let kept: usize = (graph.nodes.iter().zip(&schedule.span))
+            .map(|(n, s)| s * n.features)
+            .sum();
+        let whole: usize = (graph.nodes.iter())
+            .map(|n| n.positions() * n.features)
+            .sum();
+        assert!(kept * 3 < whole, "kept {kept} of {whole} values per image");
+    }
 }
