@@ -46,13 +46,13 @@
 use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::data::Levels;
 use crate::nn::PixelHead;
+use crate::nn::fused::{concat_elu, reference::elu, residual_gate};
 use crate::nn::host::{HostConv, HostTensor};
 use crate::nn::logistic_mixture::{DiscretizedLogisticMixture, parameters_per_pixel};
 use crate::nn::padded_conv::{PaddedConv2d, Padding, shift_right};
 use burn::module::Module;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::sigmoid;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Int, Tensor};
@@ -97,19 +97,6 @@ impl Stream {
     }
 }
 
-/// `elu(x) = x` for x > 0, `exp(x) - 1` otherwise; written so that no branch overflows (burn's
-/// `elu` takes `exp` of large positive inputs too, whose infinite gradient would poison the
-/// backward pass through the masked branch).
-fn elu(x: Tensor<4>) -> Tensor<4> {
-    let negative = x.clone().clamp_max(0.0);
-    x.clamp_min(0.0) + negative.exp().sub_scalar(1.0)
-}
-
-/// `elu([x, -x])` along channels: `[b, F, H, W] -> [b, 2F, H, W]`.
-fn concat_elu(x: Tensor<4>) -> Tensor<4> {
-    elu(Tensor::cat(vec![x.clone(), x.neg()], 1))
-}
-
 /// One gated ResNet block (openai `gated_resnet`) on `filters` maps.
 #[derive(Module, Debug)]
 pub struct GatedResnet {
@@ -148,11 +135,7 @@ impl GatedResnet {
             c1 = c1 + nin.forward(concat_elu(a));
         }
         let c2 = self.gate.forward(self.dropout.forward(concat_elu(c1)));
-        let [b, two_f, h, w] = c2.dims();
-        let f = two_f / 2;
-        let value = c2.clone().slice([0..b, 0..f, 0..h, 0..w]);
-        let gate = c2.slice([0..b, f..two_f, 0..h, 0..w]);
-        x + value * sigmoid(gate)
+        residual_gate(x, c2)
     }
 }
 

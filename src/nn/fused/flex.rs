@@ -22,6 +22,10 @@ use std::sync::Arc;
 pub trait FusedOps: Backend {
     /// `[b, 2p, ..] -> [b, p, ..]`: tanh(first half) ⊙ σ(second half).
     fn gate(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `[b, p, ..] -> [b, 2p, ..]`: elu(x), then elu(-x), along the channels.
+    fn concat_elu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `[b, p, ..]`, `[b, 2p, ..] -> [b, p, ..]`: x + a ⊙ σ(b) for the halves `[a; b]`.
+    fn residual_gate(x: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `[b, 4h, T, L]`, `[4h, h, k] -> [b, h, T, L]`: a whole LSTM recurrence (see [`scan`]).
     fn lstm_scan(
         x: FloatTensor<Self>,
@@ -59,6 +63,17 @@ pub trait FusedOps: Backend {
 
 pub fn gate<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::gate(x.into_dispatch()))
+}
+
+pub fn concat_elu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::concat_elu(x.into_dispatch()))
+}
+
+pub fn residual_gate<const D: usize>(x: Tensor<D>, c: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::residual_gate(
+        x.into_dispatch(),
+        c.into_dispatch(),
+    ))
 }
 
 pub fn lstm_scan(x: Tensor<4>, w: Tensor<3>, pad_before: usize) -> Tensor<4> {
@@ -164,6 +179,14 @@ fn narrower(shape: &Shape, parts: usize) -> Shape {
     Shape::from(dims)
 }
 
+/// `shape` with `parts` times the channels.
+fn wider(shape: &Shape, parts: usize) -> Shape {
+    let mut dims = shape.to_vec();
+    assert!(dims.len() >= 2, "fused op: {dims:?} has no channels");
+    dims[1] *= parts;
+    Shape::from(dims)
+}
+
 /// Runs `work(k, block k of every output)` over blocks of `len` elements (the last may be
 /// shorter) of equally long outputs, in parallel when they are long enough to pay for it.
 fn for_blocks<T: Send, const N: usize>(
@@ -221,6 +244,75 @@ fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
         )
     });
     from_vec(dx, shape)
+}
+
+fn concat_elu_forward(x: FlexTensor) -> FlexTensor {
+    let x = contiguous_f32(x);
+    let shape = wider(x.layout().shape(), 2);
+    let items = shape[0];
+    let mut y = vec![0f32; shape.num_elements()];
+    let n = y.len() / items.max(1) / 2;
+    let xs = values(&x);
+    per_item(&mut y, items, |b, out| {
+        kernels::concat_elu_forward(&xs[b * n..(b + 1) * n], out)
+    });
+    from_vec(y, shape)
+}
+
+fn concat_elu_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
+    let (x, dy) = (contiguous_f32(x), contiguous_f32(dy));
+    let shape = x.layout().shape().clone();
+    let items = shape[0];
+    let mut dx = vec![0f32; shape.num_elements()];
+    let n = dx.len() / items.max(1);
+    let (xs, dys) = (values(&x), values(&dy));
+    per_item(&mut dx, items, |b, out| {
+        kernels::concat_elu_backward(
+            &xs[b * n..(b + 1) * n],
+            &dys[b * 2 * n..(b + 1) * 2 * n],
+            out,
+        )
+    });
+    from_vec(dx, shape)
+}
+
+fn residual_gate_forward(x: FlexTensor, c: FlexTensor) -> FlexTensor {
+    let (x, c) = (contiguous_f32(x), contiguous_f32(c));
+    let shape = x.layout().shape().clone();
+    assert_eq!(
+        narrower(c.layout().shape(), 2),
+        shape,
+        "residual_gate: the gate must have twice the channels of the input"
+    );
+    let items = shape[0];
+    let mut y = vec![0f32; shape.num_elements()];
+    let n = y.len() / items.max(1);
+    let (xs, cs) = (values(&x), values(&c));
+    per_item(&mut y, items, |b, out| {
+        kernels::residual_gate_forward(
+            &xs[b * n..(b + 1) * n],
+            &cs[b * 2 * n..(b + 1) * 2 * n],
+            out,
+        )
+    });
+    from_vec(y, shape)
+}
+
+fn residual_gate_backward(c: FlexTensor, dy: FlexTensor) -> FlexTensor {
+    let dy = contiguous_f32(dy);
+    let shape = c.layout().shape().clone();
+    let items = shape[0];
+    let mut dc = vec![0f32; shape.num_elements()];
+    let n = dc.len() / items.max(1) / 2;
+    let (cs, dys) = (values(&c), values(&dy));
+    per_item(&mut dc, items, |b, out| {
+        kernels::residual_gate_backward(
+            &cs[b * 2 * n..(b + 1) * 2 * n],
+            &dys[b * n..(b + 1) * n],
+            out,
+        )
+    });
+    from_vec(dc, shape)
 }
 
 /// `diagonal`: `Some((pad, reverse))` scans along the diagonals of `x` (see [`scan::Layout`]).
@@ -365,6 +457,12 @@ impl FusedOps for Flex {
     fn gate(x: FlexTensor) -> FlexTensor {
         gate_forward(x)
     }
+    fn concat_elu(x: FlexTensor) -> FlexTensor {
+        concat_elu_forward(x)
+    }
+    fn residual_gate(x: FlexTensor, c: FlexTensor) -> FlexTensor {
+        residual_gate_forward(x, c)
+    }
     fn lstm_scan(x: FlexTensor, w: FlexTensor, pad_before: usize) -> FlexTensor {
         scan_forward(x, w, pad_before, None).0
     }
@@ -485,6 +583,37 @@ impl Backward<Flex, 1> for GateBackward {
 }
 
 #[derive(Debug)]
+struct ConcatEluBackward;
+
+impl Backward<Flex, 1> for ConcatEluBackward {
+    type State = FlexTensor; // x
+    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            grads.register::<Flex>(node.id, concat_elu_backward(ops.state, dy));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ResidualGateBackward;
+
+impl Backward<Flex, 2> for ResidualGateBackward {
+    type State = FlexTensor; // c, contiguous
+    fn backward(self, ops: Ops<FlexTensor, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, c_node] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = c_node {
+            grads.register::<Flex>(node.id, residual_gate_backward(ops.state, dy.clone()));
+        }
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, dy);
+        }
+    }
+}
+
+#[derive(Debug)]
 struct BernoulliBackward;
 
 impl Backward<Flex, 2> for BernoulliBackward {
@@ -516,6 +645,39 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 prep.finish(x, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(gate_forward(x.into_primitive())),
+        }
+    }
+
+    fn residual_gate(x: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ResidualGateBackward
+            .prepare::<C>([x.node(), c.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let c = contiguous_f32(c.primitive().clone());
+                let y = residual_gate_forward(x.primitive().clone(), c.clone());
+                prep.finish(c, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(residual_gate_forward(
+                x.into_primitive(),
+                c.into_primitive(),
+            )),
+        }
+    }
+
+    fn concat_elu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ConcatEluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.primitive().clone();
+                let y = concat_elu_forward(x.clone());
+                prep.finish(x, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(concat_elu_forward(x.into_primitive())),
         }
     }
 

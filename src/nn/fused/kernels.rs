@@ -102,6 +102,73 @@ multiversion!(
     /// One item: `dx` `[2n]` from `x` `[2n]` and `dy` `[n]`.
     gate_backward => gate_backward_body(x: &[f32], dy: &[f32], dx: &mut [f32]));
 
+// ---- concat_elu: y = [elu(x); elu(-x)] (PixelCNN++) -------------------------------------------
+
+/// `(elu(x), elu(-x))` from one exponential, branch-free so that loops vectorise:
+/// `elu(v) = v` for v > 0, `exp(v) - 1` otherwise.
+#[inline(always)]
+pub fn elu_pair(x: f32) -> (f32, f32) {
+    let e = exp_nonpositive(-x.abs()) - 1.0;
+    if x > 0.0 { (x, e) } else { (e, -x) }
+}
+
+#[inline(always)]
+fn concat_elu_forward_body(x: &[f32], y: &mut [f32]) {
+    let (plus, minus) = y.split_at_mut(x.len());
+    for ((p, m), &v) in plus.iter_mut().zip(minus.iter_mut()).zip(x) {
+        (*p, *m) = elu_pair(v);
+    }
+}
+
+/// `dx = dy_+ elu'(x) - dy_- elu'(-x)`, with `elu'(v) = 1` for v > 0 and `exp(v)` otherwise.
+#[inline(always)]
+fn concat_elu_backward_body(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (d_plus, d_minus) = dy.split_at(x.len());
+    for k in 0..x.len() {
+        let v = x[k];
+        let e = exp_nonpositive(-v.abs());
+        let (g_plus, g_minus) = if v > 0.0 { (1.0, e) } else { (e, 1.0) };
+        dx[k] = d_plus[k] * g_plus - d_minus[k] * g_minus;
+    }
+}
+
+multiversion!(
+    /// One item: `x` `[n]` -> `y` `[2n]` (elu(x), then elu(-x)).
+    concat_elu_forward => concat_elu_forward_body(x: &[f32], y: &mut [f32]));
+multiversion!(
+    /// One item: `dx` `[n]` from `x` `[n]` and `dy` `[2n]`.
+    concat_elu_backward => concat_elu_backward_body(x: &[f32], dy: &[f32], dx: &mut [f32]));
+
+// ---- residual gate: y = x + a ⊙ σ(b), c = [a; b] (PixelCNN++'s gated ResNet) ------------------
+
+#[inline(always)]
+fn residual_gate_forward_body(x: &[f32], c: &[f32], y: &mut [f32]) {
+    let (a, b) = c.split_at(y.len());
+    for k in 0..y.len() {
+        y[k] = x[k] + a[k] * sigmoid(b[k]);
+    }
+}
+
+/// `dc = [dy σ(b), dy a σ(b) (1 - σ(b))]`; `dx = dy` needs no kernel.
+#[inline(always)]
+fn residual_gate_backward_body(c: &[f32], dy: &[f32], dc: &mut [f32]) {
+    let n = dy.len();
+    let (a, b) = c.split_at(n);
+    let (da, db) = dc.split_at_mut(n);
+    for k in 0..n {
+        let s = sigmoid(b[k]);
+        da[k] = dy[k] * s;
+        db[k] = dy[k] * a[k] * s * (1.0 - s);
+    }
+}
+
+multiversion!(
+    /// One item: `x` `[n]`, `c` `[2n]` (a then b) -> `y` `[n]`.
+    residual_gate_forward => residual_gate_forward_body(x: &[f32], c: &[f32], y: &mut [f32]));
+multiversion!(
+    /// One item: `dc` `[2n]` from `c` `[2n]` and `dy` `[n]`.
+    residual_gate_backward => residual_gate_backward_body(c: &[f32], dy: &[f32], dc: &mut [f32]));
+
 // ---- LSTM cell: gates = [o; f; i; g] (pre-activations), each part n long --------------------
 
 /// The four parts of one item's gates.
@@ -204,8 +271,13 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
+    // Rounding by adding 1.5 * 2^23 (ties to even, exact for |k| < 2^22) and building 2^k from
+    // the bits of k + 127 + 2^23 keep every step a float op: `round_ties_even` is a libm call
+    // where the target lacks SSE4.1, and `as i32`'s saturation check stops vectorisation.
+    const ROUND: f32 = 12_582_912.0;
+    const BIAS: f32 = 8_388_735.0; // 2^23 + 127
     let x = x.clamp(-87.0, 0.0);
-    let k = (x * LOG2E).round_ties_even();
+    let k = (x * LOG2E + ROUND) - ROUND;
     let r = x - k * LN2_HI - k * LN2_LO;
     let p = 1.0
         + r * (1.0
@@ -213,7 +285,7 @@ pub fn exp_nonpositive(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    p * f32::from_bits(((k + BIAS).to_bits() & 0x7f_ffff) << 23)
 }
 
 /// log(1 + u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) <= 1/3, by its odd series to
@@ -386,6 +458,23 @@ mod tests {
             if x > -87.0 {
                 worst_exp = worst_exp.max(rel);
             }
+            // Bit for bit the earlier formulation (libm's roundeven, `as i32`), so that no
+            // figure computed through it (the shipped models' check figures) moves.
+            let c = x.clamp(-87.0, 0.0);
+            let k = (c * std::f32::consts::LOG2_E).round_ties_even();
+            let r = c - k * 0.693_145_75 - k * 1.428_606_8e-6;
+            let p = 1.0
+                + r * (1.0
+                    + r * (0.5
+                        + r * (1.0 / 6.0
+                            + r * (1.0 / 24.0
+                                + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+            let earlier = p * f32::from_bits(((k as i32 + 127) as u32) << 23);
+            assert_eq!(
+                exp_nonpositive(x).to_bits(),
+                earlier.to_bits(),
+                "exp_nonpositive({x})"
+            );
         }
         for k in -400_000..=400_000 {
             let l = k as f32 * 1e-4; // [-40, 40]

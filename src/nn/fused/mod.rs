@@ -48,6 +48,26 @@ pub fn gate(x: Tensor<4>) -> Tensor<4> {
     reference::gate(x)
 }
 
+/// `concat_elu(x) = elu([x, -x])` along the channels, `[b, p, ..] -> [b, 2p, ..]` (PixelCNN++,
+/// Salimans et al. 2017): burn's composition takes a scalar `expf` of every element, twice.
+pub fn concat_elu(x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "fast-ops")]
+    if on_flex(&x.device()) {
+        return flex::concat_elu(x);
+    }
+    reference::concat_elu(x)
+}
+
+/// The end of PixelCNN++'s gated ResNet block, `x + a ⊙ σ(b)` for the halves `c = [a; b]`:
+/// `[b, p, ..]`, `[b, 2p, ..] -> [b, p, ..]`.
+pub fn residual_gate(x: Tensor<4>, c: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "fast-ops")]
+    if on_flex(&x.device()) {
+        return flex::residual_gate(x, c);
+    }
+    reference::residual_gate(x, c)
+}
+
 /// [`gate`] for one value pair, with the same arithmetic, so that host-side code (the cached
 /// sampler) reproduces the tensor path bit for bit.
 pub fn gate_value(a: f32, b: f32) -> f32 {
@@ -244,6 +264,23 @@ pub mod reference {
     pub fn gate(x: Tensor<4>) -> Tensor<4> {
         let [a, b]: [Tensor<4>; 2] = x.chunk(2, 1).try_into().expect("even channel count");
         tanh(a) * sigmoid(b)
+    }
+
+    /// `elu(v) = max(v, 0) + (exp(min(v, 0)) - 1)`, written so that no branch overflows (burn's
+    /// `elu` takes `exp` of large positive inputs too, whose infinite gradient would poison the
+    /// backward pass through the masked branch).
+    pub fn elu(x: Tensor<4>) -> Tensor<4> {
+        let negative = x.clone().clamp_max(0.0);
+        x.clamp_min(0.0) + negative.exp().sub_scalar(1.0)
+    }
+
+    pub fn concat_elu(x: Tensor<4>) -> Tensor<4> {
+        elu(Tensor::cat(vec![x.clone(), x.neg()], 1))
+    }
+
+    pub fn residual_gate(x: Tensor<4>, c: Tensor<4>) -> Tensor<4> {
+        let [a, b]: [Tensor<4>; 2] = c.chunk(2, 1).try_into().expect("even channel count");
+        x + a * sigmoid(b)
     }
 
     /// One LSTM step (van den Oord et al. 2016, Eq. 3): `gates` `[b, 4h, ..]` are the
@@ -443,6 +480,61 @@ pub(crate) mod tests {
     fn flex_devices_take_the_fused_path() {
         assert!(on_flex(&Device::flex()));
         assert!(on_flex(&Device::flex().autodiff()));
+    }
+
+    #[test]
+    fn the_fused_concat_elu_matches_elu_of_the_concatenation_in_value_and_gradient() {
+        let device = Device::flex().autodiff();
+        for [b, p, h, w] in SHAPES {
+            // Scale 3: both branches of elu, and exp far into its tail.
+            let x = random([b, p, h, w], 3.0, &device);
+            let weight = random([b, 2 * p, h, w], 1.0, &device);
+            let (x1, x2) = (leaf(&x), leaf(&x));
+            let (y1, y2) = (concat_elu(x1.clone()), reference::concat_elu(x2.clone()));
+            let g1 = (y1.clone() * weight.clone()).sum().backward();
+            let g2 = (y2.clone() * weight).sum().backward();
+            let d = max_diff(y1, y2);
+            assert!(d < 1e-6, "concat_elu forward at {b}x{p}x{h}x{w}: {d}");
+            let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+            assert!(d < 1e-5, "concat_elu gradient at {b}x{p}x{h}x{w}: {d}");
+        }
+        // The inference device takes the fused path too.
+        let plain = Device::flex();
+        let x = random([2, 3, 4, 5], 3.0, &plain);
+        let d = max_diff(concat_elu(x.clone()), reference::concat_elu(x));
+        assert!(d < 1e-6, "concat_elu forward, no autodiff: {d}");
+    }
+
+    #[test]
+    fn the_fused_residual_gate_matches_x_plus_a_times_sigmoid_b_in_value_and_gradients() {
+        let device = Device::flex().autodiff();
+        let largest = |t: &Tensor<4>| t.clone().abs().max().into_scalar::<f32>();
+        for [b, p, h, w] in SHAPES {
+            let x = random([b, p, h, w], 1.0, &device);
+            let c = random([b, 2 * p, h, w], 3.0, &device);
+            let weight = random([b, p, h, w], 1.0, &device);
+            let (x1, x2, c1, c2) = (leaf(&x), leaf(&x), leaf(&c), leaf(&c));
+            let y1 = residual_gate(x1.clone(), c1.clone());
+            let y2 = reference::residual_gate(x2.clone(), c2.clone());
+            let g1 = (y1.clone() * weight.clone()).sum().backward();
+            let g2 = (y2.clone() * weight.clone()).sum().backward();
+            // The kernels' σ is within 1e-6 of libm's (kernels' tests), and y, dc multiply it
+            // by a and by the incoming gradient: the bounds scale with them.
+            let (a, g) = (largest(&c), largest(&weight));
+            let d = max_diff(y1, y2);
+            assert!(
+                d < 1e-6 * (1.0 + a),
+                "residual_gate forward at {b}x{p}x{h}x{w}: {d}"
+            );
+            let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+            assert!(d == 0.0, "residual_gate dx at {b}x{p}x{h}x{w}: {d}");
+            let d = max_diff(c1.grad(&g1).unwrap(), c2.grad(&g2).unwrap());
+            let bound = 2e-6 * g * (1.0 + a);
+            assert!(
+                d < bound,
+                "residual_gate dc at {b}x{p}x{h}x{w}: {d} (bound {bound})"
+            );
+        }
     }
 
     #[test]
