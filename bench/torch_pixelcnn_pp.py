@@ -9,10 +9,13 @@ configs/pixelcnn-pp-mnist8.toml's by default. Prints one JSON line.
         [--batch 16] [--pixels 784] [--threads 1]
 
 `--pixels P` times the first P pixels and scales to the whole 28x28 image (every pixel costs one
-forward pass, whatever the pixel). Not yet: a loss check against our model on shared weights.
+forward pass, whatever the pixel). `--train --batch 32` times training steps instead, on the
+binary images of versus_pytorch's `real-*` workloads (`versus_pytorch real-pixelcnn-pp` is ours).
+Not yet: a loss check against our model on shared weights.
 """
 import argparse
 import json
+import math
 import time
 
 import torch
@@ -139,6 +142,54 @@ def sample_grey(params, k):
     return torch.round((x.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
 
 
+def mix_logistic_nll(params, x, k):
+    """openai's discretized_mix_logistic_loss for one channel, nats per image: params [b, 3K, H, W],
+    x [b, 1, H, W] in [-1, 1]."""
+    logits, means, log_scales = params[:, :k], params[:, k : 2 * k], params[:, 2 * k : 3 * k]
+    log_scales = log_scales.clamp(min=-7.0)
+    centred = x - means
+    inv = torch.exp(-log_scales)
+    plus, minus = inv * (centred + 1 / 255), inv * (centred - 1 / 255)
+    cdf_plus, cdf_minus = torch.sigmoid(plus), torch.sigmoid(minus)
+    log_cdf_plus = plus - F.softplus(plus)
+    log_one_minus_cdf_min = -F.softplus(minus)
+    cdf_delta = cdf_plus - cdf_minus
+    mid = inv * centred
+    log_pdf_mid = mid - log_scales - 2 * F.softplus(mid)
+    inner = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)),
+                        log_pdf_mid - math.log(127.5))
+    log_probs = torch.where(x < -0.999, log_cdf_plus,
+                            torch.where(x > 0.999, log_one_minus_cdf_min, inner))
+    log_probs = log_probs + torch.log_softmax(logits, 1)
+    return -torch.logsumexp(log_probs, 1).sum((1, 2)).mean()
+
+
+def train_steps(a, model):
+    """Training steps as a PyTorch user writes them: openai's loss, backward, per-tensor
+    gradient clipping at 1.0 (the config's), Adam(1e-3, eps 1e-8); dropout on."""
+    import numpy as np
+    model.train()
+    n = a.batch * 784
+    binary = (np.sin(0.37 * np.arange(n, dtype=np.float64) + 0.25) > 0.3).astype(np.float32)
+    x = torch.from_numpy(binary.reshape(a.batch, 1, 28, 28)) * 2 - 1
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+    ms = []
+    for step in range(a.warmup + a.steps):
+        start = time.perf_counter()
+        opt.zero_grad()
+        loss = mix_logistic_nll(model(x), x, a.mixtures)
+        loss.backward()
+        for p in model.parameters():
+            torch.nn.utils.clip_grad_norm_([p], 1.0)
+        opt.step()
+        if step >= a.warmup:
+            ms.append((time.perf_counter() - start) * 1e3)
+    ms.sort()
+    print(json.dumps(dict(model="pixelcnn-pp", workload="train-step", batch=a.batch,
+                          median_ms=ms[len(ms) // 2], ms=ms, loss=loss.item(),
+                          torch=torch.__version__)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--filters", type=int, default=32)
@@ -147,11 +198,16 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--pixels", type=int, default=784)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train", action="store_true", help="time training steps instead")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = PixelCnnPp(1, a.filters, a.resnets, a.mixtures).eval()
     parameters = sum(p.numel() for p in model.parameters())
+    if a.train:
+        return train_steps(a, model)
     x = torch.zeros(a.batch, 1, 28, 28)
     start = time.perf_counter()
     with torch.no_grad():

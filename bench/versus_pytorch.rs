@@ -23,8 +23,8 @@
 //! - `sample`: naive sampling from the `pixelcnn` network, batch 16: 784 full forward passes.
 //! - `gemm`: a 2048x2048x2048 matrix product (the practical peak of the machine).
 //!
-//! The real models (issue 15): `real-pixelcnn`, `real-gated`, `real-row-lstm`, `real-diagonal`
-//! and `real-vae` are one training step of the crate's own model, built from the shipped
+//! The real models (issue 15): `real-pixelcnn`, `real-gated`, `real-row-lstm`, `real-diagonal`,
+//! `real-vae` and `real-pixelcnn-pp` (configs/pixelcnn-pp-mnist8.toml) are one training step of the crate's own model, built from the shipped
 //! config (`configs/*-bmnist.toml`) with `genmodels::train::init_model` and trained as the
 //! trainer trains it: `Trainable::loss` on a batch of the config's size, backward, and the
 //! config's optimiser (`genmodels::train::optimizer`: Adam, epsilon 1e-8, the config's
@@ -409,8 +409,11 @@ fn real_config(name: &str) -> genmodels::config::RunConfig {
         "row-lstm" => "row-lstm-bmnist.toml",
         "diagonal" => "diagonal-bilstm-bmnist.toml",
         "vae" => "vae-mlp-bmnist.toml",
+        "pixelcnn-pp" => "pixelcnn-pp-mnist8.toml",
         other => {
-            eprintln!("unknown real model {other}: pixelcnn|gated|row-lstm|diagonal|vae");
+            eprintln!(
+                "unknown real model {other}: pixelcnn|gated|row-lstm|diagonal|vae|pixelcnn-pp"
+            );
             std::process::exit(2);
         }
     };
@@ -441,7 +444,17 @@ fn real_model(
     weights: Option<&std::path::Path>,
 ) -> genmodels::models::AnyModel {
     use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
-    let model = genmodels::train::init_model(config, &binary_28x28(), device);
+    // 28x28 binary, or 8-bit for a model of 8-bit images only (PixelCNN++; the benchmark's
+    // binary images are then its 0s and 255s).
+    let binary = binary_28x28();
+    let spec = match config.model.accepts(&binary) {
+        Ok(()) => binary,
+        Err(_) => genmodels::models::ImageSpec {
+            levels: genmodels::data::Levels::Bits8,
+            ..binary
+        },
+    };
+    let model = genmodels::train::init_model(config, &spec, device);
     if let Some(path) = weights {
         let mut store = SafetensorsStore::from_file(path)
             .with_to_adapter(BurnToPyTorchAdapter)
