@@ -423,19 +423,6 @@ fn real_config(name: &str) -> genmodels::config::RunConfig {
     genmodels::config::RunConfig::load(&path).expect("a shipped config")
 }
 
-/// 28x28 binary images, as binarized MNIST.
-fn binary_28x28() -> genmodels::models::ImageSpec {
-    use genmodels::data::{ImageShape, Levels};
-    genmodels::models::ImageSpec {
-        shape: ImageShape {
-            channels: 1,
-            height: 28,
-            width: 28,
-        },
-        levels: Levels::Binary,
-    }
-}
-
 /// The model of a real workload, built as `genmodels train` builds it (the config's seed),
 /// with its weights written to `weights` (safetensors, PyTorch's layout) when given.
 fn real_model(
@@ -444,16 +431,8 @@ fn real_model(
     weights: Option<&std::path::Path>,
 ) -> genmodels::models::AnyModel {
     use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
-    // 28x28 binary, or 8-bit for a model of 8-bit images only (PixelCNN++; the benchmark's
-    // binary images are then its 0s and 255s).
-    let binary = binary_28x28();
-    let spec = match config.model.accepts(&binary) {
-        Ok(()) => binary,
-        Err(_) => genmodels::models::ImageSpec {
-            levels: genmodels::data::Levels::Bits8,
-            ..binary
-        },
-    };
+    // For PixelCNN++ (8-bit only) the benchmark's binary images are its 0s and 255s.
+    let spec = genmodels::models::benchmark_image(&config.model);
     let model = genmodels::train::init_model(config, &spec, device);
     if let Some(path) = weights {
         let mut store = SafetensorsStore::from_file(path)

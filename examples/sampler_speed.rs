@@ -9,8 +9,7 @@
 //! cached sampler is always timed on whole images. Weights are random (speed does not depend
 //! on them); the model shape comes from the config's `[model]` table.
 use burn::tensor::Device;
-use genmodels::data::{ImageShape, Levels};
-use genmodels::models::{ImageSpec, build};
+use genmodels::models::{benchmark_image, build};
 use genmodels::progress::Silent;
 use genmodels::sample::{self, SampleSpec};
 use std::time::Instant;
@@ -29,23 +28,9 @@ fn main() -> genmodels::Result<()> {
         .collect();
     let naive_pixels: usize = args.get(3).and_then(|p| p.parse().ok()).unwrap_or(784);
     let config = genmodels::config::RunConfig::load(std::path::Path::new(config_path))?;
-    let spec = config.image.unwrap_or_else(|| {
-        let binary = ImageSpec {
-            shape: ImageShape {
-                channels: 1,
-                height: 28,
-                width: 28,
-            },
-            levels: Levels::Binary,
-        };
-        match config.model.accepts(&binary) {
-            Ok(()) => binary,
-            Err(_) => ImageSpec {
-                levels: Levels::Bits8,
-                ..binary
-            },
-        }
-    });
+    let spec = config
+        .image
+        .unwrap_or_else(|| benchmark_image(&config.model));
     let shape = spec.shape;
     let device = Device::flex();
     device.seed(1);

@@ -195,6 +195,26 @@ pub trait Model: Trainable {
     }
 }
 
+/// The 28x28 image a bench or example builds `model` for when its config names none: binary
+/// (binarized MNIST's), or 8-bit for a model of 8-bit images only (PixelCNN++).
+pub fn benchmark_image(model: &ModelConfig) -> ImageSpec {
+    let binary = ImageSpec {
+        shape: ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        levels: Levels::Binary,
+    };
+    match model.accepts(&binary) {
+        Ok(()) => binary,
+        Err(_) => ImageSpec {
+            levels: Levels::Bits8,
+            ..binary
+        },
+    }
+}
+
 /// What to sample: image shape and levels, the seed, and for a class-conditional model the
 /// class of each image.
 #[derive(Debug, Clone, Copy)]

@@ -329,6 +329,17 @@ impl HostWindowConv {
         })
     }
 
+    /// A 1x1 convolution at its own position.
+    pub fn pointwise(conv: HostConv) -> Self {
+        Self {
+            conv,
+            stride: 1,
+            top: 0,
+            left: 0,
+            shift_right: 0,
+        }
+    }
+
     fn strided(conv: &StridedConv) -> crate::Result<Self> {
         Ok(Self {
             stride: 2,

@@ -119,10 +119,11 @@ impl Node {
     }
 }
 
-/// The model as a graph, in the forward's order (every node reads only earlier ones).
+/// The model as a graph, in the forward's order (every node reads only earlier ones), with
+/// its schedule: both depend on the image size only, so every group shares them.
 pub(crate) struct Graph {
     nodes: Vec<Node>,
-    channels: usize,
+    schedule: Schedule,
 }
 
 /// Builds the graph of `mixture_parameters` for `height x width` images.
@@ -209,13 +210,7 @@ impl Builder {
                 let columns: Vec<usize> = (offset..offset + width)
                     .chain(total + offset..total + offset + width)
                     .collect();
-                let conv = HostWindowConv {
-                    conv: columns_of(nin, &columns, j == 0),
-                    stride: 1,
-                    top: 0,
-                    left: 0,
-                    shift_right: 0,
-                };
+                let conv = HostWindowConv::pointwise(columns_of(nin, &columns, j == 0));
                 terms.push(self.term(a, Read::ConcatElu, &conv));
                 offset += width;
             }
@@ -300,118 +295,15 @@ impl Graph {
                 ul = g.block(left_block, ul, &[u, above_left.pop().unwrap()]);
             }
         }
-        let output = HostWindowConv {
-            conv: host.output.clone(),
-            stride: 1,
-            top: 0,
-            left: 0,
-            shift_right: 0,
-        };
-        let out = g.term(ul, Read::Elu, &output);
+        let out = g.term(
+            ul,
+            Read::Elu,
+            &HostWindowConv::pointwise(host.output.clone()),
+        );
         g.node(vec![out], Post::Identity);
         Self {
+            schedule: schedule(&g.nodes),
             nodes: g.nodes,
-            channels: c,
-        }
-    }
-
-    /// When each position of each node is computed, and how much of each node is kept.
-    fn schedule(&self) -> Schedule {
-        let pixels = self.nodes[0].positions();
-        let mut ready: Vec<Vec<usize>> = vec![(1..=pixels).collect()];
-        for node in &self.nodes[1..] {
-            let times = (0..node.positions())
-                .map(|q| {
-                    let (r, c) = (q / node.width, q % node.width);
-                    let mut t = 0;
-                    for term in &node.terms {
-                        let source = &self.nodes[term.source];
-                        for (_, _, at) in Node::reads(term, source, r, c) {
-                            t = t.max(ready[term.source][at]);
-                        }
-                    }
-                    if let Post::Gate { residual } = node.post {
-                        t = t.max(ready[residual][q]);
-                    }
-                    t
-                })
-                .collect();
-            ready.push(times);
-        }
-        let output = ready.last().expect("an output node");
-        // Causality: the mixture at pixel p may read pixels before p only.
-        if let Some(p) = (0..pixels).find(|&p| output[p] > p) {
-            panic!(
-                "PixelCNN++ cache: the output at pixel {p} needs {} pixels drawn: the graph is not causal",
-                output[p]
-            );
-        }
-        // The last time each position is read: by later nodes when they are computed, and the
-        // output at pixel p by the sampler at time p.
-        let mut last_read: Vec<Vec<Option<usize>>> =
-            ready.iter().map(|t| vec![None; t.len()]).collect();
-        let mut note = |node: usize, q: usize, t: usize| {
-            let last = &mut last_read[node][q];
-            *last = Some(last.map_or(t, |l: usize| l.max(t)));
-        };
-        for (index, node) in self.nodes.iter().enumerate().skip(1) {
-            for (q, &t) in ready[index].iter().enumerate() {
-                let (r, c) = (q / node.width, q % node.width);
-                for term in &node.terms {
-                    for (_, _, at) in Node::reads(term, &self.nodes[term.source], r, c) {
-                        note(term.source, at, t);
-                    }
-                }
-                if let Post::Gate { residual } = node.post {
-                    note(residual, q, t);
-                }
-            }
-        }
-        for p in 0..pixels {
-            note(self.nodes.len() - 1, p, p);
-        }
-        // Keep the fewest rows such that no position is overwritten (by the one that many rows
-        // below it, in the same slot) before its last read: the later one must be computed at a
-        // strictly later time, as within one time a node is computed before its readers. The
-        // input is kept whole (the sampler writes it).
-        let span = (self.nodes.iter().enumerate())
-            .map(|(index, node)| {
-                let rows = (1..node.height)
-                    .find(|&rows| {
-                        let span = rows * node.width;
-                        (0..node.positions()).all(|q| {
-                            let Some(last) = last_read[index][q] else {
-                                return true;
-                            };
-                            (q + span..node.positions())
-                                .step_by(span)
-                                .all(|later| ready[index][later] > last)
-                        })
-                    })
-                    .filter(|_| index > 0)
-                    .unwrap_or(node.height);
-                rows * node.width
-            })
-            .collect();
-        let mut order = Vec::with_capacity(ready.len());
-        let mut starts = Vec::with_capacity(ready.len());
-        for times in &ready {
-            let mut positions: Vec<u32> = (0..times.len() as u32).collect();
-            positions.sort_by_key(|&q| times[q as usize]);
-            let mut start = vec![0u32; pixels + 2];
-            for &t in times {
-                start[t + 1] += 1;
-            }
-            for t in 1..start.len() {
-                start[t] += start[t - 1];
-            }
-            order.push(positions);
-            starts.push(start);
-        }
-        Schedule {
-            order,
-            starts,
-            span,
         }
     }
 
@@ -436,7 +328,7 @@ impl Graph {
                     .zip(&term.taps.bias)
                     .for_each(|(a, b)| *a += b);
             }
-            let span = group.schedule.span[term.source];
+            let span = self.schedule.span[term.source];
             for (dy, dx, at) in Node::reads(term, source, r, c) {
                 let at = at % span;
                 let x: &[f32] = match term.read {
@@ -452,7 +344,7 @@ impl Graph {
                         let f = source.features;
                         scratch.clear();
                         let raw = &group.values[term.source][at * n * f..(at + 1) * n * f];
-                        scratch.extend(raw.iter().map(|&v| elu_pair(v).0));
+                        scratch.extend(raw.iter().map(|&v| kernels::elu_pair(v).0));
                         &scratch
                     }
                 };
@@ -460,22 +352,20 @@ impl Graph {
             }
         }
         let f = node.features;
-        let slot = q % group.schedule.span[index];
+        let slot = q % self.schedule.span[index];
         // Every node reads only earlier ones.
         let (earlier, rest) = group.values.split_at_mut(index);
         let out = &mut rest[0][slot * n * f..(slot + 1) * n * f];
         match node.post {
             Post::Identity => out.copy_from_slice(&acc),
             Post::Gate { residual } => {
-                let at = q % group.schedule.span[residual];
+                let at = q % self.schedule.span[residual];
                 let res = &earlier[residual][at * n * f..(at + 1) * n * f];
-                for i in 0..n {
-                    let halves = &acc[i * 2 * f..(i + 1) * 2 * f];
-                    let (value, gate) = halves.split_at(f);
-                    let (out, res) = (&mut out[i * f..(i + 1) * f], &res[i * f..(i + 1) * f]);
-                    for j in 0..f {
-                        out[j] = res[j] + value[j] * kernels::sigmoid(gate[j]);
-                    }
+                // The model's own fused op, image by image: [n][2f] halves, [n][f] residuals.
+                for ((out, res), halves) in
+                    (out.chunks_exact_mut(f).zip(res.chunks_exact(f))).zip(acc.chunks_exact(2 * f))
+                {
+                    kernels::residual_gate_forward(res, halves, out);
                 }
             }
         }
@@ -483,22 +373,112 @@ impl Graph {
             let out = &group.values[index][slot * n * f..(slot + 1) * n * f];
             let activated = &mut group.concat_elu[index][slot * n * 2 * f..(slot + 1) * n * 2 * f];
             for (v, a) in out.chunks_exact(f).zip(activated.chunks_exact_mut(2 * f)) {
-                let (plus, minus) = a.split_at_mut(f);
-                for j in 0..f {
-                    (plus[j], minus[j]) = elu_pair(v[j]);
-                }
+                kernels::concat_elu_forward(v, a);
             }
         }
         (group.acc, group.scratch) = (acc, scratch);
     }
 }
 
-/// `(elu(x), elu(-x))` from one exponential, branch-free so that the loops vectorise; the
-/// model's `max(x, 0) + (exp(min(x, 0)) - 1)` with the kernels' exp (within 1e-7 of libm's).
-#[inline(always)]
-fn elu_pair(x: f32) -> (f32, f32) {
-    let e = kernels::exp_nonpositive(-x.abs()) - 1.0;
-    if x > 0.0 { (x, e) } else { (e, -x) }
+/// When each position of each node of `nodes` (the graph, in order) is computed, and how much of
+/// each node is kept.
+fn schedule(nodes: &[Node]) -> Schedule {
+    let pixels = nodes[0].positions();
+    let mut ready: Vec<Vec<usize>> = vec![(1..=pixels).collect()];
+    for node in &nodes[1..] {
+        let times = (0..node.positions())
+            .map(|q| {
+                let (r, c) = (q / node.width, q % node.width);
+                let mut t = 0;
+                for term in &node.terms {
+                    let source = &nodes[term.source];
+                    for (_, _, at) in Node::reads(term, source, r, c) {
+                        t = t.max(ready[term.source][at]);
+                    }
+                }
+                if let Post::Gate { residual } = node.post {
+                    t = t.max(ready[residual][q]);
+                }
+                t
+            })
+            .collect();
+        ready.push(times);
+    }
+    let output = ready.last().expect("an output node");
+    // Causality: the mixture at pixel p may read pixels before p only.
+    if let Some(p) = (0..pixels).find(|&p| output[p] > p) {
+        panic!(
+            "PixelCNN++ cache: the output at pixel {p} needs {} pixels drawn: the graph is not causal",
+            output[p]
+        );
+    }
+    // The last time each position is read: by later nodes when they are computed, and the
+    // output at pixel p by the sampler at time p.
+    let mut last_read: Vec<Vec<Option<usize>>> =
+        ready.iter().map(|t| vec![None; t.len()]).collect();
+    let mut note = |node: usize, q: usize, t: usize| {
+        let last = &mut last_read[node][q];
+        *last = Some(last.map_or(t, |l: usize| l.max(t)));
+    };
+    for (index, node) in nodes.iter().enumerate().skip(1) {
+        for (q, &t) in ready[index].iter().enumerate() {
+            let (r, c) = (q / node.width, q % node.width);
+            for term in &node.terms {
+                for (_, _, at) in Node::reads(term, &nodes[term.source], r, c) {
+                    note(term.source, at, t);
+                }
+            }
+            if let Post::Gate { residual } = node.post {
+                note(residual, q, t);
+            }
+        }
+    }
+    for p in 0..pixels {
+        note(nodes.len() - 1, p, p);
+    }
+    // Keep the fewest rows such that no position is overwritten (by the one that many rows
+    // below it, in the same slot) before its last read: the later one must be computed at a
+    // strictly later time, as within one time a node is computed before its readers. The
+    // input is kept whole (the sampler writes it).
+    let span = (nodes.iter().enumerate())
+        .map(|(index, node)| {
+            let rows = (1..node.height)
+                .find(|&rows| {
+                    let span = rows * node.width;
+                    (0..node.positions()).all(|q| {
+                        let Some(last) = last_read[index][q] else {
+                            return true;
+                        };
+                        (q + span..node.positions())
+                            .step_by(span)
+                            .all(|later| ready[index][later] > last)
+                    })
+                })
+                .filter(|_| index > 0)
+                .unwrap_or(node.height);
+            rows * node.width
+        })
+        .collect();
+    let mut order = Vec::with_capacity(ready.len());
+    let mut starts = Vec::with_capacity(ready.len());
+    for times in &ready {
+        let mut positions: Vec<u32> = (0..times.len() as u32).collect();
+        positions.sort_by_key(|&q| times[q as usize]);
+        let mut start = vec![0u32; pixels + 2];
+        for &t in times {
+            start[t + 1] += 1;
+        }
+        for t in 1..start.len() {
+            start[t] += start[t - 1];
+        }
+        order.push(positions);
+        starts.push(start);
+    }
+    Schedule {
+        order,
+        starts,
+        span,
+    }
 }
 
 /// When each position is computed and where it is kept.
@@ -513,13 +493,12 @@ struct Schedule {
 }
 
 /// A group of `n` images: every node's values (and `concat_elu` where read so), laid out
-/// `[position][image][features]`, and the schedule.
+/// `[slot][image][features]` (slots: [`Schedule::span`]).
 pub(crate) struct Group {
     n: usize,
     width: usize,
     values: Vec<Vec<f32>>,
     concat_elu: Vec<Vec<f32>>,
-    schedule: Schedule,
     /// The next ready time to compute.
     next: usize,
     /// Scratch: a node's sum of terms `[n][outputs]`, and an activated source.
@@ -567,7 +546,7 @@ impl Incremental for Model<'_> {
     fn group(&self, height: usize, width: usize, classes: &[Option<usize>], x: Vec<f32>) -> Group {
         let graph = self.graph(height, width);
         let n = classes.len();
-        let c = graph.channels;
+        let c = self.host.image_channels;
         let plane = height * width;
         // [n][c][H][W] -> [H][W][n][c + 1], the last feature the constant 1.
         let mut input = vec![1f32; plane * n * (c + 1)];
@@ -578,10 +557,9 @@ impl Incremental for Model<'_> {
                 }
             }
         }
-        let schedule = graph.schedule();
         let mut values = vec![input];
         let mut concat_elu = vec![Vec::new()];
-        for (node, span) in graph.nodes.iter().zip(&schedule.span).skip(1) {
+        for (node, span) in graph.nodes.iter().zip(&graph.schedule.span).skip(1) {
             values.push(vec![0.0; span * n * node.features]);
             concat_elu.push(if node.concat_elu {
                 vec![0.0; span * n * 2 * node.features]
@@ -594,7 +572,6 @@ impl Incremental for Model<'_> {
             width,
             values,
             concat_elu,
-            schedule,
             next: 0,
             current: 0,
             acc: Vec::new(),
@@ -616,10 +593,10 @@ impl Incremental for Model<'_> {
         while group.next <= t {
             let time = group.next;
             for index in 1..graph.nodes.len() {
-                let starts = &group.schedule.starts[index];
+                let starts = &graph.schedule.starts[index];
                 let (from, to) = (starts[time] as usize, starts[time + 1] as usize);
                 for k in from..to {
-                    let q = group.schedule.order[index][k] as usize;
+                    let q = graph.schedule.order[index][k] as usize;
                     graph.compute(group, index, q);
                 }
             }
@@ -632,7 +609,8 @@ impl Incremental for Model<'_> {
     fn logits<'a>(&self, group: &'a Group, image: usize) -> &'a [f32] {
         let p = self.outputs();
         let out = group.values.last().expect("an output node");
-        let slot = group.current % group.schedule.span.last().expect("an output node");
+        let span = self.built().schedule.span.last().expect("an output node");
+        let slot = group.current % span;
         &out[(slot * group.n + image) * p..][..p]
     }
 
@@ -699,8 +677,7 @@ mod tests {
         };
         let model = PixelCnnPpConfig::default().init(&spec, &device);
         let graph = Graph::of(&model.to_host().unwrap(), 28, 28);
-        let schedule = graph.schedule();
-        let kept: usize = (graph.nodes.iter().zip(&schedule.span))
+        let kept: usize = (graph.nodes.iter().zip(&graph.schedule.span))
             .map(|(n, s)| s * n.features)
             .sum();
         let whole: usize = (graph.nodes.iter())
