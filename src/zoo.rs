@@ -205,12 +205,13 @@ impl Zoo {
             .collect()
     }
 
-    /// Entries whose run is not finished (planned epochs not trained and not converged), in
-    /// priority order: what `zoo/train.sh` resumes.
+    /// Entries whose run is not finished (planned epochs not trained and not converged) and
+    /// not stopped, in priority order: what `zoo/train.sh` resumes.
     pub fn pending(&self) -> Result<Vec<&Entry>> {
         let mut out = Vec::new();
         for entry in &self.entries {
-            if !run_progress(&self.dir.join(&entry.name))?.finished {
+            let p = run_progress(&self.dir.join(&entry.name))?;
+            if !p.finished && !p.stopped {
                 out.push(entry);
             }
         }
@@ -240,15 +241,24 @@ pub struct RunProgress {
     /// No new best validation NLL for `patience` epochs.
     pub converged: bool,
     pub finished: bool,
+    /// Stopped by hand before it finished: its last checkpoint keeps the training state but
+    /// not the weights and optimiser state (dropped to keep the zoo within its size), so it
+    /// cannot resume and `pending` skips it.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// Reads where the run in `run_dir` stands (a run that has not started: epoch 0).
 pub fn run_progress(run_dir: &Path) -> Result<RunProgress> {
     let config = crate::config::load_run_config(run_dir)?;
-    let state = match train::checkpoint::locate(run_dir, Which::Last)? {
-        Some(dir) => train::checkpoint::read_state(&dir)?,
+    let last = train::checkpoint::locate(run_dir, Which::Last)?;
+    let state = match &last {
+        Some(dir) => train::checkpoint::read_state(dir)?,
         None => Default::default(),
     };
+    let finished = train::finished(&config.train, &state);
+    let stopped =
+        !finished && last.is_some_and(|dir| !dir.join(train::checkpoint::MODEL_FILE).is_file());
     Ok(RunProgress {
         epochs_completed: state.epoch,
         planned_epochs: config.train.epochs,
@@ -257,7 +267,8 @@ pub fn run_progress(run_dir: &Path) -> Result<RunProgress> {
         best_epoch: state.best_epoch,
         best_valid_nll: state.best_valid_nll,
         converged: train::converged(&config.train, &state),
-        finished: train::finished(&config.train, &state),
+        finished,
+        stopped,
     })
 }
 
@@ -518,7 +529,7 @@ impl Card {
             date = self.date,
             eval = self.eval_command,
             train = self.train_command,
-            train_label = if p.finished {
+            train_label = if p.finished || p.stopped {
                 "Train it again from its recipe"
             } else {
                 "Continue the training"
@@ -558,9 +569,14 @@ fn learning_curve(metrics: &[train::EpochMetrics]) -> String {
     out
 }
 
-/// "converged", "finished its N epochs" or "still training".
+/// "converged", "finished its N epochs", "stopped at epoch N" or "still training".
 pub fn status_line(p: &RunProgress) -> String {
-    if p.converged {
+    if p.stopped {
+        format!(
+            "stopped at epoch {} of {} (its weights and optimiser state were dropped to keep the zoo small: it cannot resume)",
+            p.epochs_completed, p.planned_epochs
+        )
+    } else if p.converged {
         format!(
             "converged (no new best validation NLL since epoch {})",
             p.best_epoch.unwrap_or(0)

@@ -154,4 +154,33 @@ fn a_zoo_entry_trains_resumes_and_gets_a_card_whose_figures_reproduce() {
         table.contains("tiny") && table.contains(&format!("{:.2}", card.figure)),
         "{table}"
     );
+    // Planned for longer, the run is pending again; `zoo stop` drops its last checkpoint's
+    // payload, after which nothing resumes it and `--resume` says why.
+    config.train.epochs = 3;
+    genmodels::config::save_config(&run, &config).unwrap();
+    let last = train::checkpoint::locate(&run, Which::Last)
+        .unwrap()
+        .unwrap();
+    genmodels::train::checkpoint::save(
+        &run,
+        Which::Last,
+        &trained.model,
+        None,
+        None,
+        &train::checkpoint::read_state(&last).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(genmodels(&["zoo", "pending"]).trim(), "tiny");
+    genmodels(&["zoo", "stop", "tiny"]);
+    assert_eq!(genmodels(&["zoo", "pending"]).trim(), "");
+    let progress = zoo::run_progress(&run).unwrap();
+    assert!(progress.stopped && !progress.finished, "{progress:?}");
+    let resumed = genmodels_in(zoo.path(), &["train", "--resume", "--out", "zoo:tiny"]);
+    let err = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        !resumed.status.success() && err.contains("keeps only its training state"),
+        "{err}"
+    );
+    let again = genmodels_in(zoo.path(), &["zoo", "stop", "tiny"]);
+    assert!(!again.status.success());
 }

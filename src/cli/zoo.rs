@@ -37,6 +37,10 @@ pub enum ZooAction {
     },
     /// The names of the runs that are not finished, in the catalogue's order.
     Pending,
+    /// Stop a run that has not finished for good: keep its best weights and where it stopped,
+    /// drop the weights and optimiser state of its last checkpoint (the zoo's size limit), so
+    /// that `pending` skips it. Then `zoo update NAME --keep-figure` rewrites its card.
+    Stop { name: String },
 }
 
 pub fn run(action: ZooAction, data_dir: &Path) -> Result<()> {
@@ -50,6 +54,7 @@ pub fn run(action: ZooAction, data_dir: &Path) -> Result<()> {
             }
             Ok(())
         }
+        ZooAction::Stop { name } => stop(&zoo, zoo.entry(&name)?),
         ZooAction::Update {
             names,
             keep_figure,
@@ -74,6 +79,39 @@ pub fn run(action: ZooAction, data_dir: &Path) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn stop(zoo: &Zoo, entry: &Entry) -> Result<()> {
+    let dir = zoo.dir.join(&entry.name);
+    let progress = zoo::run_progress(&dir)?;
+    if progress.finished || progress.stopped {
+        bail!(
+            "{}: {}; nothing to stop",
+            entry.name,
+            zoo::status_line(&progress)
+        );
+    }
+    let (Some(best), Some(last)) = (
+        train::checkpoint::locate(&dir, Which::Best)?,
+        train::checkpoint::locate(&dir, Which::Last)?,
+    ) else {
+        bail!(
+            "{} has no best checkpoint to ship yet: train it for an epoch before stopping it",
+            dir.display()
+        );
+    };
+    let freed = train::checkpoint::slim(&last)?;
+    println!(
+        "{}: stopped at epoch {} (step {}); {:.1} MB of training state dropped, {} kept; \
+         now `genmodels zoo update {} --keep-figure`",
+        entry.name,
+        progress.epochs_completed,
+        progress.steps,
+        freed as f64 / 1e6,
+        best.display(),
+        entry.name
+    );
+    Ok(())
 }
 
 fn list(zoo: &Zoo) -> Result<()> {
@@ -284,7 +322,7 @@ fn update(
         machine: zoo::Machine::this(),
         date: zoo::today(),
         eval_command: eval_cmd,
-        train_command: if progress.finished {
+        train_command: if progress.finished || progress.stopped {
             // A finished run's last checkpoint is slimmed: re-running the recipe is what is left.
             format!(
                 "genmodels train --config zoo/{}/config.toml --out runs/{}",

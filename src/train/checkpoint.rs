@@ -218,6 +218,9 @@ fn verify(dir: &Path, file: &str, state: &TrainState) -> Result<()> {
         return Ok(());
     };
     let path = dir.join(file);
+    if !path.is_file() {
+        return Err(missing(&path));
+    }
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let found = sha256_hex(&bytes);
     if &found != expected {
@@ -231,10 +234,22 @@ fn verify(dir: &Path, file: &str, state: &TrainState) -> Result<()> {
     Ok(())
 }
 
+/// A payload file of a checkpoint is not there: say whether the checkpoint was slimmed on
+/// purpose (its `state.json` is left) or is incomplete.
+fn missing(path: &Path) -> Error {
+    let note = match path.parent().map(|d| d.join(STATE_FILE)) {
+        Some(state) if state.is_file() => {
+            "checkpoint file missing: this checkpoint keeps only its training state (the run finished or was stopped, and its weights and optimiser state were dropped to keep the zoo small); train the recipe again into a new folder"
+        }
+        _ => "checkpoint file missing",
+    };
+    Error::bad_file(path, note)
+}
+
 /// Loads a safetensors file into `model`, refusing missing, unexpected or malformed tensors.
 fn load_weights<M: Module>(model_path: &Path, mut model: M) -> Result<M> {
     if !model_path.is_file() {
-        return Err(Error::bad_file(model_path, "checkpoint weights missing"));
+        return Err(missing(model_path));
     }
     let mut store = SafetensorsStore::from_file(model_path);
     let result = model.load_from(&mut store).map_err(|e| {
@@ -258,16 +273,19 @@ fn load_weights<M: Module>(model_path: &Path, mut model: M) -> Result<M> {
 }
 
 /// Removes the weights, their average and the optimiser state from the checkpoint folder
-/// `dir`, keeping its `state.json`: what a finished run keeps of its last checkpoint, so that
-/// where it stopped is still known but a repository does not carry state no one resumes.
-pub fn slim(dir: &Path) -> Result<()> {
+/// `dir`, keeping its `state.json`: what a finished (or stopped) run keeps of its last
+/// checkpoint, so that where it stopped is still known but a repository does not carry state
+/// no one resumes. Returns the bytes removed.
+pub fn slim(dir: &Path) -> Result<u64> {
+    let mut freed = 0;
     for file in PAYLOAD_FILES {
         let path = dir.join(file);
         if path.is_file() {
+            freed += std::fs::metadata(&path).map_or(0, |m| m.len());
             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
-    Ok(())
+    Ok(freed)
 }
 
 /// Loads the optimiser state saved beside a checkpoint.
