@@ -50,6 +50,16 @@ pub fn classify_file(split: &str) -> String {
     format!("classify-{split}.json")
 }
 
+/// The Bayes classifier's confusion matrices on `split`, beside the report (SVG).
+pub fn confusion_file(split: &str) -> String {
+    format!("confusion-{split}.svg")
+}
+
+/// Out-of-distribution inputs with both classifiers' verdicts (`classify --reject`), SVG.
+pub fn verdicts_file(split: &str) -> String {
+    format!("verdicts-{split}.svg")
+}
+
 /// The stem of the OOD report and histogram (`genmodels ood`) of `in_data` against
 /// `out_data`, in the density run: `<stem>.json`, `<stem>.svg`.
 pub fn ood_stem(in_data: &str, out_data: &str) -> String {

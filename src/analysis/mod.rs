@@ -8,6 +8,7 @@ pub mod classify;
 pub mod features;
 pub mod ood;
 pub mod semi;
+pub mod verdicts;
 
 use crate::data::{self, ImageSet};
 use crate::error::{Error, Result};

@@ -2,8 +2,9 @@
 //! are [`crate::analysis::classify`] and [`crate::analysis::ood`]).
 
 use super::{device, progress::TerminalProgress};
-use crate::analysis::classify::{BayesReport, ClassifyRequest, classify as bayes_classify};
+use crate::analysis::classify::{BayesReport, ClassifyRequest, Scores, classify as bayes_classify};
 use crate::analysis::ood::{OodRequest, ood};
+use crate::analysis::verdicts::RejectRequest;
 use crate::data::Split;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,17 @@ pub struct ClassifyArgs {
     pub limit: Option<usize>,
     #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
+    /// Inputs unlike the data, shown to both classifiers: data sets whose test images are
+    /// judged, or `noise`, comma-separated (e.g. `fashion-mnist,noise`). Needs --baseline; draws
+    /// MODEL/verdicts-<split>.svg.
+    #[arg(long, value_delimiter = ',')]
+    pub reject: Vec<String>,
+    /// Images judged per --reject set, and validation images behind the rejection threshold.
+    #[arg(long, default_value_t = 500)]
+    pub reject_pool: usize,
+    /// Images drawn per set: the ones the discriminative classifier labels most confidently.
+    #[arg(long, default_value_t = 8)]
+    pub reject_show: usize,
 }
 
 pub fn classify(a: ClassifyArgs, data_dir: &Path) -> Result<BayesReport> {
@@ -32,6 +44,11 @@ pub fn classify(a: ClassifyArgs, data_dir: &Path) -> Result<BayesReport> {
         split: a.split,
         limit: a.limit,
         batch_size: a.batch_size,
+        reject: (!a.reject.is_empty()).then_some(RejectRequest {
+            sets: a.reject,
+            pool: a.reject_pool,
+            show: a.reject_show,
+        }),
     };
     let report = bayes_classify(&request, data_dir, &device(), &mut TerminalProgress::new())?;
     println!("benchmark: {} ({} images)", report.benchmark, report.images);
@@ -40,14 +57,56 @@ pub fn classify(a: ClassifyArgs, data_dir: &Path) -> Result<BayesReport> {
         report.bayes.accuracy * 100.0,
         report.bayes.ece
     );
+    print_mistakes(&report.bayes);
     if let Some(d) = &report.discriminative {
         println!(
             "discriminative baseline p(y|x): accuracy {:.2}%, ECE {:.4}",
             d.accuracy * 100.0,
             d.ece
         );
+        print_mistakes(d);
+    }
+    println!("confusion matrices: {}", report.confusion_picture.display());
+    if let Some(v) = &report.verdicts {
+        println!(
+            "\nreject when -log p(x) > {:.2} nats ({:.0}th percentile on {} validation images)",
+            v.threshold_nll,
+            v.threshold_quantile * 100.0,
+            v.threshold_images
+        );
+        println!(
+            "| inputs | images | labelled with >= {:.0}% confidence | rejected by p(x) | confident ones rejected | mean -log p(x) |\n|---|---:|---:|---:|---:|---:|",
+            crate::analysis::verdicts::CONFIDENT * 100.0
+        );
+        for s in std::iter::once(&v.in_distribution).chain(&v.sets) {
+            println!(
+                "| {} | {} | {:.1}% | {:.1}% | {:.1}% | {:.1} |",
+                s.benchmark,
+                s.images,
+                s.confident_share * 100.0,
+                s.rejected_share * 100.0,
+                s.confident_rejected_share * 100.0,
+                s.mean_nll
+            );
+        }
+        println!("verdicts: {}", v.picture.display());
     }
     Ok(report)
+}
+
+/// "most confused: 4 as 9 (12), ..." for a classifier's scores.
+fn print_mistakes(scores: &Scores) {
+    let top: Vec<String> = scores
+        .top_confusions(5)
+        .iter()
+        .map(|(t, p, n)| format!("{t} as {p} ({n})"))
+        .collect();
+    if !top.is_empty() {
+        println!(
+            "  most frequent mistakes (true as predicted): {}",
+            top.join(", ")
+        );
+    }
 }
 
 /// `genmodels ood` arguments.

@@ -397,6 +397,9 @@ fn test_figure(
                     split: Split::Test,
                     limit,
                     batch_size: 100,
+                    reject: Vec::new(),
+                    reject_pool: 0,
+                    reject_show: 0,
                 },
                 data_dir,
             )?;

@@ -97,12 +97,7 @@ pub fn accuracy_and_ece(posteriors: &[Vec<f64>], labels: &[u8], bins: usize) -> 
     let mut bin_confidence = vec![0.0; bins];
     let mut correct_total = 0.0;
     for (p, &label) in posteriors.iter().zip(labels) {
-        let (predicted, confidence) =
-            p.iter()
-                .enumerate()
-                .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
-                    if v > best.1 { (i, v) } else { best }
-                });
+        let (predicted, confidence) = argmax(p);
         let correct = (predicted == label as usize) as u8 as f64;
         correct_total += correct;
         let b = ((confidence * bins as f64) as usize).min(bins - 1);
@@ -119,6 +114,27 @@ pub fn accuracy_and_ece(posteriors: &[Vec<f64>], labels: &[u8], bins: usize) -> 
         })
         .sum();
     (correct_total / n, ece)
+}
+
+/// The class a posterior picks (the first of equal maxima) and its probability.
+pub fn argmax(p: &[f64]) -> (usize, f64) {
+    p.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+}
+
+/// Confusion counts `[true class][predicted class]` of posteriors over `classes` classes.
+pub fn confusion(posteriors: &[Vec<f64>], labels: &[u8], classes: usize) -> Vec<Vec<u64>> {
+    let mut counts = vec![vec![0u64; classes]; classes];
+    for (p, &label) in posteriors.iter().zip(labels) {
+        let predicted = argmax(p).0;
+        if (label as usize) < classes && predicted < classes {
+            counts[label as usize][predicted] += 1;
+        }
+    }
+    counts
 }
 
 #[cfg(test)]
@@ -142,5 +158,12 @@ mod tests {
         let over = vec![vec![0.99, 0.01]; 4];
         let (_, ece) = accuracy_and_ece(&over, &[0, 1, 0, 1], 10);
         assert!((ece - 0.49).abs() < 1e-12);
+    }
+
+    #[test]
+    fn confusion_counts_true_rows_and_predicted_columns() {
+        let p = [vec![0.9, 0.1], vec![0.2, 0.8], vec![0.6, 0.4]];
+        // Labels 0, 0, 1: one right 0, one 0 taken for 1, one 1 taken for 0.
+        assert_eq!(confusion(&p, &[0, 0, 1], 2), vec![vec![1, 1], vec![1, 0]]);
     }
 }

@@ -4,6 +4,8 @@ use crate::data::{ImageShape, Levels};
 use crate::error::{Error, Result};
 use std::path::Path;
 
+pub mod panels;
+
 /// Pixels per image pixel in grids (28x28 digits become 84x84).
 const ZOOM: u32 = 3;
 /// Gap between grid cells, in output pixels.
@@ -18,6 +20,18 @@ pub fn save_grid(
     levels: Levels,
     columns: usize,
 ) -> Result<()> {
+    let bytes = grid_png(images, shape, levels, columns)
+        .map_err(|e| Error::bad_file(path, format!("cannot encode PNG: {e}")))?;
+    crate::atomic::write_atomic(path, &bytes)
+}
+
+/// The PNG bytes of [`save_grid`]'s picture.
+pub fn grid_png(
+    images: &[Option<&[u8]>],
+    shape: ImageShape,
+    levels: Levels,
+    columns: usize,
+) -> std::result::Result<Vec<u8>, image::ImageError> {
     let columns = columns.max(1) as u32;
     let rows = images.len().div_ceil(columns as usize).max(1) as u32;
     let (cw, ch) = (shape.width as u32 * ZOOM, shape.height as u32 * ZOOM);
@@ -51,13 +65,11 @@ pub fn save_grid(
         }
     }
     let mut bytes = Vec::new();
-    canvas
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .map_err(|e| Error::bad_file(path, format!("cannot encode PNG: {e}")))?;
-    crate::atomic::write_atomic(path, &bytes)
+    canvas.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )?;
+    Ok(bytes)
 }
 
 /// Cells of a contiguous image buffer.

@@ -113,6 +113,76 @@ fn classify_and_ood_commands() {
             && t.contains("discriminative baseline"),
         "{t}"
     );
+    assert!(
+        t.contains("most frequent mistakes") || t.contains("100.00%"),
+        "{t}"
+    );
+    assert!(conditional.join("confusion-test.svg").is_file());
+    // Noise shown to both: the classifier labels it, p(x) ranks it below real test images.
+    let out = genmodels(
+        &[
+            "classify",
+            "--model",
+            conditional.to_str().unwrap(),
+            "--baseline",
+            classifier.to_str().unwrap(),
+            "--limit",
+            "20",
+            "--reject",
+            "noise",
+            "--reject-pool",
+            "16",
+            "--reject-show",
+            "3",
+        ],
+        d,
+    );
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.contains("reject when -log p(x) >"),
+        "{t}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(conditional.join("classify-test.json")).unwrap())
+            .unwrap();
+    let v = &report["verdicts"];
+    let (real, noise) = (&v["in_distribution"], &v["sets"][0]);
+    assert_eq!(v["threshold_images"], 16);
+    assert_eq!(
+        (real["images"].as_u64(), noise["images"].as_u64()),
+        (Some(20), Some(16))
+    );
+    assert!(
+        noise["mean_nll"].as_f64() > real["mean_nll"].as_f64(),
+        "{v}"
+    );
+    assert!(
+        noise["rejected_share"].as_f64() >= real["rejected_share"].as_f64(),
+        "{v}"
+    );
+    let shown = noise["shown"].as_array().unwrap();
+    assert_eq!(shown.len(), 3);
+    assert!(shown[0]["confidence"].as_f64() >= shown[2]["confidence"].as_f64());
+    let svg = std::fs::read_to_string(conditional.join("verdicts-test.svg")).unwrap();
+    assert_eq!(svg.matches("data:image/png;base64,").count(), 6);
+    // Verdicts need both classifiers.
+    let out = genmodels(
+        &[
+            "classify",
+            "--model",
+            conditional.to_str().unwrap(),
+            "--limit",
+            "5",
+            "--reject",
+            "noise",
+        ],
+        d,
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("--baseline"),
+        "{}",
+        text(&out)
+    );
     // A baseline of another data set scores that set's own form of the same images (8-bit
     // MNIST for a p(x|y) of binarised MNIST), and is refused when its images are other ones.
     let path = d.join("clf-shapes");
