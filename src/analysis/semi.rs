@@ -12,7 +12,10 @@
 //!   the "same classifier from scratch");
 //! - `label spreading`: the semi-supervised step, in place of M1's
 //!   transductive SVM: labels spread over the nearest-neighbour graph of all training
-//!   images ([`Graph`]).
+//!   images ([`Graph`]);
+//! - fine-tuning ([`FineTune`]): the VAE's own encoder x -> (μ, log σ²) with a linear head on
+//!   top, every weight trained with the labels, against the same network from a random
+//!   initialisation (its "pixels" row).
 //!
 //! Features are the raw means (the prior already puts active units on a unit scale); pixels
 //! are used as `v / 255`. Both linear models and MLPs train by Adam
@@ -21,7 +24,8 @@
 
 use crate::data::{self, ImageSet, Split, batch};
 use crate::error::{Error, Result};
-use crate::models::LatentModel;
+use crate::models::{AnyModel, Classifier, ClassifierConfig, ImageSpec, LatentModel, ModelConfig};
+use crate::nn::coders::Encoder;
 use crate::run::load_trained;
 use crate::train::adam::FusedAdam;
 use crate::train::checkpoint::Which;
@@ -34,6 +38,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
+
+/// The classifier whose encoder is initialised from the VAE (row "vae") or at random (row
+/// "pixels") and trained whole with the labels.
+pub const FINE_TUNED: &str = "encoder + linear head, fine-tuned";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -394,7 +402,7 @@ impl Mlp {
     }
 }
 
-/// Fits an [`Mlp`] on `x`, `y` and returns its test accuracy.
+/// Fits an [`Mlp`] on `x`, `y` (L2 penalty `l2` on its weights) and returns its test accuracy.
 #[allow(clippy::too_many_arguments)]
 fn mlp_accuracy(
     x: &Features,
@@ -406,43 +414,125 @@ fn mlp_accuracy(
     l2: f32,
     seed: u64,
 ) -> Result<f64> {
-    let device = Device::flex();
-    let ad = device.clone().autodiff();
-    let mut model = crate::seeded::build(&ad, seed, || Mlp::new(x.d, hidden, &ad));
-    let mut optim = FusedAdam::new(1e-8).init(None);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    let n = x.len();
-    let batch = n.min(100);
-    for _ in 0..steps {
-        let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..n)).collect();
-        let xb = x.rows(&idx);
-        let inputs = Tensor::<2>::from_data(TensorData::new(xb.values, [batch, x.d]), &ad);
-        let targets: Vec<i64> = idx.iter().map(|&i| y[i] as i64).collect();
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [batch]), &ad);
-        let logp = log_softmax(model.forward(inputs), 1);
-        let nll = logp.gather(1, targets.reshape([batch, 1])).mean().neg();
-        let penalty = (model.layers.iter())
+    let ad = Device::flex().autodiff();
+    let model = crate::seeded::build(&ad, seed, || Mlp::new(x.d, hidden, &ad));
+    let penalty = |m: &Mlp| {
+        (m.layers.iter())
             .map(|l| l.weight.val().square().sum())
             .reduce(|a, b| a + b)
-            .expect("at least one layer");
-        let loss = nll + penalty.mul_scalar(l2);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model, grads);
+            .expect("at least one layer")
+            .mul_scalar(l2)
+    };
+    let fit = Fit { steps, seed };
+    fit.accuracy(
+        model,
+        |m, x| m.forward(x),
+        Some(&penalty),
+        (x, y),
+        (test, test_y),
+    )
+}
+
+/// The fixed recipe every trained classifier follows: Adam (lr 1e-3, ε 1e-8), `steps` steps
+/// on minibatches of at most 100 drawn with replacement, then the model as it ends.
+struct Fit {
+    steps: usize,
+    seed: u64,
+}
+
+impl Fit {
+    /// Trains `model` (built on an autodiff device) on `train` and returns its accuracy on
+    /// `test`. `logits` maps `[b, d]` inputs to `[b, 10]`; `penalty` is added to the loss.
+    fn accuracy<M: Module>(
+        &self,
+        mut model: M,
+        logits: impl Fn(&M, Tensor<2>) -> Tensor<2>,
+        penalty: Option<&dyn Fn(&M) -> Tensor<1>>,
+        (x, y): (&Features, &[u8]),
+        (test, test_y): (&Features, &[u8]),
+    ) -> Result<f64> {
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let mut optim = FusedAdam::new(1e-8).init(None);
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x5eed);
+        let n = x.len();
+        let batch = n.min(100);
+        for _ in 0..self.steps {
+            let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..n)).collect();
+            let xb = x.rows(&idx);
+            let inputs = Tensor::<2>::from_data(TensorData::new(xb.values, [batch, x.d]), &ad);
+            let targets: Vec<i64> = idx.iter().map(|&i| y[i] as i64).collect();
+            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [batch]), &ad);
+            let logp = log_softmax(logits(&model, inputs), 1);
+            let mut loss = logp.gather(1, targets.reshape([batch, 1])).mean().neg();
+            if let Some(penalty) = penalty {
+                loss = loss + penalty(&model);
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model, grads);
+        }
+        let model = model.valid();
+        let mut correct = 0usize;
+        let all: Vec<usize> = (0..test.len()).collect();
+        for chunk in all.chunks(1000) {
+            let xb = test.rows(chunk);
+            let inputs =
+                Tensor::<2>::from_data(TensorData::new(xb.values, [chunk.len(), test.d]), &device);
+            let predicted =
+                crate::error::host_ints(logits(&model, inputs).argmax(1).reshape([chunk.len()]))?;
+            correct += (predicted.iter().zip(chunk))
+                .filter(|&(&p, &i)| p == test_y[i] as i64)
+                .count();
+        }
+        Ok(correct as f64 / test.len().max(1) as f64)
     }
-    let model = model.valid();
-    let mut correct = 0usize;
-    let all: Vec<usize> = (0..test.len()).collect();
-    for chunk in all.chunks(1000) {
-        let xb = test.rows(chunk);
-        let inputs =
-            Tensor::<2>::from_data(TensorData::new(xb.values, [chunk.len(), test.d]), &device);
-        let predicted =
-            crate::error::host_ints(model.forward(inputs).argmax(1).reshape([chunk.len()]))?;
-        correct += (predicted.iter().zip(chunk))
-            .filter(|&(&p, &i)| p == test_y[i] as i64)
-            .count();
+}
+
+/// Fine-tuning: the VAE's encoder x -> (μ, log σ²) under a linear head, every weight trained
+/// with the labels, against the same classifier from a random initialisation. Inputs are the
+/// binarised images the features came from.
+struct FineTune {
+    config: ClassifierConfig,
+    /// The trained VAE's encoder, loaded on an autodiff device.
+    encoder: Encoder,
+    shape: [usize; 3],
+}
+
+impl FineTune {
+    /// The classifier before training: the VAE's encoder or a random one, and a random head.
+    fn build(&self, from_vae: bool, seed: u64, ad: &Device) -> Classifier {
+        let image = ImageSpec {
+            shape: data::ImageShape {
+                channels: self.shape[0],
+                height: self.shape[1],
+                width: self.shape[2],
+            },
+            levels: data::Levels::Binary,
+        };
+        crate::seeded::build(ad, seed, || {
+            if from_vae {
+                self.config.with_encoder(self.encoder.clone(), ad)
+            } else {
+                self.config.init(&image, ad)
+            }
+        })
     }
-    Ok(correct as f64 / test.len().max(1) as f64)
+
+    fn accuracy(
+        &self,
+        from_vae: bool,
+        fit: &Fit,
+        train: (&Features, &[u8]),
+        test: (&Features, &[u8]),
+    ) -> Result<f64> {
+        let model = self.build(from_vae, fit.seed, &Device::flex().autodiff());
+        let [c, h, w] = self.shape;
+        let logits = |m: &Classifier, x: Tensor<2>| {
+            let [b, _] = x.dims();
+            m.logits(x.reshape([b, c, h, w]))
+        };
+        fit.accuracy(model, logits, None, train, test)
+    }
 }
 
 /// Runs the experiment; `log` receives a line per step and per fitted classifier, `progress`
@@ -506,6 +596,44 @@ pub fn semi_supervised(
         z_train.d
     ));
     let (z_train, z_test) = (columns(&z_train, &active), columns(&z_test, &active));
+    let fine_tune = {
+        let ad = device.clone().autodiff();
+        let (ModelConfig::Vae(c), AnyModel::Vae(vae)) = (
+            &trained.config.model,
+            load_trained(&request.encoder, Which::Best, &ad)?.model,
+        ) else {
+            return Err(Error::Invalid(format!(
+                "{} is not a VAE run: fine-tuning needs its encoder",
+                request.encoder.display()
+            )));
+        };
+        FineTune {
+            config: ClassifierConfig {
+                architecture: c.architecture,
+                hidden: c.hidden.clone(),
+                feature_dim: 2 * c.latent_dim,
+                activation: c.activation,
+                classes: 10,
+                dropout: 0.0,
+            },
+            encoder: vae.into_encoder(),
+            shape: [
+                train_set.shape.channels,
+                train_set.shape.height,
+                train_set.shape.width,
+            ],
+        }
+    };
+    // The fine-tuned classifiers see the images as the VAE does: the one binarisation the
+    // features were computed from.
+    let binarised = |set: &ImageSet, seed: u64| Features {
+        values: data::binarize_stochastic(&set.pixels, seed)
+            .iter()
+            .map(|&v| v as f32)
+            .collect(),
+        d: set.shape.dims(),
+    };
+    let (b_train, b_test) = (binarised(&train_set, 11), binarised(&test_set, 12));
     std::fs::create_dir_all(&request.out).map_err(|e| Error::io(&request.out, e))?;
     // The picture: the training images' features on their principal plane, coloured by the
     // labels nobody used, with the smallest experiment's labelled images ringed.
@@ -537,7 +665,7 @@ pub fn semi_supervised(
     let mut rows = Vec::new();
     let experiments = (request.labels.len() * request.seeds.len() * 2) as u64;
     progress.start(
-        "classifiers (5-NN, linear, MLP, label spreading)",
+        "classifiers (5-NN, linear, MLP, label spreading, fine-tuned encoder)",
         experiments,
     );
     let mut done = 0;
@@ -555,11 +683,23 @@ pub fn semi_supervised(
                 let linear = mlp_accuracy(&x, &y, test, &test_y, &[], request.steps, 1e-4, seed)?;
                 let mlp = mlp_accuracy(&x, &y, test, &test_y, &hidden, request.steps, 1e-4, seed)?;
                 let spread = graph.accuracy(&subset, &train_y, &test_y);
+                // "vae": the encoder fine-tuned from the VAE; "pixels": the same classifier
+                // from a random initialisation.
+                let tuned = fine_tune.accuracy(
+                    input == "vae",
+                    &Fit {
+                        steps: request.steps,
+                        seed,
+                    },
+                    (&b_train.rows(&subset), &y),
+                    (&b_test, &test_y),
+                )?;
                 let found = [
                     ("5-NN", knn),
                     ("linear", linear),
                     ("MLP", mlp),
                     ("label spreading", spread),
+                    (FINE_TUNED, tuned),
                 ];
                 let line: Vec<String> = (found.iter())
                     .map(|(name, acc)| format!("{name} {:.2}%", acc * 100.0))
@@ -681,5 +821,41 @@ mod tests {
         assert_eq!(unique.len(), 70, "no image twice");
         assert_ne!(chosen, balanced(&labels, 7, 4).unwrap(), "seeds differ");
         assert!(balanced(&labels, 51, 1).is_err());
+    }
+
+    #[test]
+    fn fine_tuning_starts_from_the_vaes_encoder_and_from_scratch_from_another() {
+        let ad = Device::flex().autodiff();
+        let image = ImageSpec {
+            shape: data::ImageShape {
+                channels: 1,
+                height: 4,
+                width: 4,
+            },
+            levels: data::Levels::Binary,
+        };
+        let vae_config = crate::models::VaeConfig {
+            hidden: vec![8],
+            latent_dim: 3,
+            ..Default::default()
+        };
+        let encoder = crate::seeded::build(&ad, 1, || vae_config.init(&image, &ad)).into_encoder();
+        let tune = FineTune {
+            config: ClassifierConfig {
+                architecture: vae_config.architecture,
+                hidden: vec![8],
+                feature_dim: 6,
+                activation: vae_config.activation,
+                classes: 10,
+                dropout: 0.0,
+            },
+            encoder: encoder.clone(),
+            shape: [1, 4, 4],
+        };
+        let x: Vec<f32> = (0..32).map(|i| ((i * 5) % 3 == 0) as u8 as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [2, 1, 4, 4]), &ad);
+        let out = |e: &Encoder| crate::error::host(e.forward(x.clone())).unwrap();
+        assert_eq!(out(&tune.build(true, 7, &ad).encoder), out(&encoder));
+        assert_ne!(out(&tune.build(false, 7, &ad).encoder), out(&encoder));
     }
 }

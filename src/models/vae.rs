@@ -99,6 +99,14 @@ impl VaeConfig {
     }
 }
 
+impl Vae {
+    /// The encoder alone, outputs `[b, 2 * latent]` (μ then log σ²): what a classifier
+    /// fine-tuned from the VAE starts from.
+    pub fn into_encoder(self) -> crate::nn::coders::Encoder {
+        self.encoder
+    }
+}
+
 impl LatentModel for Vae {
     fn encode(&self, images: Tensor<4>) -> DiagGaussian {
         let stats = self.encoder.forward(images); // [b, 2 * latent]
