@@ -180,6 +180,8 @@ def adam_step(ts, model, opt, params, x, lr, clip):
 
 def worker_train(a):
     """Trains from the burn run's initial weights for a.seconds of training-loop time."""
+    # Before the timed run: a missing package must not cost the whole run (it did once).
+    from safetensors.torch import save_file
     import torch
     torch.set_num_threads(1)
     try:
@@ -219,7 +221,6 @@ def worker_train(a):
         else:
             epoch += 1
     seconds = time.perf_counter() - start
-    from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, a.out)
     print(json.dumps({"side": "pytorch", "steps": step, "images": seen, "seconds": seconds,
                       "epochs_completed": epoch, "last_lr": lr, "began_unix": began,
