@@ -329,49 +329,6 @@ fn columns(x: &Features, keep: &[usize]) -> Features {
     }
 }
 
-/// The projection of `x` on its top two principal axes (power iteration on the covariance).
-fn principal_plane(x: &Features) -> Vec<Vec<f32>> {
-    let d = x.d;
-    let stats = x.stats();
-    let n = x.len().max(1) as f64;
-    let mut cov = vec![0f64; d * d];
-    for row in x.values.chunks_exact(d) {
-        for i in 0..d {
-            let a = (row[i] - stats[i].0) as f64;
-            for j in 0..d {
-                cov[i * d + j] += a * (row[j] - stats[j].0) as f64 / n;
-            }
-        }
-    }
-    let mut axes: Vec<Vec<f64>> = Vec::new();
-    for k in 0..2 {
-        let mut v: Vec<f64> = (0..d).map(|i| 1.0 + (i * (k + 1)) as f64 * 0.01).collect();
-        for _ in 0..200 {
-            let mut next: Vec<f64> = (0..d)
-                .map(|i| (0..d).map(|j| cov[i * d + j] * v[j]).sum())
-                .collect();
-            for a in &axes {
-                let dot: f64 = next.iter().zip(a).map(|(p, q)| p * q).sum();
-                next.iter_mut().zip(a).for_each(|(p, q)| *p -= dot * q);
-            }
-            let norm = next.iter().map(|p| p * p).sum::<f64>().sqrt().max(1e-12);
-            v = next.into_iter().map(|p| p / norm).collect();
-        }
-        axes.push(v);
-    }
-    (x.values.chunks_exact(d))
-        .map(|row| {
-            (axes.iter())
-                .map(|a| {
-                    (row.iter().zip(a).zip(&stats))
-                        .map(|((&v, &w), &(mean, _))| (v - mean) as f64 * w)
-                        .sum::<f64>() as f32
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// A softmax classifier on features, with `hidden` ReLU layers (none: softmax regression).
 #[derive(Module, Debug)]
 struct Mlp {
@@ -635,7 +592,7 @@ pub fn semi_supervised(
     };
     let (b_train, b_test) = (binarised(&train_set, 11), binarised(&test_set, 12));
     std::fs::create_dir_all(&request.out).map_err(|e| Error::io(&request.out, e))?;
-    // The picture: the training images' features on their principal plane, coloured by the
+    // The picture: a t-SNE map of the training images' features, coloured by the
     // labels nobody used, with the smallest experiment's labelled images ringed.
     if let (Some(&n), Some(&seed)) = (request.labels.iter().min(), request.seeds.first()) {
         let subset = balanced(&train_y, n / 10, seed)?;
@@ -643,7 +600,13 @@ pub fn semi_supervised(
             .step_by(10)
             .chain(subset.iter().copied())
             .collect();
-        let plane = principal_plane(&z_train.rows(&shown));
+        let shown_z = z_train.rows(&shown);
+        let points: Vec<Vec<f32>> = shown_z
+            .values
+            .chunks_exact(shown_z.d)
+            .map(<[f32]>::to_vec)
+            .collect();
+        let plane = crate::viz::tsne::Tsne::default().map(&points, progress)?;
         let labels: Vec<u8> = shown.iter().map(|&i| train_y[i]).collect();
         let ringed: Vec<usize> = (shown.len() - subset.len()..shown.len()).collect();
         crate::viz::labelled_scatter(
@@ -652,10 +615,10 @@ pub fn semi_supervised(
             &labels,
             &ringed,
             &format!(
-                "q(z|x) means of 1/10 of the training images (PCA of {} active units); ringed: the {n} labelled (seed {seed})",
+                "q(z|x) means of 1/10 of the training images (t-SNE of {} active units); ringed: the {n} labelled (seed {seed})",
                 z_train.d
             ),
-            ("principal axis 1", "principal axis 2"),
+            ("t-SNE 1", "t-SNE 2"),
         )?;
     }
     log("the 10-nearest-neighbour graph of the training images' features");

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use std::path::Path;
 
 pub mod panels;
+pub mod tsne;
 
 /// Pixels per image pixel in grids (28x28 digits become 84x84).
 const ZOOM: u32 = 3;
