@@ -492,6 +492,15 @@ fn scores_come_with_the_validation_distribution_of_each_model() {
             (served_ratio - expected_ratio).abs() < 1e-3,
             "ratio {served_ratio} vs library {expected_ratio}"
         );
+        // Out of distribution when either test says so: the ratio below its validation 1st
+        // percentile, or the NLL outside its validation range.
+        let by_ratio = served_ratio < ratio["typical_range_nats"][0].as_f64().unwrap();
+        let by_nll = ood["verdict"] != "in distribution";
+        assert_eq!(
+            ratio["verdict"] != "in distribution",
+            by_ratio || by_nll,
+            "{ratio} with {ood}"
+        );
         let ratio_counts: u64 = ratio["valid_histogram_nats"]["counts"]
             .as_array()
             .unwrap()
