@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod features;
+pub mod m2;
 pub mod ood;
 pub mod semi;
 pub mod verdicts;

@@ -15,7 +15,9 @@
 //!   images ([`Graph`]);
 //! - fine-tuning ([`FineTune`]): the VAE's own encoder x -> (μ, log σ²) with a linear head on
 //!   top, every weight trained with the labels, against the same network from a random
-//!   initialisation (its "pixels" row).
+//!   initialisation (its "pixels" row);
+//! - M1+M2 (features only, [`super::m2`]): the paper's stacked model, a second, semi-supervised
+//!   VAE over the features whose label is a latent variable; its q(y|z1) is the classifier.
 //!
 //! Features are the raw means (the prior already puts active units on a unit scale); pixels
 //! are used as `v / 255`. Both linear models and MLPs train by Adam
@@ -43,6 +45,49 @@ use std::path::{Path, PathBuf};
 /// "pixels") and trained whole with the labels.
 pub const FINE_TUNED: &str = "encoder + linear head, fine-tuned";
 
+/// The ways of using the features, each one row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Method {
+    /// 5 nearest labelled neighbours.
+    Knn,
+    /// Softmax regression.
+    Linear,
+    /// One hidden layer (on pixels: two, the VAE encoder's sizes).
+    Mlp,
+    /// Label spreading over the 10-NN graph of every training image.
+    Spreading,
+    /// The VAE's encoder under a linear head, trained whole (pixels: from a random start).
+    FineTune,
+    /// M1+M2: the semi-supervised generative model over the features (features only).
+    M2,
+}
+
+impl Method {
+    pub const ALL: [Method; 6] = [
+        Method::Knn,
+        Method::Linear,
+        Method::Mlp,
+        Method::Spreading,
+        Method::FineTune,
+        Method::M2,
+    ];
+
+    /// The classifier's name in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Knn => "5-NN",
+            Method::Linear => "linear",
+            Method::Mlp => "MLP",
+            Method::Spreading => "label spreading",
+            Method::FineTune => FINE_TUNED,
+            Method::M2 => M1_M2,
+        }
+    }
+}
+
+/// The row of the stacked generative model (features only).
+pub const M1_M2: &str = "M1+M2: q(y|z1) of a semi-supervised VAE on the features";
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct SemiRequest {
@@ -55,6 +100,12 @@ pub struct SemiRequest {
     pub seeds: Vec<u64>,
     /// Optimiser steps of each linear model and MLP.
     pub steps: usize,
+    /// The classifiers to fit.
+    pub methods: Vec<Method>,
+    /// How M1+M2 trains.
+    pub m2: super::m2::M2Recipe,
+    /// Draw the t-SNE map of the features.
+    pub map: bool,
     /// Where the report and the pictures go.
     pub out: PathBuf,
 }
@@ -79,6 +130,8 @@ pub struct SemiReport {
     pub benchmark: String,
     pub latent_dim: usize,
     pub seeds: Vec<u64>,
+    /// M1+M2's recipe, when it ran.
+    pub m2: Option<super::m2::M2Recipe>,
     pub rows: Vec<SemiRow>,
 }
 
@@ -144,22 +197,37 @@ impl Features {
     }
 }
 
-/// The means of q(z|x) of every image of `set`, binarized as the VAE was trained: each pixel
-/// 1 with probability v / 255, one draw under `seed`.
-fn encode(model: &dyn LatentModel, set: &ImageSet, seed: u64, device: &Device) -> Result<Features> {
+/// The means and log-variances of q(z|x) of every image of `set`, binarized as the VAE was
+/// trained: each pixel 1 with probability v / 255, one draw under `seed`.
+fn encode(
+    model: &dyn LatentModel,
+    set: &ImageSet,
+    seed: u64,
+    device: &Device,
+) -> Result<(Features, Features)> {
     let binary = data::binarize_stochastic(&set.pixels, seed);
     let shape = [set.shape.channels, set.shape.height, set.shape.width];
-    let mut values = Vec::with_capacity(set.len() * model.latent_dim());
+    let mut mean = Vec::with_capacity(set.len() * model.latent_dim());
+    let mut log_var = Vec::with_capacity(set.len() * model.latent_dim());
     let all: Vec<usize> = (0..set.len()).collect();
     for chunk in all.chunks(500) {
         let x = batch::to_tensor(&binary, chunk, shape, data::Levels::Binary, device);
-        values.extend(crate::error::host(model.encode(x).mean)?);
+        let q = model.encode(x);
+        mean.extend(crate::error::host(q.mean)?);
+        log_var.extend(crate::error::host(q.log_var)?);
     }
-    debug_assert_eq!(values.len(), set.len() * model.latent_dim());
-    Ok(Features {
-        values,
-        d: model.latent_dim(),
-    })
+    let d = model.latent_dim();
+    if mean.len() != set.len() * d || log_var.len() != mean.len() {
+        return Err(Error::Invalid(format!(
+            "q(z|x) gave {} means for {} images of {d} units",
+            mean.len(),
+            set.len()
+        )));
+    }
+    Ok((
+        Features { values: mean, d },
+        Features { values: log_var, d },
+    ))
 }
 
 /// `per_class` random training indices of each of the 10 classes, under `seed`.
@@ -510,6 +578,8 @@ pub fn semi_supervised(
     };
     let train_set = data::load(&request.data, Split::Train, data_dir)?;
     let test_set = data::load(&request.data, Split::Test, data_dir)?;
+    // Watched while M1+M2 trains (its recipe was chosen on these labels, never on the test's).
+    let valid_set = data::load(&request.data, Split::Valid, data_dir)?;
     if train_set.shape != trained.image.shape {
         return Err(Error::Invalid(format!(
             "{} has images of {:?}, the VAE in {} was trained on {:?}",
@@ -525,6 +595,7 @@ pub fn semi_supervised(
             .ok_or_else(|| Error::Invalid(format!("{} has no labels", request.data)))
     };
     let (train_y, test_y) = (labels_of(&train_set)?, labels_of(&test_set)?);
+    let valid_y = labels_of(&valid_set)?;
     log(&format!(
         "encoding {} training and {} test images with q(z|x) of {}",
         train_set.len(),
@@ -541,8 +612,9 @@ pub fn semi_supervised(
     let (p_train, p_test) = (pixels(&train_set), pixels(&test_set));
     // Only the active units (Burda et al.'s criterion, no labels needed): the others carry
     // nothing but noise into distances and into classifiers fitted on 100 points.
-    let z_train = encode(vae, &train_set, 11, &device)?;
-    let z_test = encode(vae, &test_set, 12, &device)?;
+    let (z_train, z_train_log_var) = encode(vae, &train_set, 11, &device)?;
+    let (z_test, _) = encode(vae, &test_set, 12, &device)?;
+    let (z_valid, _) = encode(vae, &valid_set, 13, &device)?;
     let active: Vec<usize> = (z_train.stats().iter().enumerate())
         .filter(|(_, (_, sd))| sd * sd > 1e-2)
         .map(|(j, _)| j)
@@ -553,6 +625,8 @@ pub fn semi_supervised(
         z_train.d
     ));
     let (z_train, z_test) = (columns(&z_train, &active), columns(&z_test, &active));
+    let z_train_log_var = columns(&z_train_log_var, &active);
+    let z_valid = columns(&z_valid, &active);
     let fine_tune = {
         let ad = device.clone().autodiff();
         let (ModelConfig::Vae(c), AnyModel::Vae(vae)) = (
@@ -594,7 +668,11 @@ pub fn semi_supervised(
     std::fs::create_dir_all(&request.out).map_err(|e| Error::io(&request.out, e))?;
     // The picture: a t-SNE map of the training images' features, coloured by the
     // labels nobody used, with the smallest experiment's labelled images ringed.
-    if let (Some(&n), Some(&seed)) = (request.labels.iter().min(), request.seeds.first()) {
+    if let (true, Some(&n), Some(&seed)) = (
+        request.map,
+        request.labels.iter().min(),
+        request.seeds.first(),
+    ) {
         let subset = balanced(&train_y, n / 10, seed)?;
         let shown: Vec<usize> = (0..train_y.len())
             .step_by(10)
@@ -621,56 +699,100 @@ pub fn semi_supervised(
             ("t-SNE 1", "t-SNE 2"),
         )?;
     }
-    log("the 10-nearest-neighbour graph of the training images' features");
-    let graph = Graph::new(&z_train, &z_test)?;
-    log("the same graph on the pixels (label spreading without the VAE)");
-    let pixel_graph = Graph::new(&p_train, &p_test)?;
+    let wants = |m: Method| request.methods.contains(&m);
+    let graphs = if wants(Method::Spreading) {
+        log("the 10-nearest-neighbour graph of the training images' features");
+        let graph = Graph::new(&z_train, &z_test)?;
+        log("the same graph on the pixels (label spreading without the VAE)");
+        Some((graph, Graph::new(&p_train, &p_test)?))
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     let experiments = (request.labels.len() * request.seeds.len() * 2) as u64;
-    progress.start(
-        "classifiers (5-NN, linear, MLP, label spreading, fine-tuned encoder)",
-        experiments,
-    );
+    let names: Vec<&str> = request.methods.iter().map(|m| m.label()).collect();
+    progress.start(&format!("classifiers ({})", names.join("; ")), experiments);
     let mut done = 0;
     for &n in &request.labels {
         let mut results: Vec<((&'static str, &'static str), Vec<f64>)> = Vec::new();
         for &seed in &request.seeds {
             let subset = balanced(&train_y, n / 10, seed)?;
             let y: Vec<u8> = subset.iter().map(|&i| train_y[i]).collect();
-            for (input, train, test, hidden, graph) in [
-                ("vae", &z_train, &z_test, vec![200], &graph),
-                ("pixels", &p_train, &p_test, vec![200, 200], &pixel_graph),
+            for (input, train, test, hidden) in [
+                ("vae", &z_train, &z_test, vec![200]),
+                ("pixels", &p_train, &p_test, vec![200, 200]),
             ] {
                 let x = train.rows(&subset);
-                let knn = knn_accuracy(&x, &y, test, &test_y)?;
-                let linear = mlp_accuracy(&x, &y, test, &test_y, &[], request.steps, 1e-4, seed)?;
-                let mlp = mlp_accuracy(&x, &y, test, &test_y, &hidden, request.steps, 1e-4, seed)?;
-                let spread = graph.accuracy(&subset, &train_y, &test_y);
-                // "vae": the encoder fine-tuned from the VAE; "pixels": the same classifier
-                // from a random initialisation.
-                let tuned = fine_tune.accuracy(
-                    input == "vae",
-                    &Fit {
-                        steps: request.steps,
-                        seed,
-                    },
-                    (&b_train.rows(&subset), &y),
-                    (&b_test, &test_y),
-                )?;
-                let found = [
-                    ("5-NN", knn),
-                    ("linear", linear),
-                    ("MLP", mlp),
-                    ("label spreading", spread),
-                    (FINE_TUNED, tuned),
-                ];
+                let mut found = Vec::new();
+                for &method in &request.methods {
+                    let acc = match method {
+                        Method::Knn => knn_accuracy(&x, &y, test, &test_y)?,
+                        Method::Linear => {
+                            mlp_accuracy(&x, &y, test, &test_y, &[], request.steps, 1e-4, seed)?
+                        }
+                        Method::Mlp => {
+                            mlp_accuracy(&x, &y, test, &test_y, &hidden, request.steps, 1e-4, seed)?
+                        }
+                        Method::Spreading => {
+                            let (features, pixels) = graphs.as_ref().expect("built when asked");
+                            let graph = if input == "vae" { features } else { pixels };
+                            graph.accuracy(&subset, &train_y, &test_y)
+                        }
+                        // "vae": the encoder fine-tuned from the VAE; "pixels": the same
+                        // classifier from a random initialisation.
+                        Method::FineTune => fine_tune.accuracy(
+                            input == "vae",
+                            &Fit {
+                                steps: request.steps,
+                                seed,
+                            },
+                            (&b_train.rows(&subset), &y),
+                            (&b_test, &test_y),
+                        )?,
+                        // A density model over the 16 features, not over 784 pixels: the
+                        // pixels column has no M2 (the paper's M2 alone would be its cell).
+                        Method::M2 if input == "vae" => {
+                            let posteriors = super::m2::Posteriors {
+                                mean: &z_train.values,
+                                log_var: &z_train_log_var.values,
+                                d: z_train.d,
+                            };
+                            let model = super::m2::train(
+                                &posteriors,
+                                &subset,
+                                &y,
+                                &request.m2,
+                                seed,
+                                Some(&super::m2::Held {
+                                    mean: &z_valid.values,
+                                    labels: &valid_y,
+                                }),
+                                &mut |p| {
+                                    log(&format!(
+                                        "M1+M2, {n} labels, seed {seed}, step {}: labelled bound {:.3}, unlabelled bound {:.3}, cross-entropy {:.4} nats; validation accuracy {:.2}%",
+                                        p.step,
+                                        p.labelled,
+                                        p.unlabelled,
+                                        p.cross_entropy,
+                                        p.valid_accuracy.unwrap_or(f64::NAN) * 100.0
+                                    ))
+                                },
+                            )?;
+                            super::m2::accuracy(&model, &z_test.values, z_test.d, &test_y)?
+                        }
+                        Method::M2 => continue,
+                    };
+                    found.push((method.label(), acc));
+                }
                 let line: Vec<String> = (found.iter())
                     .map(|(name, acc)| format!("{name} {:.2}%", acc * 100.0))
                     .collect();
                 let line = format!("{n} labels, seed {seed}, {input}: {}", line.join(", "));
                 done += 1;
                 progress.update(done, &line);
-                log(&line);
+                if !found.is_empty() {
+                    log(&line);
+                }
                 for (classifier, acc) in found {
                     let key = (input, classifier);
                     match results.iter_mut().find(|(k, _)| *k == key) {
@@ -704,6 +826,7 @@ pub fn semi_supervised(
         ),
         latent_dim: vae.latent_dim(),
         seeds: request.seeds.clone(),
+        m2: wants(Method::M2).then(|| request.m2.clone()),
         rows,
     };
     crate::atomic::write_atomic(

@@ -3,7 +3,8 @@
 
 use super::progress::TerminalProgress;
 use crate::analysis::features::{FeaturesRequest, features};
-use crate::analysis::semi::{SemiRequest, semi_supervised};
+use crate::analysis::m2::M2Recipe;
+use crate::analysis::semi::{Method, SemiRequest, semi_supervised};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -82,6 +83,27 @@ pub struct SemiArgs {
     /// Optimiser steps of each linear model and MLP.
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
+    /// The classifiers to fit (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub methods: Vec<Method>,
+    /// M1+M2: optimiser steps (each a labelled and an unlabelled minibatch).
+    #[arg(long, default_value_t = M2Recipe::default().steps)]
+    pub m2_steps: usize,
+    /// M1+M2: weight α of the labelled cross-entropy against one image's bound.
+    #[arg(long, default_value_t = M2Recipe::default().alpha)]
+    pub m2_alpha: f32,
+    /// M1+M2: hidden units of each of its three networks.
+    #[arg(long, default_value_t = M2Recipe::default().hidden)]
+    pub m2_hidden: usize,
+    /// M1+M2: dimension of its latent z2.
+    #[arg(long, default_value_t = M2Recipe::default().z2)]
+    pub m2_z2: usize,
+    /// M1+M2: Adam's learning rate.
+    #[arg(long, default_value_t = M2Recipe::default().lr)]
+    pub m2_lr: f64,
+    /// Skip the t-SNE map of the features (about a minute).
+    #[arg(long)]
+    pub no_map: bool,
     #[arg(long, default_value = "runs/semi")]
     pub out: PathBuf,
 }
@@ -98,6 +120,20 @@ pub fn run_semi(a: SemiArgs, data_dir: &Path) -> Result<()> {
         labels: a.labels,
         seeds: a.seeds,
         steps: a.steps,
+        methods: if a.methods.is_empty() {
+            Method::ALL.to_vec()
+        } else {
+            a.methods
+        },
+        m2: M2Recipe {
+            hidden: a.m2_hidden,
+            z2: a.m2_z2,
+            alpha: a.m2_alpha,
+            steps: a.m2_steps,
+            lr: a.m2_lr,
+            ..M2Recipe::default()
+        },
+        map: !a.no_map,
         out: a.out,
     };
     let mut progress = TerminalProgress::new();
