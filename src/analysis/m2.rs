@@ -15,12 +15,13 @@
 //! ```text
 //! L(z1, y) = -E_q(z2|z1,y)[log p(z1|y,z2)] + KL(q(z2|z1,y) || p(z2)) - log p(y)
 //! U(z1)    = Σ_y q(y|z1) L(z1, y) - H(q(y|z1))
-//! J^α      = E_labelled[L] + E_unlabelled[U] + α E_labelled[-log q(y|z1)]     (eq. 9)
+//! J^α      = w E_labelled[L] + E_unlabelled[U] + α E_labelled[-log q(y|z1)]   (eq. 9)
 //! ```
 //! The classifier q(y|z1) is trained by both the unlabelled bound (through q(y|z1) in U) and
 //! the labelled cross-entropy; it is what is scored. Each term is a minibatch mean, the
 //! labelled and the unlabelled minibatches of the same size, so α weighs the cross-entropy
-//! against one image's bound (the paper's α = 0.1 N on sums over the data set).
+//! against one image's bound (the paper's α = 0.1 N on sums over the data set), and w the
+//! labelled images' bound (the paper's sums give it the labelled share of the images).
 //!
 //! Every network is one hidden layer of softplus units, as in the paper.
 
@@ -46,6 +47,10 @@ pub struct M2Recipe {
     pub z2: usize,
     /// Weight α of the labelled cross-entropy against one image's bound.
     pub alpha: f32,
+    /// Weight w of the labelled bound E_labelled[L]; `None`: the labelled share of the
+    /// training images, as the paper's sums over the data set weigh it (1 would weigh the
+    /// few labelled images as much as all the others, and their bound is then overfitted).
+    pub labelled_weight: Option<f32>,
     pub steps: usize,
     /// Images per minibatch, labelled and unlabelled each.
     pub batch: usize,
@@ -58,9 +63,10 @@ impl Default for M2Recipe {
             hidden: 500,
             z2: 50,
             alpha: 1.0,
+            labelled_weight: None,
             steps: 10_000,
             batch: 100,
-            lr: 3e-4,
+            lr: 1e-3,
         }
     }
 }
@@ -241,6 +247,8 @@ pub fn train(
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x3232);
     let n = train.len();
     let b = recipe.batch;
+    let labelled_weight =
+        (recipe.labelled_weight).unwrap_or(labelled.len() as f32 / n.max(1) as f32);
     let mut sums = [0f64; 3];
     let mut counted = 0usize;
     let every = 500;
@@ -285,7 +293,9 @@ pub fn train(
             *s += *t as f64;
         }
         counted += 1;
-        let loss = labelled_bound + unlabelled_bound + cross_entropy.mul_scalar(recipe.alpha);
+        let loss = labelled_bound.mul_scalar(labelled_weight)
+            + unlabelled_bound
+            + cross_entropy.mul_scalar(recipe.alpha);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(recipe.lr, model, grads);
         if step % every == 0 || step == recipe.steps {

@@ -92,6 +92,10 @@ pub struct SemiArgs {
     /// M1+M2: weight α of the labelled cross-entropy against one image's bound.
     #[arg(long, default_value_t = M2Recipe::default().alpha)]
     pub m2_alpha: f32,
+    /// M1+M2: weight of the labelled images' bound against the unlabelled images' (default:
+    /// the labelled share of the training images, as in the paper).
+    #[arg(long)]
+    pub m2_labelled_weight: Option<f32>,
     /// M1+M2: hidden units of each of its three networks.
     #[arg(long, default_value_t = M2Recipe::default().hidden)]
     pub m2_hidden: usize,
@@ -129,6 +133,7 @@ pub fn run_semi(a: SemiArgs, data_dir: &Path) -> Result<()> {
             hidden: a.m2_hidden,
             z2: a.m2_z2,
             alpha: a.m2_alpha,
+            labelled_weight: a.m2_labelled_weight,
             steps: a.m2_steps,
             lr: a.m2_lr,
             ..M2Recipe::default()
