@@ -193,15 +193,14 @@ impl Zoo {
         Ok(self.dir.join(&self.entry(name)?.name))
     }
 
-    /// Entries whose run has weights to load, with their run directories.
+    /// Entries that ship weights (a best checkpoint: at least one epoch validated), with their
+    /// run directories. A run still in its first epoch has only a last checkpoint, kept so
+    /// that it resumes, and ships nothing yet.
     pub fn trained(&self) -> Vec<(&Entry, PathBuf)> {
         self.entries
             .iter()
             .map(|e| (e, self.dir.join(&e.name)))
-            .filter(|(_, dir)| {
-                matches!(train::checkpoint::locate(dir, Which::Best), Ok(Some(_)))
-                    || matches!(train::checkpoint::locate(dir, Which::Last), Ok(Some(_)))
-            })
+            .filter(|(_, dir)| matches!(train::checkpoint::locate(dir, Which::Best), Ok(Some(_))))
             .collect()
     }
 

@@ -52,6 +52,8 @@ pub struct M2Recipe {
     /// few labelled images as much as all the others, and their bound is then overfitted).
     pub labelled_weight: Option<f32>,
     pub steps: usize,
+    /// Train on draws z1 ~ q(z1|x) (as the paper's M1+M2), or on the means only.
+    pub sample_z1: bool,
     /// Images per minibatch, labelled and unlabelled each.
     pub batch: usize,
     pub lr: f64,
@@ -65,6 +67,7 @@ impl Default for M2Recipe {
             alpha: 1.0,
             labelled_weight: None,
             steps: 10_000,
+            sample_z1: true,
             batch: 100,
             lr: 1e-3,
         }
@@ -196,9 +199,20 @@ impl Posteriors<'_> {
         self.mean.len() / self.d
     }
 
-    /// One draw z1 ~ q(z1|x) for each of the images `idx`, `[idx.len(), d]`.
-    fn draw(&self, idx: &[usize], rng: &mut ChaCha8Rng, device: &Device) -> Tensor<2> {
-        let noise = normals(rng, idx.len() * self.d);
+    /// One draw z1 ~ q(z1|x) for each of the images `idx`, `[idx.len(), d]` (the means
+    /// when not `sample`).
+    fn draw(
+        &self,
+        idx: &[usize],
+        sample: bool,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Tensor<2> {
+        let noise = if sample {
+            normals(rng, idx.len() * self.d)
+        } else {
+            vec![0.0; idx.len() * self.d]
+        };
         let mut values = Vec::with_capacity(idx.len() * self.d);
         for (k, &i) in idx.iter().enumerate() {
             for j in 0..self.d {
@@ -258,8 +272,8 @@ pub fn train(
             .collect();
         let idx_l: Vec<usize> = pick.iter().map(|&k| labelled[k]).collect();
         let idx_u: Vec<usize> = (0..b).map(|_| rng.random_range(0..n)).collect();
-        let z_l = train.draw(&idx_l, &mut rng, &ad);
-        let z_u = train.draw(&idx_u, &mut rng, &ad);
+        let z_l = train.draw(&idx_l, recipe.sample_z1, &mut rng, &ad);
+        let z_u = train.draw(&idx_u, recipe.sample_z1, &mut rng, &ad);
         let targets: Vec<i64> = pick.iter().map(|&k| y[k] as i64).collect();
         let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [b]), &ad);
         let one_hot = targets.clone().one_hot(CLASSES).float();

@@ -105,6 +105,9 @@ pub struct SemiArgs {
     /// M1+M2: Adam's learning rate.
     #[arg(long, default_value_t = M2Recipe::default().lr)]
     pub m2_lr: f64,
+    /// M1+M2: train on the means of q(z1|x) instead of a fresh draw from it at every step.
+    #[arg(long)]
+    pub m2_means_only: bool,
     /// Skip the t-SNE map of the features (about a minute).
     #[arg(long)]
     pub no_map: bool,
@@ -136,6 +139,7 @@ pub fn run_semi(a: SemiArgs, data_dir: &Path) -> Result<()> {
             labelled_weight: a.m2_labelled_weight,
             steps: a.m2_steps,
             lr: a.m2_lr,
+            sample_z1: !a.m2_means_only,
             ..M2Recipe::default()
         },
         map: !a.no_map,
