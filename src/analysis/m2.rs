@@ -38,7 +38,7 @@ use rand_chacha::ChaCha8Rng;
 
 const CLASSES: usize = 10;
 
-/// The training recipe (fixed: nothing is tuned on the test split).
+/// The training recipe (chosen on the validation split, never on the test split).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct M2Recipe {
     /// Hidden units of each of the three networks (the paper: 500).
@@ -66,7 +66,9 @@ impl Default for M2Recipe {
             z2: 50,
             alpha: 1.0,
             labelled_weight: None,
-            steps: 10_000,
+            // 80 passes over 50k unlabelled images: at 10,000 steps the validation accuracy
+            // was still rising (89% -> 93% from 10,000 to 20,000 steps).
+            steps: 40_000,
             sample_z1: true,
             batch: 100,
             lr: 1e-3,
