@@ -72,8 +72,9 @@ pub enum Command {
     /// Feature learning: an autoencoder without labels, then classifiers on its encoder with
     /// 100 / 1000 / all labels against randomly initialised ones (test accuracy over seeds).
     Features(features::FeaturesArgs),
-    /// Semi-supervised learning (Kingma et al.'s M1): a VAE's q(z|x) means under k-NN, linear
-    /// and MLP classifiers with 100-3000 labels, against the same classifiers on pixels.
+    /// Semi-supervised learning (Kingma et al.'s M1 and M1+M2): a VAE's q(z|x) means under
+    /// k-NN, linear, MLP, label-spreading and M2 classifiers with 100-3000 labels, against the
+    /// same classifiers on pixels.
     SemiSupervised(features::SemiArgs),
     /// The playground: a page on 127.0.0.1 to draw digits and see them scored, completed and
     /// sampled by the given runs (default: the zoo's trained models), and the JSON API behind it.
