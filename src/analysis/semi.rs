@@ -198,14 +198,14 @@ impl Features {
 }
 
 /// The means and log-variances of q(z|x) of every image of `set`, binarized as the VAE was
-/// trained: each pixel 1 with probability v / 255, one draw under `seed`.
+/// trained ([`binary_pixels`]).
 fn encode(
     model: &dyn LatentModel,
     set: &ImageSet,
     seed: u64,
     device: &Device,
 ) -> Result<(Features, Features)> {
-    let binary = data::binarize_stochastic(&set.pixels, seed);
+    let binary = binary_pixels(set, seed);
     let shape = [set.shape.channels, set.shape.height, set.shape.width];
     let mut mean = Vec::with_capacity(set.len() * model.latent_dim());
     let mut log_var = Vec::with_capacity(set.len() * model.latent_dim());
@@ -228,6 +228,15 @@ fn encode(
         Features { values: mean, d },
         Features { values: log_var, d },
     ))
+}
+
+/// The images as the VAE sees them: a binary set as it is, an 8-bit one binarised (each pixel
+/// 1 with probability v / 255, one draw under `seed`).
+fn binary_pixels(set: &ImageSet, seed: u64) -> Vec<u8> {
+    match set.levels {
+        data::Levels::Binary => set.pixels.clone(),
+        _ => data::binarize_stochastic(&set.pixels, seed),
+    }
 }
 
 /// `per_class` random training indices of each of the 10 classes, under `seed`.
@@ -606,7 +615,10 @@ pub fn semi_supervised(
     // x on the scale of 1 and an inactive ("collapsed") unit's hardly at all; standardising
     // would blow the inactive units' noise up to the active units' scale.
     let pixels = |set: &ImageSet| Features {
-        values: set.pixels.iter().map(|&v| v as f32 / 255.0).collect(),
+        values: {
+            let top = (set.levels.count() - 1) as f32;
+            set.pixels.iter().map(|&v| v as f32 / top).collect()
+        },
         d: set.shape.dims(),
     };
     let (p_train, p_test) = (pixels(&train_set), pixels(&test_set));
@@ -624,6 +636,13 @@ pub fn semi_supervised(
         active.len(),
         z_train.d
     ));
+    if active.is_empty() {
+        return Err(Error::Invalid(format!(
+            "none of the {} latent units of {} is active (every mean of q(z|x) is nearly the same for all images): the VAE has learnt no features; train it longer",
+            z_train.d,
+            request.encoder.display()
+        )));
+    }
     let (z_train, z_test) = (columns(&z_train, &active), columns(&z_test, &active));
     let z_train_log_var = columns(&z_train_log_var, &active);
     let z_valid = columns(&z_valid, &active);
@@ -658,10 +677,7 @@ pub fn semi_supervised(
     // The fine-tuned classifiers see the images as the VAE does: the one binarisation the
     // features were computed from.
     let binarised = |set: &ImageSet, seed: u64| Features {
-        values: data::binarize_stochastic(&set.pixels, seed)
-            .iter()
-            .map(|&v| v as f32)
-            .collect(),
+        values: binary_pixels(set, seed).iter().map(|&v| v as f32).collect(),
         d: set.shape.dims(),
     };
     let (b_train, b_test) = (binarised(&train_set, 11), binarised(&test_set, 12));

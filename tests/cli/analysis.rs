@@ -48,6 +48,90 @@ fn features_compares_encoder_and_random_initialisation() {
 }
 
 #[test]
+fn semi_supervised_fits_m1_and_m1_plus_m2_on_a_vaes_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let vae = dir.path().join("vae");
+    let trained = super::train_one_epoch(
+        "vae-mlp",
+        &vae,
+        ("4000", "100"),
+        &["--latent-dim", "8", "--lr", "3e-3", "--batch-size", "32"],
+        dir.path(),
+    );
+    assert!(trained.status.success(), "{}", text(&trained));
+    let out_dir = dir.path().join("semi");
+    let out = genmodels(
+        &[
+            "semi-supervised",
+            "--encoder",
+            vae.to_str().unwrap(),
+            "--data",
+            "synth-digits",
+            "--labels",
+            "100",
+            "--seeds",
+            "1",
+            "--methods",
+            "knn,m2",
+            "--m2-steps",
+            "200",
+            "--m2-hidden",
+            "32",
+            "--m2-z2",
+            "2",
+            "--no-map",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("validation accuracy"),
+        "M2 reports its progress: {t}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("semi.json")).unwrap()).unwrap();
+    assert_eq!(report["m2"]["steps"], 200, "the recipe is recorded");
+    let rows = report["rows"].as_array().unwrap();
+    let cells: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["input"].as_str().unwrap(),
+                r["classifier"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // k-NN on both inputs; M2 models the features only.
+    assert_eq!(cells.len(), 3, "{cells:?}");
+    assert!(cells.contains(&("vae", "5-NN")) && cells.contains(&("pixels", "5-NN")));
+    assert!(
+        cells
+            .iter()
+            .any(|&(i, c)| i == "vae" && c.starts_with("M1+M2"))
+    );
+    // Well above chance (10%) on every row: a binary set's images reach the VAE as they are
+    // (binarising them again as 8-bit grey levels once made every feature noise).
+    for row in rows {
+        let acc = row["mean"].as_f64().unwrap();
+        assert!(
+            acc > 0.5 && acc <= 1.0,
+            "{} on {}: accuracy {acc}",
+            row["classifier"],
+            row["input"]
+        );
+    }
+    let table = std::fs::read_to_string(out_dir.join("semi.md")).unwrap();
+    let m2_line = table.lines().find(|l| l.contains("M1+M2")).unwrap();
+    assert!(
+        m2_line.trim_end().ends_with("| - |"),
+        "no pixels cell for M2: {m2_line}"
+    );
+}
+
+#[test]
 fn classify_and_ood_commands() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
