@@ -167,10 +167,9 @@ impl M2 {
             .reshape([b])
     }
 
-    /// The most probable class under q(y | z1) of each row, `[b]`.
-    pub fn predict(&self, z1: Tensor<2>) -> Result<Vec<i64>> {
-        let [b, _] = z1.dims();
-        crate::error::host_ints(self.classify.forward(z1).argmax(1).reshape([b]))
+    /// The logits of q(y | z1), `[b, 10]`.
+    pub fn logits(&self, z1: Tensor<2>) -> Tensor<2> {
+        self.classify.forward(z1)
     }
 }
 
@@ -336,18 +335,7 @@ pub fn train(
 
 /// Accuracy of q(y|z1) at the means of q(z1|x) of the scored images.
 pub fn accuracy(model: &M2, mean: &[f32], d: usize, labels: &[u8]) -> Result<f64> {
-    let device = Device::flex();
-    let mut correct = 0usize;
-    for (rows, y) in mean.chunks(1000 * d).zip(labels.chunks(1000)) {
-        let z = Tensor::<2>::from_data(TensorData::new(rows.to_vec(), [y.len(), d]), &device);
-        let predicted = model.predict(z)?;
-        correct += predicted
-            .iter()
-            .zip(y)
-            .filter(|&(&p, &t)| p == t as i64)
-            .count();
-    }
-    Ok(correct as f64 / labels.len().max(1) as f64)
+    super::argmax_accuracy(mean, d, labels, |z1| model.logits(z1))
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::models::ImageSpec;
 use crate::run::load_trained;
 use crate::train::checkpoint::Which;
-use burn::tensor::Device;
 use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
 
 /// Mean and population standard deviation of `values` (0 and 0 when empty): the spread of a
@@ -27,6 +27,26 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
     (mean, var.sqrt())
+}
+
+/// Share of the rows of `inputs` (`d` features each, one per label) whose largest logit is
+/// their label; `logits` maps `[b, d]` to `[b, classes]` and runs on blocks of 1,000 rows.
+fn argmax_accuracy(
+    inputs: &[f32],
+    d: usize,
+    labels: &[u8],
+    logits: impl Fn(Tensor<2>) -> Tensor<2>,
+) -> Result<f64> {
+    let device = Device::flex();
+    let mut correct = 0usize;
+    for (rows, y) in inputs.chunks(1000 * d).zip(labels.chunks(1000)) {
+        let x = Tensor::<2>::from_data(TensorData::new(rows.to_vec(), [y.len(), d]), &device);
+        let predicted = crate::error::host_ints(logits(x).argmax(1).reshape([y.len()]))?;
+        correct += (predicted.iter().zip(y))
+            .filter(|&(&p, &t)| p == t as i64)
+            .count();
+    }
+    Ok(correct as f64 / labels.len().max(1) as f64)
 }
 
 /// Softmax posteriors `[n][classes]` of a discriminative classifier run on `set`.

@@ -20,9 +20,9 @@
 //!   VAE over the features whose label is a latent variable; its q(y|z1) is the classifier.
 //!
 //! Features are the raw means (the prior already puts active units on a unit scale); pixels
-//! are used as `v / 255`. Both linear models and MLPs train by Adam
-//! (lr 1e-3, ε 1e-8) for a fixed number of steps on minibatches of at most 100, with an L2
-//! penalty.
+//! are scaled to [0, 1] (`v / 255`, or `v` for binary sets). Both linear models and MLPs
+//! train by Adam (lr 1e-3, ε 1e-8) for a fixed number of steps on minibatches of at most 100,
+//! with an L2 penalty.
 
 use crate::data::{self, ImageSet, Split, batch};
 use crate::error::{Error, Result};
@@ -197,21 +197,20 @@ impl Features {
     }
 }
 
-/// The means and log-variances of q(z|x) of every image of `set`, binarized as the VAE was
-/// trained ([`binary_pixels`]).
+/// The means and log-variances of q(z|x) of every image of `set`, given as the VAE sees them
+/// (`binary`, from [`binary_pixels`]).
 fn encode(
     model: &dyn LatentModel,
     set: &ImageSet,
-    seed: u64,
+    binary: &[u8],
     device: &Device,
 ) -> Result<(Features, Features)> {
-    let binary = binary_pixels(set, seed);
     let shape = [set.shape.channels, set.shape.height, set.shape.width];
     let mut mean = Vec::with_capacity(set.len() * model.latent_dim());
     let mut log_var = Vec::with_capacity(set.len() * model.latent_dim());
     let all: Vec<usize> = (0..set.len()).collect();
     for chunk in all.chunks(500) {
-        let x = batch::to_tensor(&binary, chunk, shape, data::Levels::Binary, device);
+        let x = batch::to_tensor(binary, chunk, shape, data::Levels::Binary, device);
         let q = model.encode(x);
         mean.extend(crate::error::host(q.mean)?);
         log_var.extend(crate::error::host(q.log_var)?);
@@ -506,19 +505,7 @@ impl Fit {
             model = optim.step(1e-3, model, grads);
         }
         let model = model.valid();
-        let mut correct = 0usize;
-        let all: Vec<usize> = (0..test.len()).collect();
-        for chunk in all.chunks(1000) {
-            let xb = test.rows(chunk);
-            let inputs =
-                Tensor::<2>::from_data(TensorData::new(xb.values, [chunk.len(), test.d]), &device);
-            let predicted =
-                crate::error::host_ints(logits(&model, inputs).argmax(1).reshape([chunk.len()]))?;
-            correct += (predicted.iter().zip(chunk))
-                .filter(|&(&p, &i)| p == test_y[i] as i64)
-                .count();
-        }
-        Ok(correct as f64 / test.len().max(1) as f64)
+        super::argmax_accuracy(&test.values, test.d, test_y, |x| logits(&model, x))
     }
 }
 
@@ -587,8 +574,6 @@ pub fn semi_supervised(
     };
     let train_set = data::load(&request.data, Split::Train, data_dir)?;
     let test_set = data::load(&request.data, Split::Test, data_dir)?;
-    // Watched while M1+M2 trains (its recipe was chosen on these labels, never on the test's).
-    let valid_set = data::load(&request.data, Split::Valid, data_dir)?;
     if train_set.shape != trained.image.shape {
         return Err(Error::Invalid(format!(
             "{} has images of {:?}, the VAE in {} was trained on {:?}",
@@ -604,7 +589,7 @@ pub fn semi_supervised(
             .ok_or_else(|| Error::Invalid(format!("{} has no labels", request.data)))
     };
     let (train_y, test_y) = (labels_of(&train_set)?, labels_of(&test_set)?);
-    let valid_y = labels_of(&valid_set)?;
+    let wants = |m: Method| request.methods.contains(&m);
     log(&format!(
         "encoding {} training and {} test images with q(z|x) of {}",
         train_set.len(),
@@ -622,11 +607,12 @@ pub fn semi_supervised(
         d: set.shape.dims(),
     };
     let (p_train, p_test) = (pixels(&train_set), pixels(&test_set));
+    // One binarisation of each split: the features and the fine-tuned classifiers see the same.
+    let (bin_train, bin_test) = (binary_pixels(&train_set, 11), binary_pixels(&test_set, 12));
+    let (z_train, z_train_log_var) = encode(vae, &train_set, &bin_train, &device)?;
+    let (z_test, _) = encode(vae, &test_set, &bin_test, &device)?;
     // Only the active units (Burda et al.'s criterion, no labels needed): the others carry
     // nothing but noise into distances and into classifiers fitted on 100 points.
-    let (z_train, z_train_log_var) = encode(vae, &train_set, 11, &device)?;
-    let (z_test, _) = encode(vae, &test_set, 12, &device)?;
-    let (z_valid, _) = encode(vae, &valid_set, 13, &device)?;
     let active: Vec<usize> = (z_train.stats().iter().enumerate())
         .filter(|(_, (_, sd))| sd * sd > 1e-2)
         .map(|(j, _)| j)
@@ -645,8 +631,17 @@ pub fn semi_supervised(
     }
     let (z_train, z_test) = (columns(&z_train, &active), columns(&z_test, &active));
     let z_train_log_var = columns(&z_train_log_var, &active);
-    let z_valid = columns(&z_valid, &active);
-    let fine_tune = {
+    // Watched while M1+M2 trains (its recipe was chosen on these labels, never on the test's).
+    let held = if wants(Method::M2) {
+        let valid_set = data::load(&request.data, Split::Valid, data_dir)?;
+        let valid_y = labels_of(&valid_set)?;
+        let bin_valid = binary_pixels(&valid_set, 13);
+        let (z_valid, _) = encode(vae, &valid_set, &bin_valid, &device)?;
+        Some((columns(&z_valid, &active), valid_y))
+    } else {
+        None
+    };
+    let fine_tune = if wants(Method::FineTune) {
         let ad = device.clone().autodiff();
         let (ModelConfig::Vae(c), AnyModel::Vae(vae)) = (
             &trained.config.model,
@@ -657,7 +652,7 @@ pub fn semi_supervised(
                 request.encoder.display()
             )));
         };
-        FineTune {
+        let tune = FineTune {
             config: ClassifierConfig {
                 architecture: c.architecture,
                 hidden: c.hidden.clone(),
@@ -672,15 +667,17 @@ pub fn semi_supervised(
                 train_set.shape.height,
                 train_set.shape.width,
             ],
-        }
+        };
+        // The fine-tuned classifiers see the images as the VAE does: the one binarisation
+        // the features were computed from.
+        let binarised = |binary: &[u8]| Features {
+            values: binary.iter().map(|&v| v as f32).collect(),
+            d: train_set.shape.dims(),
+        };
+        Some((tune, binarised(&bin_train), binarised(&bin_test)))
+    } else {
+        None
     };
-    // The fine-tuned classifiers see the images as the VAE does: the one binarisation the
-    // features were computed from.
-    let binarised = |set: &ImageSet, seed: u64| Features {
-        values: binary_pixels(set, seed).iter().map(|&v| v as f32).collect(),
-        d: set.shape.dims(),
-    };
-    let (b_train, b_test) = (binarised(&train_set, 11), binarised(&test_set, 12));
     std::fs::create_dir_all(&request.out).map_err(|e| Error::io(&request.out, e))?;
     // The picture: a t-SNE map of the training images' features, coloured by the
     // labels nobody used, with the smallest experiment's labelled images ringed.
@@ -715,7 +712,6 @@ pub fn semi_supervised(
             ("t-SNE 1", "t-SNE 2"),
         )?;
     }
-    let wants = |m: Method| request.methods.contains(&m);
     let graphs = if wants(Method::Spreading) {
         log("the 10-nearest-neighbour graph of the training images' features");
         let graph = Graph::new(&z_train, &z_test)?;
@@ -756,18 +752,23 @@ pub fn semi_supervised(
                         }
                         // "vae": the encoder fine-tuned from the VAE; "pixels": the same
                         // classifier from a random initialisation.
-                        Method::FineTune => fine_tune.accuracy(
-                            input == "vae",
-                            &Fit {
-                                steps: request.steps,
-                                seed,
-                            },
-                            (&b_train.rows(&subset), &y),
-                            (&b_test, &test_y),
-                        )?,
+                        Method::FineTune => {
+                            let (tune, b_train, b_test) =
+                                fine_tune.as_ref().expect("built when asked");
+                            tune.accuracy(
+                                input == "vae",
+                                &Fit {
+                                    steps: request.steps,
+                                    seed,
+                                },
+                                (&b_train.rows(&subset), &y),
+                                (b_test, &test_y),
+                            )?
+                        }
                         // A density model over the 16 features, not over 784 pixels: the
                         // pixels column has no M2 (the paper's M2 alone would be its cell).
                         Method::M2 if input == "vae" => {
+                            let (z_valid, valid_y) = held.as_ref().expect("built when asked");
                             let posteriors = super::m2::Posteriors {
                                 mean: &z_train.values,
                                 log_var: &z_train_log_var.values,
@@ -781,7 +782,7 @@ pub fn semi_supervised(
                                 seed,
                                 Some(&super::m2::Held {
                                     mean: &z_valid.values,
-                                    labels: &valid_y,
+                                    labels: valid_y,
                                 }),
                                 &mut |p| {
                                     log(&format!(
