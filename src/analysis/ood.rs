@@ -1,6 +1,8 @@
 //! Out-of-distribution detection with a density run: the likelihood itself, typicality
-//! (Nalisnick et al. 2019b), the likelihood ratio against a background model (Ren et al. 2019)
-//! and a classifier's maximum softmax probability (Hendrycks & Gimpel 2017), each with AUROC,
+//! (Nalisnick et al. 2019b), input complexity (Serrà et al. 2020), the likelihood ratio
+//! against a background model (Ren et al. 2019), the ratio against the same model on the
+//! image turned round ([`Stir`], after Umapathi et al. 2022's "stirring") and a classifier's
+//! maximum softmax probability (Hendrycks & Gimpel 2017), each with AUROC,
 //! AUPR (OOD positive) and FPR at 95% TPR. Writes `MODEL/ood-<in>-<out>.json` and a histogram
 //! of the likelihood score.
 
@@ -36,6 +38,71 @@ pub struct OodRequest {
     pub batch_size: usize,
     /// Importance samples of the IWAE bound standing for log p(x) of a VAE.
     pub iwae_k: usize,
+    /// Each adds the score `-log p(x) + log p(T(x))` for its transformation T.
+    pub stir: Vec<Stir>,
+}
+
+/// A bijection of the pixel grid that keeps an image's local statistics (its pixel values and,
+/// up to orientation, each pixel's neighbours) and breaks its long-range layout. A density
+/// model predicts much of a pixel from its neighbours, and that part scores `x` and `T(x)`
+/// alike; the difference `log p(x) - log p(T(x))` keeps what the model knows of the data's
+/// layout (an upright garment), which an image from elsewhere lacks whichever way up it is
+/// (Umapathi et al. 2022, "Shaken, and Stirred"). Out-of-distribution score:
+/// `-log p(x) + log p(T(x))`, near 0 for such images and negative for typical ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stir {
+    /// Upside down: rows in reverse order.
+    Vflip,
+    /// Mirror image: columns in reverse order.
+    Hflip,
+    /// Turned half round (both flips).
+    Rot180,
+    /// Rows become columns (square images only).
+    Transpose,
+}
+
+impl Stir {
+    fn name(self) -> &'static str {
+        match self {
+            Stir::Vflip => "upside down",
+            Stir::Hflip => "mirrored",
+            Stir::Rot180 => "turned 180°",
+            Stir::Transpose => "transposed",
+        }
+    }
+
+    /// `set` with every channel plane of every image transformed.
+    pub fn apply(self, set: &ImageSet) -> Result<ImageSet> {
+        let (h, w) = (set.shape.height, set.shape.width);
+        if self == Stir::Transpose && h != w {
+            return Err(Error::Invalid(format!(
+                "{}: transposing needs square images, not {h}x{w}",
+                set.dataset
+            )));
+        }
+        let source = |y: usize, x: usize| match self {
+            Stir::Vflip => (h - 1 - y) * w + x,
+            Stir::Hflip => y * w + (w - 1 - x),
+            Stir::Rot180 => (h - 1 - y) * w + (w - 1 - x),
+            Stir::Transpose => x * w + y,
+        };
+        let mut out = set.clone();
+        out.dynamic_seed = None;
+        let pixels = set.epoch_pixels(0);
+        for (plane_out, plane_in) in out
+            .pixels
+            .chunks_exact_mut(h * w)
+            .zip(pixels.chunks_exact(h * w))
+        {
+            for y in 0..h {
+                for x in 0..w {
+                    plane_out[y * w + x] = plane_in[source(y, x)];
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// One score's detection metrics.
@@ -227,6 +294,17 @@ pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<Ood
             ratio(&nll_out, &out_set)?,
         ));
     }
+    for &stir in &a.stir {
+        let ratio = |nll: &[f64], set: &ImageSet| -> Result<Vec<f64>> {
+            let turned = model.nll(&stir.apply(set)?, a.batch_size, device)?;
+            Ok(nll.iter().zip(&turned).map(|(x, t)| x - t).collect())
+        };
+        scores.push((
+            format!("stirred ({}): log p(T(x)) - log p(x)", stir.name()),
+            ratio(&nll_in, &in_set)?,
+            ratio(&nll_out, &out_set)?,
+        ));
+    }
     if let Some(classifier) = &a.classifier {
         let msp = |set: &ImageSet| -> Result<Vec<f64>> {
             Ok(classifier_posteriors(classifier, set, device)?
@@ -277,4 +355,66 @@ pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<Ood
     };
     crate::atomic::write_json(&a.model.join(format!("{stem}.json")), &report)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stir;
+    use crate::data::{Binarization, ImageSet, ImageShape, Levels, Split};
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    /// Two 2-channel 3x3 images with distinct values everywhere.
+    fn set(height: usize, width: usize) -> ImageSet {
+        let shape = ImageShape {
+            channels: 2,
+            height,
+            width,
+        };
+        ImageSet {
+            dataset: "test".into(),
+            split: Split::Test,
+            shape,
+            levels: Levels::Bits8,
+            binarization: Binarization::None,
+            pixels: (0..2 * shape.dims()).map(|v| v as u8).collect(),
+            labels: None,
+            dynamic_seed: None,
+        }
+    }
+
+    /// Each transformation against burn's own flip and transpose of the `[n, c, h, w]` tensor.
+    #[test]
+    fn stirring_moves_pixels_as_burn_flips_and_transposes() {
+        let device = Device::default();
+        let images = set(3, 3);
+        let tensor = Tensor::<4>::from_data(
+            TensorData::new(
+                images.pixels.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+                [2, 2, 3, 3],
+            ),
+            &device,
+        );
+        let cases = [
+            (Stir::Vflip, tensor.clone().flip([2])),
+            (Stir::Hflip, tensor.clone().flip([3])),
+            (Stir::Rot180, tensor.clone().flip([2, 3])),
+            (Stir::Transpose, tensor.clone().swap_dims(2, 3)),
+        ];
+        for (stir, expected) in cases {
+            let turned = stir.apply(&images).unwrap();
+            let expected: Vec<u8> = expected
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|&v| v as u8)
+                .collect();
+            assert_eq!(turned.pixels, expected, "{stir:?}");
+            assert_eq!(turned.shape, images.shape);
+        }
+        // Transposing a non-square image is refused, not garbled.
+        let error = Stir::Transpose.apply(&set(2, 3)).unwrap_err().to_string();
+        assert!(error.contains("square") && error.contains("2x3"), "{error}");
+        assert!(Stir::Vflip.apply(&set(2, 3)).is_ok());
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::{device, progress::TerminalProgress};
 use crate::analysis::classify::{BayesReport, ClassifyRequest, Scores, classify as bayes_classify};
-use crate::analysis::ood::{OodRequest, ood};
+use crate::analysis::ood::{OodRequest, Stir, ood};
 use crate::analysis::verdicts::RejectRequest;
 use crate::data::Split;
 use anyhow::Result;
@@ -139,6 +139,11 @@ pub struct OodArgs {
     /// Importance samples of the IWAE bound that stands for log p(x) when a run holds a VAE.
     #[arg(long, default_value_t = 100)]
     pub iwae_k: usize,
+    /// Adds the ratio of log p(x) to the same model's log p(T(x)) for each transformation T
+    /// of the image (comma-separated): what the model knows of the data's layout, with the
+    /// local statistics that make simple images likely cancelled (Umapathi et al. 2022).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "vflip")]
+    pub stir: Vec<Stir>,
 }
 
 pub fn ood_command(a: OodArgs, data_dir: &Path) -> Result<()> {
@@ -158,6 +163,7 @@ pub fn ood_command(a: OodArgs, data_dir: &Path) -> Result<()> {
         plot: a.plot,
         batch_size: a.batch_size,
         iwae_k: a.iwae_k,
+        stir: a.stir,
     };
     let r = ood(&request, data_dir, &device())?;
     let bits = |nats: f64| nats / r.dims as f64 / std::f64::consts::LN_2;

@@ -350,6 +350,18 @@ fn classify_and_ood_commands() {
         "noise vs digits AUROC {likelihood_auroc}\n{t}"
     );
     assert!(density.join("ood-synth-digits-noise.svg").is_file());
+    // The stirred ratio is on by default (upside down).
+    assert!(
+        report["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["score"]
+                .as_str()
+                .unwrap()
+                .contains("stirred (upside down)")),
+        "{t}"
+    );
     // A VAE scores by its IWAE bound, and can be the likelihood ratio's background.
     let vae = run("vae", &["vae-mlp", "--latent-dim", "4"]);
     let out = genmodels(
