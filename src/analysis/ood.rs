@@ -404,7 +404,7 @@ mod tests {
             let turned = stir.apply(&images).unwrap();
             let expected: Vec<u8> = expected
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
                 .iter()
                 .map(|&v| v as u8)
