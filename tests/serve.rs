@@ -140,15 +140,18 @@ fn api_scores_samples_completes_and_refuses_bad_input() {
     let (low, high) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
     let mean = cond_score["ood"]["valid_mean_nats"].as_f64().unwrap();
     assert!(low <= mean && mean <= high, "{low} {mean} {high}");
-    // The verdict follows the two-sided range: a blank image (more likely than most digits
-    // under a tiny model, the likelihood paradox) is called atypical, not "in distribution".
+    // The NLL's reading follows the two-sided range: a blank image (more likely than most
+    // digits under a tiny model, the likelihood paradox) is called atypical, not "in
+    // distribution". (The unconditional model's verdict is the combined score's, beside it.)
     let (_, blank) = post(&format!("{base}/api/score"), &png(&[0; 784], 28));
     let blank: serde_json::Value = serde_json::from_str(&blank).unwrap();
     let blank = &blank["models"][0];
     let nll = blank["nll_nats"].as_f64().unwrap();
-    let range = blank["ood"]["typical_range_nats"].as_array().unwrap();
+    let range = blank["typicality"]["typical_range_nats"]
+        .as_array()
+        .unwrap();
     let (low, high) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
-    let verdict = blank["ood"]["verdict"].as_str().unwrap();
+    let verdict = blank["typicality"]["verdict"].as_str().unwrap();
     let expected = if nll < low {
         "atypical"
     } else if nll > high {
@@ -409,9 +412,10 @@ fn a_colour_model_scores_rgb_pngs_as_the_library_does() {
 
 /// Every model's score is read against its own validation images: the server sends their NLL
 /// histogram and the share of them less likely than the image, and both equal what the
-/// library computes for the same 500 validation images. With a background model the verdict
-/// rests on the likelihood ratio. A VAE gets a verdict too, by the IWAE-100 bound it is scored
-/// with.
+/// library computes for the same 500 validation images. An unconditional exact-likelihood
+/// model's verdict rests on the combined score, whose stirred and likelihood-ratio components
+/// equal the library's for the image. A VAE gets a verdict too, by the IWAE-100 bound it is
+/// scored with.
 #[test]
 fn scores_come_with_the_validation_distribution_of_each_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -471,43 +475,55 @@ fn scores_come_with_the_validation_distribution_of_each_model() {
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         let ood = &json["models"][0]["typicality"];
         let image_nll = json["models"][0]["nll_nats"].as_f64().unwrap();
-        // The verdict rests on the likelihood ratio against the background, as the library
-        // computes it for this image.
-        let ratio = &json["models"][0]["ood"];
-        assert!(
-            ratio["score"]
-                .as_str()
-                .unwrap()
-                .contains("likelihood ratio"),
-            "{ratio}"
-        );
+        // The verdict rests on the combined score; its stirred component and its likelihood
+        // ratio against the background are the library's for this image.
+        let combined = &json["models"][0]["ood"];
+        let components = combined["components"].as_array().unwrap();
+        assert_eq!(components.len(), 4, "{combined}");
         let one = genmodels::data::ImageSet {
             pixels: pixels.clone(),
             ..test.clone()
         };
-        let expected_ratio = common::library_log_prob(&plain, &one)[0]
-            - common::library_log_prob(&background, &one)[0];
-        let served_ratio = ratio["value"].as_f64().unwrap();
+        let upside_down = genmodels::eval::ood::Stir::Vflip.apply(&one).unwrap();
+        let log_p = common::library_log_prob(&plain, &one)[0];
+        for (component, expected) in [
+            (
+                &components[2],
+                common::library_log_prob(&plain, &upside_down)[0] - log_p,
+            ),
+            (
+                &components[3],
+                common::library_log_prob(&background, &one)[0] - log_p,
+            ),
+        ] {
+            let served = component["value"].as_f64().unwrap();
+            assert!(
+                (served - expected).abs() < 1e-3,
+                "{component}: served {served} vs library {expected}"
+            );
+        }
         assert!(
-            (served_ratio - expected_ratio).abs() < 1e-3,
-            "ratio {served_ratio} vs library {expected_ratio}"
+            components[3]["score"]
+                .as_str()
+                .unwrap()
+                .contains("likelihood ratio"),
+            "{combined}"
         );
-        // Out of distribution when either test says so: the ratio below its validation 1st
-        // percentile, or the NLL outside its validation range.
-        let by_ratio = served_ratio < ratio["typical_range_nats"][0].as_f64().unwrap();
-        let by_nll = ood["verdict"] != "in distribution";
+        // Out of distribution exactly when the combined score is above its validation 99th
+        // percentile.
+        let value = combined["value"].as_f64().unwrap();
         assert_eq!(
-            ratio["verdict"] != "in distribution",
-            by_ratio || by_nll,
-            "{ratio} with {ood}"
+            combined["verdict"] != "in distribution",
+            value > combined["typical_range"][1].as_f64().unwrap(),
+            "{combined}"
         );
-        let ratio_counts: u64 = ratio["valid_histogram_nats"]["counts"]
+        let combined_counts: u64 = combined["valid_histogram"]["counts"]
             .as_array()
             .unwrap()
             .iter()
             .map(|c| c.as_u64().unwrap())
             .sum();
-        assert_eq!(ratio_counts as usize, nll.len());
+        assert_eq!(combined_counts as usize, nll.len());
         let hist = &ood["valid_histogram_nats"];
         let counts: Vec<usize> = hist["counts"]
             .as_array()

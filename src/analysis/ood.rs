@@ -1,7 +1,8 @@
 //! Out-of-distribution detection with a density run: the likelihood itself, typicality
 //! (Nalisnick et al. 2019b), input complexity (Serrà et al. 2020), the likelihood ratio
 //! against a background model (Ren et al. 2019), the ratio against the same model on the
-//! image turned round ([`Stir`], after Umapathi et al. 2022's "stirring") and a classifier's
+//! image turned round ([`Stir`], after Umapathi et al. 2022's "stirring"), Fisher's combination
+//! of these corrections (each made a p-value against validation images) and a classifier's
 //! maximum softmax probability (Hendrycks & Gimpel 2017), each with AUROC,
 //! AUPR (OOD positive) and FPR at 95% TPR. Writes `MODEL/ood-<in>-<out>.json` and a histogram
 //! of the likelihood score.
@@ -9,6 +10,7 @@
 use super::{check_shape, classifier_posteriors};
 use crate::data::{self, ImageSet, Split};
 use crate::error::{Error, Result};
+pub use crate::eval::ood::{Stir, png_bits};
 use crate::eval::{self, ood};
 use crate::models::{Autoregressive, LatentModel};
 use crate::progress::Silent;
@@ -42,67 +44,13 @@ pub struct OodRequest {
     pub stir: Vec<Stir>,
 }
 
-/// A bijection of the pixel grid that keeps an image's local statistics (its pixel values and,
-/// up to orientation, each pixel's neighbours) and breaks its long-range layout. A density
-/// model predicts much of a pixel from its neighbours, and that part scores `x` and `T(x)`
-/// alike; the difference `log p(x) - log p(T(x))` keeps what the model knows of the data's
-/// layout (an upright garment), which an image from elsewhere lacks whichever way up it is
-/// (Umapathi et al. 2022, "Shaken, and Stirred"). Out-of-distribution score:
-/// `-log p(x) + log p(T(x))`, near 0 for such images and negative for typical ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stir {
-    /// Upside down: rows in reverse order.
-    Vflip,
-    /// Mirror image: columns in reverse order.
-    Hflip,
-    /// Turned half round (both flips).
-    Rot180,
-    /// Rows become columns (square images only).
-    Transpose,
-}
-
-impl Stir {
-    fn name(self) -> &'static str {
-        match self {
-            Stir::Vflip => "upside down",
-            Stir::Hflip => "mirrored",
-            Stir::Rot180 => "turned 180°",
-            Stir::Transpose => "transposed",
-        }
-    }
-
-    /// `set` with every channel plane of every image transformed.
-    pub fn apply(self, set: &ImageSet) -> Result<ImageSet> {
-        let (h, w) = (set.shape.height, set.shape.width);
-        if self == Stir::Transpose && h != w {
-            return Err(Error::Invalid(format!(
-                "{}: transposing needs square images, not {h}x{w}",
-                set.dataset
-            )));
-        }
-        let source = |y: usize, x: usize| match self {
-            Stir::Vflip => (h - 1 - y) * w + x,
-            Stir::Hflip => y * w + (w - 1 - x),
-            Stir::Rot180 => (h - 1 - y) * w + (w - 1 - x),
-            Stir::Transpose => x * w + y,
-        };
-        let mut out = set.clone();
-        out.dynamic_seed = None;
-        let pixels = set.epoch_pixels(0);
-        for (plane_out, plane_in) in out
-            .pixels
-            .chunks_exact_mut(h * w)
-            .zip(pixels.chunks_exact(h * w))
-        {
-            for y in 0..h {
-                for x in 0..w {
-                    plane_out[y * w + x] = plane_in[source(y, x)];
-                }
-            }
-        }
-        Ok(out)
-    }
+/// A correction of the likelihood, scored on in-distribution validation images as well as on
+/// the two test sets.
+struct Correction {
+    name: String,
+    valid: Vec<f64>,
+    s_in: Vec<f64>,
+    s_out: Vec<f64>,
 }
 
 /// One score's detection metrics.
@@ -201,40 +149,6 @@ fn mean(values: &[f64]) -> f64 {
     super::mean_std(values).0
 }
 
-/// Each image's PNG size in bits (best compression, adaptive filters), its values scaled to
-/// 0..=255 grey or RGB.
-pub fn png_bits(set: &ImageSet) -> Result<Vec<f64>> {
-    use image::ImageEncoder;
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    let (c, h, w) = (set.shape.channels, set.shape.height, set.shape.width);
-    let top = (set.levels.count() - 1) as u32;
-    let pixels = set.epoch_pixels(0);
-    let color = match c {
-        1 => image::ExtendedColorType::L8,
-        3 => image::ExtendedColorType::Rgb8,
-        _ => {
-            return Err(Error::Invalid(format!(
-                "{c}-channel images have no PNG form"
-            )));
-        }
-    };
-    (pixels.chunks_exact(c * h * w))
-        .map(|planes| {
-            // Channel planes to interleaved pixels.
-            let mut bytes = vec![0u8; c * h * w];
-            for (i, b) in bytes.iter_mut().enumerate() {
-                let (p, ch) = (i / c, i % c);
-                *b = (planes[ch * h * w + p] as u32 * 255 / top) as u8;
-            }
-            let mut out = Vec::new();
-            PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
-                .write_image(&bytes, w as u32, h as u32, color)
-                .map_err(|e| Error::Invalid(format!("PNG encoding failed: {e}")))?;
-            Ok(out.len() as f64 * 8.0)
-        })
-        .collect()
-}
-
 /// Scores the in- and out-of-distribution test images by every score the request allows.
 pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<OodReport> {
     let a = request;
@@ -256,55 +170,80 @@ pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<Ood
         nll_in.clone(),
         nll_out.clone(),
     )];
+    // The corrections, each also computed on in-distribution validation images: the reference
+    // that turns a score into a p-value for their combination below.
+    let mut corrections: Vec<Correction> = Vec::new();
     // Typicality (one image at a time): distance of -log p(x) from the in-distribution
     // validation mean.
     let valid = data::load(&a.in_data, Split::Valid, data_dir)?.truncate(a.limit);
-    let entropy = mean(&model.nll(&valid, a.batch_size, device)?);
-    let typical = |s: &[f64]| s.iter().map(|v| (v - entropy).abs()).collect::<Vec<_>>();
-    scores.push((
-        "typicality: |-log p(x) - H_valid|".into(),
-        typical(&nll_in),
-        typical(&nll_out),
-    ));
-    // Input complexity (Serrà et al. 2020): -log2 p(x) minus the image's code length under a
-    // generic lossless compressor, here PNG at its best compression: a likelihood ratio
-    // against the compressor as a universal model of images.
+    let nll_valid = model.nll(&valid, a.batch_size, device)?;
+    let entropy = mean(&nll_valid);
+    let typical = |s: &[f64]| ood::typicality(s, entropy);
+    corrections.push(Correction {
+        name: "typicality: |-log p(x) - H_valid|".into(),
+        valid: typical(&nll_valid),
+        s_in: typical(&nll_in),
+        s_out: typical(&nll_out),
+    });
+    // Input complexity (Serrà et al. 2020), against PNG at its best compression.
     let complexity = |nll: &[f64], set: &ImageSet| -> Result<Vec<f64>> {
-        let bits = png_bits(set)?;
-        Ok((nll.iter().zip(&bits))
-            .map(|(n, b)| n / std::f64::consts::LN_2 - b)
-            .collect())
+        Ok(ood::input_complexity(nll, &ood::png_bits(set)?))
     };
-    scores.push((
-        "input complexity: -log2 p(x) - PNG bits".into(),
-        complexity(&nll_in, &in_set)?,
-        complexity(&nll_out, &out_set)?,
-    ));
+    corrections.push(Correction {
+        name: "input complexity: -log2 p(x) - PNG bits".into(),
+        valid: complexity(&nll_valid, &valid)?,
+        s_in: complexity(&nll_in, &in_set)?,
+        s_out: complexity(&nll_out, &out_set)?,
+    });
     if let Some(background) = &a.background {
         let bg = load_trained(background, Which::Best, device)?;
         let bg_model = Density::of(&bg, background, a.iwae_k)?;
         check_shape(&bg.image, &in_set, background)?;
         let ratio = |nll: &[f64], set: &ImageSet| -> Result<Vec<f64>> {
-            let bg_nll = bg_model.nll(set, a.batch_size, device)?;
-            Ok(nll.iter().zip(&bg_nll).map(|(m, b)| m - b).collect())
+            Ok(ood::log_ratio(
+                nll,
+                &bg_model.nll(set, a.batch_size, device)?,
+            ))
         };
-        scores.push((
-            "likelihood ratio: log p_bg(x) - log p(x)".into(),
-            ratio(&nll_in, &in_set)?,
-            ratio(&nll_out, &out_set)?,
-        ));
+        corrections.push(Correction {
+            name: "likelihood ratio: log p_bg(x) - log p(x)".into(),
+            valid: ratio(&nll_valid, &valid)?,
+            s_in: ratio(&nll_in, &in_set)?,
+            s_out: ratio(&nll_out, &out_set)?,
+        });
     }
     for &stir in &a.stir {
         let ratio = |nll: &[f64], set: &ImageSet| -> Result<Vec<f64>> {
             let turned = model.nll(&stir.apply(set)?, a.batch_size, device)?;
-            Ok(nll.iter().zip(&turned).map(|(x, t)| x - t).collect())
+            Ok(ood::log_ratio(nll, &turned))
         };
-        scores.push((
-            format!("stirred ({}): log p(T(x)) - log p(x)", stir.name()),
-            ratio(&nll_in, &in_set)?,
-            ratio(&nll_out, &out_set)?,
-        ));
+        corrections.push(Correction {
+            name: format!("stirred ({}): log p(T(x)) - log p(x)", stir.name()),
+            valid: ratio(&nll_valid, &valid)?,
+            s_in: ratio(&nll_in, &in_set)?,
+            s_out: ratio(&nll_out, &out_set)?,
+        });
     }
+    let references: Vec<Vec<f64>> = corrections.iter().map(|c| c.valid.clone()).collect();
+    let fisher = |pick: fn(&Correction) -> &Vec<f64>| {
+        let scores: Vec<Vec<f64>> = corrections.iter().map(|c| pick(c).clone()).collect();
+        ood::fisher_combined(&references, &scores)
+    };
+    let combined = (
+        format!(
+            "combined (Fisher, p-values on {} validation images): {}",
+            valid.len(),
+            corrections
+                .iter()
+                .map(|c| c.name.split(':').next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        ),
+        fisher(|c| &c.s_in),
+        fisher(|c| &c.s_out),
+    );
+    scores.extend(corrections.into_iter().map(|c| (c.name, c.s_in, c.s_out)));
+    scores.push(combined);
     if let Some(classifier) = &a.classifier {
         let msp = |set: &ImageSet| -> Result<Vec<f64>> {
             Ok(classifier_posteriors(classifier, set, device)?

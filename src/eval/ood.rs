@@ -7,6 +7,9 @@
 //! - FPR at 95% TPR: the fraction of in-distribution images flagged at the threshold that
 //!   catches 95% of the out-of-distribution ones.
 
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+
 /// The three numbers for one score.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct OodMetrics {
@@ -76,6 +79,158 @@ pub fn fpr_at_tpr(in_scores: &[f64], out_scores: &[f64], tpr: f64) -> f64 {
         return f64::NAN;
     };
     in_scores.iter().filter(|&&s| s >= threshold).count() as f64 / in_scores.len().max(1) as f64
+}
+
+/// Typicality of each image (Nalisnick et al. 2019b, one image at a time): the distance of its
+/// `-log p(x)` from `entropy`, the mean over in-distribution validation images.
+pub fn typicality(nll: &[f64], entropy: f64) -> Vec<f64> {
+    nll.iter().map(|v| (v - entropy).abs()).collect()
+}
+
+/// Input complexity (Serrà et al. 2020): `-log2 p(x)` minus the image's code length in bits
+/// under a generic lossless compressor ([`png_bits`]): a likelihood ratio against the
+/// compressor as a universal model of images.
+pub fn input_complexity(nll: &[f64], code_bits: &[f64]) -> Vec<f64> {
+    (nll.iter().zip(code_bits))
+        .map(|(n, b)| n / std::f64::consts::LN_2 - b)
+        .collect()
+}
+
+/// `log p_other(x) - log p(x)` from the two NLLs: the likelihood ratio against a background
+/// model (Ren et al. 2019) when `other` is the background's NLL of `x`, the stirred score when
+/// it is the model's own NLL of `T(x)` ([`Stir`]).
+pub fn log_ratio(nll: &[f64], other_nll: &[f64]) -> Vec<f64> {
+    nll.iter().zip(other_nll).map(|(m, o)| m - o).collect()
+}
+
+/// A bijection of the pixel grid that keeps an image's local statistics (its pixel values and,
+/// up to orientation, each pixel's neighbours) and breaks its long-range layout. A density
+/// model predicts much of a pixel from its neighbours, and that part scores `x` and `T(x)`
+/// alike; the difference `log p(x) - log p(T(x))` keeps what the model knows of the data's
+/// layout (an upright garment), which an image from elsewhere lacks whichever way up it is
+/// (Umapathi et al. 2022, "Shaken, and Stirred"). Out-of-distribution score:
+/// `-log p(x) + log p(T(x))`, near 0 for such images and negative for typical ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stir {
+    /// Upside down: rows in reverse order.
+    Vflip,
+    /// Mirror image: columns in reverse order.
+    Hflip,
+    /// Turned half round (both flips).
+    Rot180,
+    /// Rows become columns (square images only).
+    Transpose,
+}
+
+impl Stir {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stir::Vflip => "upside down",
+            Stir::Hflip => "mirrored",
+            Stir::Rot180 => "turned 180°",
+            Stir::Transpose => "transposed",
+        }
+    }
+
+    /// `set` with every channel plane of every image transformed.
+    pub fn apply(self, set: &ImageSet) -> Result<ImageSet> {
+        let (h, w) = (set.shape.height, set.shape.width);
+        if self == Stir::Transpose && h != w {
+            return Err(Error::Invalid(format!(
+                "{}: transposing needs square images, not {h}x{w}",
+                set.dataset
+            )));
+        }
+        let source = |y: usize, x: usize| match self {
+            Stir::Vflip => (h - 1 - y) * w + x,
+            Stir::Hflip => y * w + (w - 1 - x),
+            Stir::Rot180 => (h - 1 - y) * w + (w - 1 - x),
+            Stir::Transpose => x * w + y,
+        };
+        let mut out = set.clone();
+        out.dynamic_seed = None;
+        let pixels = set.epoch_pixels(0);
+        for (plane_out, plane_in) in out
+            .pixels
+            .chunks_exact_mut(h * w)
+            .zip(pixels.chunks_exact(h * w))
+        {
+            for y in 0..h {
+                for x in 0..w {
+                    plane_out[y * w + x] = plane_in[source(y, x)];
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Each image's PNG size in bits (best compression, adaptive filters), its values scaled to
+/// 0..=255 grey or RGB.
+pub fn png_bits(set: &ImageSet) -> Result<Vec<f64>> {
+    use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let (c, h, w) = (set.shape.channels, set.shape.height, set.shape.width);
+    let top = (set.levels.count() - 1) as u32;
+    let pixels = set.epoch_pixels(0);
+    let color = match c {
+        1 => image::ExtendedColorType::L8,
+        3 => image::ExtendedColorType::Rgb8,
+        _ => {
+            return Err(Error::Invalid(format!(
+                "{c}-channel images have no PNG form"
+            )));
+        }
+    };
+    (pixels.chunks_exact(c * h * w))
+        .map(|planes| {
+            // Channel planes to interleaved pixels.
+            let mut bytes = vec![0u8; c * h * w];
+            for (i, b) in bytes.iter_mut().enumerate() {
+                let (p, ch) = (i / c, i % c);
+                *b = (planes[ch * h * w + p] as u32 * 255 / top) as u8;
+            }
+            let mut out = Vec::new();
+            PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
+                .write_image(&bytes, w as u32, h as u32, color)
+                .map_err(|e| Error::Invalid(format!("PNG encoding failed: {e}")))?;
+            Ok(out.len() as f64 * 8.0)
+        })
+        .collect()
+}
+
+/// One-sided empirical p-values of `scores` against `reference` (in-distribution images held
+/// out from the ones being tested): `(1 + #{r >= s}) / (1 + n)` for each score `s`, the
+/// probability that an in-distribution image scores at least as high. Never 0, so its log is
+/// finite; `reference` must not be empty.
+pub fn p_values(reference: &[f64], scores: &[f64]) -> Vec<f64> {
+    let mut sorted = reference.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    scores
+        .iter()
+        .map(|&s| {
+            let below = sorted.partition_point(|&r| r < s);
+            (1.0 + (sorted.len() - below) as f64) / (1.0 + n)
+        })
+        .collect()
+}
+
+/// Fisher's combination of several scores of the same images: `-2 Σ_k ln p_k(x)`, where
+/// `p_k` is score `k`'s empirical p-value against its own in-distribution `reference[k]`.
+/// Higher is more out of distribution, like each score. Every score is put on the same scale
+/// (a probability under in-distribution data) before they are added, so no score's units
+/// dominate, and an image extreme on any one of them is extreme in the sum (Haroush et al.
+/// 2022 combine OOD statistics this way).
+pub fn fisher_combined(reference: &[Vec<f64>], scores: &[Vec<f64>]) -> Vec<f64> {
+    let mut total = vec![0.0; scores.first().map_or(0, Vec::len)];
+    for (r, s) in reference.iter().zip(scores) {
+        for (t, p) in total.iter_mut().zip(p_values(r, s)) {
+            *t -= 2.0 * p.ln();
+        }
+    }
+    total
 }
 
 #[cfg(test)]
@@ -155,5 +310,35 @@ mod tests {
             }
         }
         assert!((auroc(&a, &b) - wins / 20.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn p_values_count_the_reference_at_or_above() {
+        let reference = [1.0, 2.0, 2.0, 3.0];
+        let p = p_values(&reference, &[0.0, 2.0, 2.5, 9.0]);
+        // (1 + #{r >= s}) / 5: all four, three, one, none.
+        assert_eq!(p, vec![1.0, 4.0 / 5.0, 2.0 / 5.0, 1.0 / 5.0]);
+    }
+
+    #[test]
+    fn fisher_flags_an_image_extreme_on_either_score() {
+        // Reference: 0..100 on both scores. Image a is typical on both; b is extreme on the
+        // first only, c on the second only: both rank above a, and d (extreme on both) first.
+        let reference = vec![(0..100).map(f64::from).collect::<Vec<_>>(); 2];
+        let first = vec![50.0, 1000.0, 50.0, 1000.0];
+        let second = vec![50.0, 50.0, 1000.0, 1000.0];
+        let fisher = fisher_combined(&reference, &[first, second]);
+        let expect = |p1: f64, p2: f64| -2.0 * (p1.ln() + p2.ln());
+        let (typical, extreme) = (51.0 / 101.0, 1.0 / 101.0);
+        let want = [
+            expect(typical, typical),
+            expect(extreme, typical),
+            expect(typical, extreme),
+            expect(extreme, extreme),
+        ];
+        for (got, want) in fisher.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        assert!(fisher[1] > fisher[0] && fisher[2] > fisher[0] && fisher[3] > fisher[1]);
     }
 }

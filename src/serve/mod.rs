@@ -16,6 +16,7 @@
 
 use crate::data::{ImageSet, ImageShape, Levels, Split};
 use crate::error::{Error, Result};
+use crate::eval::ood::Stir;
 use crate::models::{AnyModel, ImageSpec};
 use crate::progress::Silent;
 use crate::sample::{self, SampleSpec};
@@ -40,10 +41,8 @@ struct Served {
     /// The validation images the reference was computed on, and their NLL in that order
     /// (what a background model's ratios pair with).
     validation: Option<(ImageSet, Vec<f64>)>,
-    /// With a background model: the validation images' likelihood ratio
-    /// `log p(x) - log p_background(x)`, read as Ren et al. 2019 do (one-sided: a low ratio
-    /// is out of distribution).
-    ratio: Option<Reference>,
+    /// For an unconditional exact-likelihood model: the combined score its verdict rests on.
+    combined: Option<Combined>,
 }
 
 impl Served {
@@ -78,9 +77,9 @@ impl Served {
 }
 
 /// A background model (Ren et al. 2019: the same architecture trained on perturbed inputs,
-/// `genmodels train ... --perturb-rate 0.2`), whose likelihood corrects the served models'.
+/// `genmodels train ... --perturb-rate 0.2`, or a local PixelCNN), whose likelihood ratio joins
+/// the served models' combined scores (named there).
 struct Background {
-    name: String,
     model: AnyModel,
 }
 
@@ -126,26 +125,139 @@ const IWAE_K: usize = 100;
 /// What a verdict says of an image that no test flags.
 const IN_DISTRIBUTION: &str = "in distribution";
 
-/// The verdict with a background model: out of distribution when either test flags the image.
-/// Neither is safe alone (docs/RESULTS.md, OOD round four): the likelihood ratio cancels what
-/// both models find unpredictable, so it passes uniform noise (AUROC 0.26, Fashion-MNIST ->
-/// noise), and the NLL passes simpler images than the data (0.04, Fashion-MNIST -> MNIST).
-/// Each rejects at most 2% of the validation images, so together at most 3%.
-fn either_verdict(
-    mut by_ratio: serde_json::Value,
-    by_nll: &serde_json::Value,
-) -> serde_json::Value {
-    let nll_says = by_nll["verdict"].as_str().unwrap_or(IN_DISTRIBUTION);
-    if by_ratio["verdict"] == IN_DISTRIBUTION && nll_says != IN_DISTRIBUTION {
-        by_ratio["verdict"] = serde_json::json!(format!(
-            "{nll_says}, by the NLL; the likelihood ratio alone passes it"
-        ));
+/// The out-of-distribution score of an unconditional exact-likelihood model: Fisher's
+/// combination (`crate::eval::ood::fisher_combined`) of typicality, input complexity (PNG),
+/// the stirred score (the image upside down) and, with a background model, the likelihood
+/// ratio, each made a p-value against the validation images. No one of them is safe alone
+/// (docs/RESULTS.md, OOD rounds four and five): the NLL passes images simpler than the data,
+/// and a likelihood ratio or stirred score cancels what both of its terms find unpredictable,
+/// so passes noise; the combination flags an image extreme on any of them, and ranked
+/// Fashion-MNIST against MNIST better than each one (round five).
+struct Combined {
+    /// Mean validation NLL, the centre of typicality.
+    entropy: f64,
+    names: Vec<String>,
+    /// Each component's validation scores, what a new image's is read against.
+    references: Vec<Vec<f64>>,
+    /// The validation images' combined scores: above their 99th percentile is out of
+    /// distribution.
+    reference: Reference,
+    /// The validation images' NLL, PNG bits and NLL upside down (what a background's ratio is
+    /// added to).
+    parts: ValidationParts,
+}
+
+#[derive(Clone)]
+struct ValidationParts {
+    nll: Vec<f64>,
+    png_bits: Vec<f64>,
+    turned_nll: Vec<f64>,
+}
+
+/// The combination's components for a set of images, each higher for images believed out of
+/// distribution.
+fn components(
+    nll: &[f64],
+    png_bits: &[f64],
+    turned_nll: &[f64],
+    background_nll: Option<&[f64]>,
+    entropy: f64,
+) -> Vec<Vec<f64>> {
+    use crate::eval::ood;
+    let mut out = vec![
+        ood::typicality(nll, entropy),
+        ood::input_complexity(nll, png_bits),
+        ood::log_ratio(nll, turned_nll),
+    ];
+    out.extend(background_nll.map(|bg| ood::log_ratio(nll, bg)));
+    out
+}
+
+impl Combined {
+    fn of(parts: ValidationParts, background: Option<(&str, Vec<f64>)>) -> Option<Self> {
+        let entropy = parts.nll.iter().sum::<f64>() / parts.nll.len().max(1) as f64;
+        let references = components(
+            &parts.nll,
+            &parts.png_bits,
+            &parts.turned_nll,
+            background.as_ref().map(|(_, bg)| bg.as_slice()),
+            entropy,
+        );
+        let mut names: Vec<String> = vec![
+            "typicality |NLL - validation mean|".into(),
+            "input complexity (NLL in bits - PNG bits)".into(),
+            "stirred (NLL - NLL upside down)".into(),
+        ];
+        names.extend(
+            background
+                .as_ref()
+                .map(|(name, _)| format!("likelihood ratio against {name}")),
+        );
+        // The validation images are scored against references that include them, which
+        // puts their p-values at least 2/(n+1): the threshold errs on the side of passing.
+        let reference = Reference::of(crate::eval::ood::fisher_combined(&references, &references))?;
+        Some(Self {
+            entropy,
+            names,
+            references,
+            reference,
+            parts,
+        })
     }
-    by_ratio["rule"] = serde_json::json!(
-        "out of distribution when the likelihood ratio is below the validation images' 1st \
-         percentile or the NLL outside their 1st to 99th"
-    );
-    by_ratio
+
+    /// Whether the likelihood ratio against the background model is one of the components.
+    fn has_background(&self) -> bool {
+        self.names.len() > 3
+    }
+
+    /// The verdict on one image from its NLL, PNG bits, NLL upside down and, with a background
+    /// model, the background's NLL.
+    fn verdict(
+        &self,
+        nll: f64,
+        png_bits: f64,
+        turned_nll: f64,
+        background_nll: Option<f64>,
+    ) -> serde_json::Value {
+        let bg = background_nll.map(|b| [b]);
+        let parts = components(
+            &[nll],
+            &[png_bits],
+            &[turned_nll],
+            bg.as_ref().map(|b| b.as_slice()),
+            self.entropy,
+        );
+        let value = crate::eval::ood::fisher_combined(&self.references, &parts)[0];
+        let r = &self.reference;
+        let verdict = if value > r.high {
+            "out of distribution (a higher combined score than 99% of validation images)"
+        } else {
+            IN_DISTRIBUTION
+        };
+        let components: Vec<serde_json::Value> = (self.names.iter().zip(&self.references))
+            .zip(&parts)
+            .map(|((name, reference), score)| {
+                serde_json::json!({
+                    "score": name,
+                    "value": score[0],
+                    "p_value": crate::eval::ood::p_values(reference, score)[0],
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "verdict": verdict,
+            "score": "Fisher's combination -2 Σ ln p of the scores below, each p its share of validation images scoring at least as high",
+            "unit": "",
+            "value": value,
+            "components": components,
+            "rule": "out of distribution when the combined score is above the validation images' 99th percentile",
+            "valid_share_lower": r.sorted.partition_point(|&v| v < value) as f64 / r.sorted.len() as f64,
+            "typical_range": [r.low, r.high],
+            "valid_mean": r.mean,
+            "valid_images": r.sorted.len(),
+            "valid_histogram": r.histogram,
+        })
+    }
 }
 
 impl Reference {
@@ -169,27 +281,6 @@ impl Reference {
             "valid_share_less_likely": above as f64 / self.sorted.len() as f64,
             "verdict": verdict,
             "threshold_nats": self.high,
-            "typical_range_nats": [self.low, self.high],
-            "valid_mean_nats": self.mean,
-            "valid_images": self.sorted.len(),
-            "valid_histogram_nats": self.histogram,
-        })
-    }
-
-    /// The verdict on an image of likelihood ratio `ratio`, one-sided as in Ren et al. 2019:
-    /// a ratio below the 1st percentile of the validation images' is out of distribution.
-    fn ratio_verdict(&self, ratio: f64, background: &str) -> serde_json::Value {
-        let verdict = if ratio < self.low {
-            "out of distribution (a lower likelihood ratio than 99% of validation images)"
-        } else {
-            IN_DISTRIBUTION
-        };
-        let below = self.sorted.partition_point(|&v| v < ratio);
-        serde_json::json!({
-            "verdict": verdict,
-            "score": format!("likelihood ratio log p(x) - log p_background(x), background {background}"),
-            "value": ratio,
-            "valid_share_lower": below as f64 / self.sorted.len() as f64,
             "typical_range_nats": [self.low, self.high],
             "valid_mean_nats": self.mean,
             "valid_images": self.sorted.len(),
@@ -291,7 +382,7 @@ impl Playground {
                 reference: None,
                 log_prior,
                 validation: None,
-                ratio: None,
+                combined: None,
             };
             // The validation images' NLL, by the estimator the page shows: the reference
             // every score is read against.
@@ -299,6 +390,18 @@ impl Playground {
                 let valid = valid.truncate(500);
                 let nll = served.validation_nll(&valid, &device)?;
                 served.reference = Reference::of(nll.clone());
+                if let Some(ar) = served.model.as_autoregressive()
+                    && ar.classes() == 0
+                    && !nll.is_empty()
+                {
+                    let turned = Stir::Vflip.apply(&valid)?;
+                    let parts = ValidationParts {
+                        nll: nll.clone(),
+                        png_bits: crate::eval::ood::png_bits(&valid)?,
+                        turned_nll: served.validation_nll(&turned, &device)?,
+                    };
+                    served.combined = Combined::of(parts, None);
+                }
                 served.validation = Some((valid, nll));
             }
             models.push(served);
@@ -315,9 +418,9 @@ impl Playground {
         })
     }
 
-    /// Loads `run` as the background model of every served exact-likelihood model of the
-    /// same image shape and levels: their verdicts then rest on the likelihood ratio, read
-    /// against the same validation images' ratios.
+    /// Loads `run` as the background model of every served unconditional exact-likelihood
+    /// model of the same image shape and levels: the likelihood ratio joins their combined
+    /// score, read against the same validation images' ratios.
     pub fn with_background(mut self, run: &std::path::Path) -> Result<Self> {
         let trained = crate::run::load_trained(run, Which::Best, &self.device)?;
         let Some(bg) = trained.model.as_autoregressive() else {
@@ -338,26 +441,23 @@ impl Playground {
         let models = self.models.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut matched = 0;
         for m in models.iter_mut() {
-            if m.image != trained.image || m.model.as_autoregressive().is_none() {
+            if m.image != trained.image {
                 continue;
             }
-            let Some((valid, model_nll)) = &m.validation else {
+            let (Some((valid, _)), Some(combined)) = (&m.validation, &m.combined) else {
                 continue;
             };
-            let bg_nll =
-                crate::eval::per_image_log_prob(bg, valid, 100, &self.device, &mut Silent)?;
-            m.ratio = Reference::of(
-                model_nll
+            let bg_nll: Vec<f64> =
+                crate::eval::per_image_log_prob(bg, valid, 100, &self.device, &mut Silent)?
                     .iter()
-                    .zip(&bg_nll)
-                    .map(|(nll, bg)| -nll - bg)
-                    .collect(),
-            );
+                    .map(|l| -l)
+                    .collect();
+            m.combined = Combined::of(combined.parts.clone(), Some((name.as_str(), bg_nll)));
             matched += 1;
         }
         if matched == 0 {
             return Err(Error::Invalid(format!(
-                "{}: no served exact-likelihood model takes its images ({}x{}x{}, {} levels)",
+                "{}: no served unconditional exact-likelihood model takes its images ({}x{}x{}, {} levels)",
                 run.display(),
                 trained.image.shape.channels,
                 trained.image.shape.height,
@@ -366,7 +466,6 @@ impl Playground {
             )));
         }
         self.background = Some(Background {
-            name,
             model: trained.model,
         });
         Ok(self)
@@ -476,20 +575,32 @@ impl Playground {
             if let Some(r) = &m.reference {
                 out["ood"] = r.verdict(nll);
             }
-            // With a background model the verdict is the likelihood ratio's and the NLL's
-            // together; the NLL's own two-sided reading is kept beside it.
-            if let (Some(ratio), Some(bg)) = (&m.ratio, &self.background) {
-                let bg_ar = bg.model.as_autoregressive().ok_or_else(|| {
-                    Error::Invalid("the background model lost its likelihood".into())
-                })?;
-                // As the validation ratios were computed.
-                let bg_nll =
-                    -crate::eval::per_image_log_prob(bg_ar, &set, 1, &self.device, &mut Silent)?[0];
+            // An unconditional model's verdict is the combined score's; the NLL's own
+            // two-sided reading is kept beside it.
+            if let Some(combined) = &m.combined {
+                let turned = Stir::Vflip.apply(&set)?;
+                let turned_nll =
+                    -crate::eval::per_image_log_prob(ar, &turned, 1, &self.device, &mut Silent)?[0];
+                let background_nll = match &self.background {
+                    Some(bg) if combined.has_background() => {
+                        let bg_ar = bg.model.as_autoregressive().ok_or_else(|| {
+                            Error::Invalid("the background model lost its likelihood".into())
+                        })?;
+                        Some(
+                            -crate::eval::per_image_log_prob(
+                                bg_ar,
+                                &set,
+                                1,
+                                &self.device,
+                                &mut Silent,
+                            )?[0],
+                        )
+                    }
+                    _ => None,
+                };
+                let png_bits = crate::eval::ood::png_bits(&set)?[0];
                 out["typicality"] = out["ood"].take();
-                out["ood"] = either_verdict(
-                    ratio.ratio_verdict(bg_nll - nll, &bg.name),
-                    &out["typicality"],
-                );
+                out["ood"] = combined.verdict(nll, png_bits, turned_nll, background_nll);
             }
         } else if let Some(latent) = m.model.as_latent() {
             let (elbo, iwae) = crate::eval::latent::elbo_and_iwae(
@@ -948,24 +1059,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn either_test_flags_an_image_and_the_verdict_says_which() {
-        let verdict = |v: &str| serde_json::json!({ "verdict": v });
-        let out = "out of distribution (less likely than 99% of validation images)";
-        let low = "out of distribution (a lower likelihood ratio than 99% of validation images)";
-        let both = |r: &str, n: &str| either_verdict(verdict(r), &verdict(n));
-        assert_eq!(
-            both(IN_DISTRIBUTION, IN_DISTRIBUTION)["verdict"],
-            IN_DISTRIBUTION
-        );
-        assert_eq!(both(low, IN_DISTRIBUTION)["verdict"], low);
-        assert_eq!(both(low, out)["verdict"], low);
-        // Noise: the ratio passes it, the NLL does not.
-        let noise = both(IN_DISTRIBUTION, out);
-        let said = noise["verdict"].as_str().unwrap();
-        assert!(
-            said.starts_with(out) && said.contains("by the NLL"),
-            "{said}"
-        );
-        assert!(noise["rule"].as_str().unwrap().contains("or the NLL"));
+    fn the_combined_verdict_flags_an_image_extreme_on_any_component() {
+        // Validation: NLL 100..200; input complexity (NLL in bits - PNG bits) 0..100 in an
+        // order unrelated to the NLL's; NLL upside down 50 above the NLL.
+        let ln2 = std::f64::consts::LN_2;
+        let nll: Vec<f64> = (0..101).map(|i| 100.0 + i as f64).collect();
+        let parts = ValidationParts {
+            png_bits: (nll.iter().enumerate())
+                .map(|(i, v)| v / ln2 - ((i * 37) % 101) as f64)
+                .collect(),
+            turned_nll: nll.iter().map(|v| v + 50.0).collect(),
+            nll,
+        };
+        let c = Combined::of(parts, None).unwrap();
+        let png_bits = 150.0 / ln2 - 50.0;
+        let typical = c.verdict(150.0, png_bits, 200.0, None);
+        assert_eq!(typical["verdict"], IN_DISTRIBUTION, "{typical}");
+        // As likely as the data, but as likely upside down: the stirred score flags it.
+        let unstirred = c.verdict(150.0, png_bits, 150.0, None);
+        assert_ne!(unstirred["verdict"], IN_DISTRIBUTION, "{unstirred}");
+        assert_eq!(unstirred["components"][2]["p_value"], 1.0 / 102.0);
+        // Noise: far less likely than any validation image.
+        let noise = c.verdict(5000.0, 6000.0, 5000.0, None);
+        assert_ne!(noise["verdict"], IN_DISTRIBUTION, "{noise}");
+        // The rule as stated: above the threshold, and 1% of the validation images at most.
+        for v in [&typical, &unstirred, &noise] {
+            let over = v["value"].as_f64().unwrap() > v["typical_range"][1].as_f64().unwrap();
+            assert_eq!(over, v["verdict"] != IN_DISTRIBUTION, "{v}");
+        }
+        let above = c
+            .reference
+            .sorted
+            .iter()
+            .filter(|&&v| v > c.reference.high)
+            .count();
+        assert!(above * 100 <= c.reference.sorted.len(), "{above}");
     }
 }
