@@ -10,7 +10,7 @@
 use super::{check_shape, classifier_posteriors};
 use crate::data::{self, ImageSet, Split};
 use crate::error::{Error, Result};
-pub use crate::eval::ood::{Stir, png_bits};
+pub use crate::eval::ood::Stir;
 use crate::eval::{self, ood};
 use crate::models::{Autoregressive, LatentModel};
 use crate::progress::Silent;
@@ -294,66 +294,4 @@ pub fn ood(request: &OodRequest, data_dir: &Path, device: &Device) -> Result<Ood
     };
     crate::atomic::write_json(&a.model.join(format!("{stem}.json")), &report)?;
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Stir;
-    use crate::data::{Binarization, ImageSet, ImageShape, Levels, Split};
-    use burn::tensor::{Device, Tensor, TensorData};
-
-    /// Two 2-channel 3x3 images with distinct values everywhere.
-    fn set(height: usize, width: usize) -> ImageSet {
-        let shape = ImageShape {
-            channels: 2,
-            height,
-            width,
-        };
-        ImageSet {
-            dataset: "test".into(),
-            split: Split::Test,
-            shape,
-            levels: Levels::Bits8,
-            binarization: Binarization::None,
-            pixels: (0..2 * shape.dims()).map(|v| v as u8).collect(),
-            labels: None,
-            dynamic_seed: None,
-        }
-    }
-
-    /// Each transformation against burn's own flip and transpose of the `[n, c, h, w]` tensor.
-    #[test]
-    fn stirring_moves_pixels_as_burn_flips_and_transposes() {
-        let device = Device::default();
-        let images = set(3, 3);
-        let tensor = Tensor::<4>::from_data(
-            TensorData::new(
-                images.pixels.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-                [2, 2, 3, 3],
-            ),
-            &device,
-        );
-        let cases = [
-            (Stir::Vflip, tensor.clone().flip([2])),
-            (Stir::Hflip, tensor.clone().flip([3])),
-            (Stir::Rot180, tensor.clone().flip([2, 3])),
-            (Stir::Transpose, tensor.clone().swap_dims(2, 3)),
-        ];
-        for (stir, expected) in cases {
-            let turned = stir.apply(&images).unwrap();
-            let expected: Vec<u8> = expected
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap()
-                .iter()
-                .map(|&v| v as u8)
-                .collect();
-            assert_eq!(turned.pixels, expected, "{stir:?}");
-            assert_eq!(turned.shape, images.shape);
-        }
-        // Transposing a non-square image is refused, not garbled.
-        let error = Stir::Transpose.apply(&set(2, 3)).unwrap_err().to_string();
-        assert!(error.contains("square") && error.contains("2x3"), "{error}");
-        assert!(Stir::Vflip.apply(&set(2, 3)).is_ok());
-    }
 }

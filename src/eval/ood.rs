@@ -224,18 +224,24 @@ pub fn p_values(reference: &[f64], scores: &[f64]) -> Vec<f64> {
 /// dominate, and an image extreme on any one of them is extreme in the sum (Haroush et al.
 /// 2022 combine OOD statistics this way).
 pub fn fisher_combined(reference: &[Vec<f64>], scores: &[Vec<f64>]) -> Vec<f64> {
-    let mut total = vec![0.0; scores.first().map_or(0, Vec::len)];
-    for (r, s) in reference.iter().zip(scores) {
-        for (t, p) in total.iter_mut().zip(p_values(r, s)) {
-            *t -= 2.0 * p.ln();
-        }
-    }
-    total
+    let p: Vec<Vec<f64>> = (reference.iter().zip(scores))
+        .map(|(r, s)| p_values(r, s))
+        .collect();
+    (0..scores.first().map_or(0, Vec::len))
+        .map(|i| fisher(p.iter().map(|p_k| p_k[i])))
+        .collect()
+}
+
+/// Fisher's statistic of one image's p-values: `-2 Σ_k ln p_k`.
+pub fn fisher(p_values: impl IntoIterator<Item = f64>) -> f64 {
+    -2.0 * p_values.into_iter().map(f64::ln).sum::<f64>()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::{Binarization, ImageShape, Levels, Split};
+    use burn::tensor::{Device, Tensor, TensorData};
 
     #[test]
     fn identical_score_sets_are_at_chance() {
@@ -340,5 +346,60 @@ mod tests {
             assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         }
         assert!(fisher[1] > fisher[0] && fisher[2] > fisher[0] && fisher[3] > fisher[1]);
+    }
+
+    /// Two 2-channel 3x3 images with distinct values everywhere.
+    fn set(height: usize, width: usize) -> ImageSet {
+        let shape = ImageShape {
+            channels: 2,
+            height,
+            width,
+        };
+        ImageSet {
+            dataset: "test".into(),
+            split: Split::Test,
+            shape,
+            levels: Levels::Bits8,
+            binarization: Binarization::None,
+            pixels: (0..2 * shape.dims()).map(|v| v as u8).collect(),
+            labels: None,
+            dynamic_seed: None,
+        }
+    }
+
+    /// Each transformation against burn's own flip and transpose of the `[n, c, h, w]` tensor.
+    #[test]
+    fn stirring_moves_pixels_as_burn_flips_and_transposes() {
+        let device = Device::default();
+        let images = set(3, 3);
+        let tensor = Tensor::<4>::from_data(
+            TensorData::new(
+                images.pixels.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+                [2, 2, 3, 3],
+            ),
+            &device,
+        );
+        let cases = [
+            (Stir::Vflip, tensor.clone().flip([2])),
+            (Stir::Hflip, tensor.clone().flip([3])),
+            (Stir::Rot180, tensor.clone().flip([2, 3])),
+            (Stir::Transpose, tensor.clone().swap_dims(2, 3)),
+        ];
+        for (stir, expected) in cases {
+            let turned = stir.apply(&images).unwrap();
+            let expected: Vec<u8> = expected
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|&v| v as u8)
+                .collect();
+            assert_eq!(turned.pixels, expected, "{stir:?}");
+            assert_eq!(turned.shape, images.shape);
+        }
+        // Transposing a non-square image is refused, not garbled.
+        let error = Stir::Transpose.apply(&set(2, 3)).unwrap_err().to_string();
+        assert!(error.contains("square") && error.contains("2x3"), "{error}");
+        assert!(Stir::Vflip.apply(&set(2, 3)).is_ok());
     }
 }

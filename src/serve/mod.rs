@@ -142,17 +142,23 @@ struct Combined {
     /// The validation images' combined scores: above their 99th percentile is out of
     /// distribution.
     reference: Reference,
-    /// The validation images' NLL, PNG bits and NLL upside down (what a background's ratio is
-    /// added to).
+    /// The validation images' PNG bits and NLL upside down (what a background's ratio is
+    /// added to, with their NLL kept in `Served::validation`).
     parts: ValidationParts,
 }
 
 #[derive(Clone)]
 struct ValidationParts {
-    nll: Vec<f64>,
     png_bits: Vec<f64>,
     turned_nll: Vec<f64>,
 }
+
+/// The components every combination has; a background model's ratio comes after them.
+const COMPONENTS: [&str; 3] = [
+    "typicality |NLL - validation mean|",
+    "input complexity (NLL in bits - PNG bits)",
+    "stirred (NLL - NLL upside down)",
+];
 
 /// The combination's components for a set of images, each higher for images believed out of
 /// distribution.
@@ -174,20 +180,22 @@ fn components(
 }
 
 impl Combined {
-    fn of(parts: ValidationParts, background: Option<(&str, Vec<f64>)>) -> Option<Self> {
-        let entropy = parts.nll.iter().sum::<f64>() / parts.nll.len().max(1) as f64;
+    /// From the validation images' NLL, their other parts and, with a background model, its
+    /// name and its NLL of them.
+    fn of(
+        nll: &[f64],
+        parts: ValidationParts,
+        background: Option<(&str, Vec<f64>)>,
+    ) -> Option<Self> {
+        let entropy = nll.iter().sum::<f64>() / nll.len().max(1) as f64;
         let references = components(
-            &parts.nll,
+            nll,
             &parts.png_bits,
             &parts.turned_nll,
             background.as_ref().map(|(_, bg)| bg.as_slice()),
             entropy,
         );
-        let mut names: Vec<String> = vec![
-            "typicality |NLL - validation mean|".into(),
-            "input complexity (NLL in bits - PNG bits)".into(),
-            "stirred (NLL - NLL upside down)".into(),
-        ];
+        let mut names: Vec<String> = COMPONENTS.iter().map(|&n| n.into()).collect();
         names.extend(
             background
                 .as_ref()
@@ -207,7 +215,7 @@ impl Combined {
 
     /// Whether the likelihood ratio against the background model is one of the components.
     fn has_background(&self) -> bool {
-        self.names.len() > 3
+        self.names.len() > COMPONENTS.len()
     }
 
     /// The verdict on one image from its NLL, PNG bits, NLL upside down and, with a background
@@ -227,21 +235,20 @@ impl Combined {
             bg.as_ref().map(|b| b.as_slice()),
             self.entropy,
         );
-        let value = crate::eval::ood::fisher_combined(&self.references, &parts)[0];
+        let p: Vec<f64> = (self.references.iter().zip(&parts))
+            .map(|(reference, score)| crate::eval::ood::p_values(reference, score)[0])
+            .collect();
+        let value = crate::eval::ood::fisher(p.iter().copied());
         let r = &self.reference;
         let verdict = if value > r.high {
             "out of distribution (a higher combined score than 99% of validation images)"
         } else {
             IN_DISTRIBUTION
         };
-        let components: Vec<serde_json::Value> = (self.names.iter().zip(&self.references))
-            .zip(&parts)
-            .map(|((name, reference), score)| {
-                serde_json::json!({
-                    "score": name,
-                    "value": score[0],
-                    "p_value": crate::eval::ood::p_values(reference, score)[0],
-                })
+        let components: Vec<serde_json::Value> = (self.names.iter().zip(&parts))
+            .zip(&p)
+            .map(|((name, score), p)| {
+                serde_json::json!({ "score": name, "value": score[0], "p_value": p })
             })
             .collect();
         serde_json::json!({
@@ -396,11 +403,10 @@ impl Playground {
                 {
                     let turned = Stir::Vflip.apply(&valid)?;
                     let parts = ValidationParts {
-                        nll: nll.clone(),
                         png_bits: crate::eval::ood::png_bits(&valid)?,
                         turned_nll: served.validation_nll(&turned, &device)?,
                     };
-                    served.combined = Combined::of(parts, None);
+                    served.combined = Combined::of(&nll, parts, None);
                 }
                 served.validation = Some((valid, nll));
             }
@@ -444,7 +450,7 @@ impl Playground {
             if m.image != trained.image {
                 continue;
             }
-            let (Some((valid, _)), Some(combined)) = (&m.validation, &m.combined) else {
+            let (Some((valid, nll)), Some(combined)) = (&m.validation, &m.combined) else {
                 continue;
             };
             let bg_nll: Vec<f64> =
@@ -452,7 +458,7 @@ impl Playground {
                     .iter()
                     .map(|l| -l)
                     .collect();
-            m.combined = Combined::of(combined.parts.clone(), Some((name.as_str(), bg_nll)));
+            m.combined = Combined::of(nll, combined.parts.clone(), Some((name.as_str(), bg_nll)));
             matched += 1;
         }
         if matched == 0 {
@@ -1069,9 +1075,8 @@ mod tests {
                 .map(|(i, v)| v / ln2 - ((i * 37) % 101) as f64)
                 .collect(),
             turned_nll: nll.iter().map(|v| v + 50.0).collect(),
-            nll,
         };
-        let c = Combined::of(parts, None).unwrap();
+        let c = Combined::of(&nll, parts, None).unwrap();
         let png_bits = 150.0 / ln2 - 50.0;
         let typical = c.verdict(150.0, png_bits, 200.0, None);
         assert_eq!(typical["verdict"], IN_DISTRIBUTION, "{typical}");
