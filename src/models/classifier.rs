@@ -4,6 +4,7 @@
 
 use super::{Batch, ImageSpec, Loss, Model, ModelFlags, ModelSpec, Preset, Trainable};
 use crate::nn::coders::{Activation, Architecture, Encoder};
+use crate::nn::dropout::dropout;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu};
@@ -73,7 +74,7 @@ impl Classifier {
     /// Class logits, `[b, classes]`.
     pub fn logits(&self, images: Tensor<4>) -> Tensor<2> {
         let features = relu(self.encoder.forward(images));
-        self.head.forward(self.dropout.forward(features))
+        self.head.forward(dropout(&self.dropout, features))
     }
 }
 

@@ -35,8 +35,8 @@
 //! Departures: no weight normalisation and no data-dependent initialisation (Kaiming-uniform
 //! weights; the gate's convolution starts at 0.1 x, for openai's `init_scale = 0.1`); defaults
 //! sized for a CPU (32 filters and 2 blocks per stage instead of 160 and 5); no class or
-//! embedding conditioning; dropout masks come from the device's generator, which checkpoints do
-//! not store, so a resumed run with dropout does not repeat an uninterrupted one mask for mask.
+//! embedding conditioning; dropout masks ([`crate::nn::dropout`]) are seeded from the device's
+//! generator, which checkpoints do not store, so a resumed run with dropout does not repeat an uninterrupted one mask for mask.
 //! The cached sampler (`sample::cached::pixelcnn_pp`) runs on [`PixelCnnPp::to_host`]. Polyak averaging is the trainer's
 //! (`[train] ema_decay`). As in openai's model, the coarser resolutions carry nothing of an odd
 //! row's own pixels, and to row 1 only the part of row 0 that lies to the left, so how far a
@@ -46,6 +46,7 @@
 use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
 use crate::data::Levels;
 use crate::nn::PixelHead;
+use crate::nn::dropout::dropout;
 use crate::nn::fused::{concat_elu, reference::elu, residual_gate};
 use crate::nn::host::{HostConv, HostTensor};
 use crate::nn::logistic_mixture::{DiscretizedLogisticMixture, parameters_per_pixel};
@@ -134,7 +135,7 @@ impl GatedResnet {
         if let (Some(nin), Some(a)) = (&self.auxiliary, auxiliary) {
             c1 = c1 + nin.forward(concat_elu(a));
         }
-        let c2 = self.gate.forward(self.dropout.forward(concat_elu(c1)));
+        let c2 = self.gate.forward(dropout(&self.dropout, concat_elu(c1)));
         residual_gate(x, c2)
     }
 }

@@ -4,6 +4,7 @@
 pub mod coders;
 pub mod conv_lstm;
 pub mod dist;
+pub mod dropout;
 pub mod fused;
 pub mod host;
 pub mod logistic_mixture;
