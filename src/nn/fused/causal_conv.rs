@@ -167,26 +167,25 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
     );
     assert_eq!(dy.len(), s.batch * image_out, "causal conv: dy size");
     let mut dx = vec![0f32; s.batch * image_in];
-    let mut dbias = vec![0f32; s.out_channels];
-    for dy_n in dy.chunks(image_out.max(1)) {
-        for (o, row) in dy_n.chunks(pixels.max(1)).enumerate() {
-            dbias[o] += row.iter().sum::<f32>();
-        }
-    }
     if image_in == 0 || image_out == 0 {
+        let mut dbias = vec![0f32; s.out_channels];
+        for dy_n in dy.chunks(image_out.max(1)) {
+            add_row_sums(dy_n, pixels, &mut dbias);
+        }
         return (dx, vec![0f32; w.len()], dbias);
     }
     let (per_group, shift) = (items_per_thread(s.batch), s.row_shift());
-    let dw = dx
+    let (dw, dbias) = dx
         .par_chunks_mut(per_group * image_in)
         .enumerate()
         .map(|(group, dx_group)| {
-            let mut dw = vec![0f32; w.len()];
+            let (mut dw, mut dbias) = (vec![0f32; w.len()], vec![0f32; s.out_channels]);
             let (mut buffer, mut dcols) = (vec![0f32; s.cols_len()], vec![0f32; s.cols_len()]);
             for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
                 let n = group * per_group + j;
                 let dy_n = &dy[n * image_out..(n + 1) * image_out];
                 let x_n = &x[n * image_in..(n + 1) * image_in];
+                add_row_sums(dy_n, pixels, &mut dbias);
                 if let Some(span) = shift {
                     // dW [O, C] += dy_n[:, dst..] · x_n[:, src..]ᵀ; dx_n[:, src..] = Wᵀ ·
                     // dy_n[:, dst..], and the input pixels no output read keep their zeros.
@@ -225,18 +224,38 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                 );
                 col2im(&dcols, dx_n, s);
             }
-            dw
+            (dw, dbias)
         })
         .reduce(
-            || vec![0f32; w.len()],
-            |mut a, b| {
-                for (a, b) in a.iter_mut().zip(&b) {
+            || (vec![0f32; w.len()], vec![0f32; s.out_channels]),
+            |(mut dw, mut dbias), (dw_group, dbias_group)| {
+                for (a, b) in dw.iter_mut().zip(&dw_group) {
                     *a += b;
                 }
-                a
+                for (a, b) in dbias.iter_mut().zip(&dbias_group) {
+                    *a += b;
+                }
+                (dw, dbias)
             },
         );
     (dx, dw, dbias)
+}
+
+/// `sums[o] += Σ_p dy[o, p]` for `dy` `[O, pixels]`: the bias gradient of one image. Eight
+/// running sums per row, so that the loop vectorises (one sum in order would be a chain of
+/// dependent adds: a serial 10% of a Gated PixelCNN step on one thread, measured by perf).
+fn add_row_sums(dy: &[f32], pixels: usize, sums: &mut [f32]) {
+    for (row, sum) in dy.chunks(pixels.max(1)).zip(sums.iter_mut()) {
+        let mut lanes = [0f32; 8];
+        let blocks = row.chunks_exact(8);
+        let rest: f32 = blocks.remainder().iter().sum();
+        for block in blocks {
+            for (lane, v) in lanes.iter_mut().zip(block) {
+                *lane += v;
+            }
+        }
+        *sum += lanes.iter().sum::<f32>() + rest;
+    }
 }
 
 /// `cols[c T + t, y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image.
