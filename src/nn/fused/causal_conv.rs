@@ -21,7 +21,7 @@
 
 use super::Window;
 use super::items_per_thread;
-use super::linalg::{copy_shifted, matmul, matmul_strided};
+use super::linalg::{copy_shifted, matmul, matmul_strided, par_filled, par_zeros};
 use rayon::prelude::*;
 
 /// The sizes of one convolution; `taps` counts the live taps, the first `taps` of the window in
@@ -115,13 +115,8 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
         s.in_channels * s.pixels(),
         s.out_channels * s.pixels(),
     );
-    // The bias, written once (no zeroing pass before it); the products accumulate onto it.
-    let mut y = Vec::with_capacity(s.batch * image_out);
-    for _ in 0..s.batch {
-        for &b in bias {
-            y.extend(std::iter::repeat_n(b, pixels));
-        }
-    }
+    // The bias, one image a task; the products accumulate onto it.
+    let mut y = par_filled(s.batch * image_out, image_out, pixels, |o| bias[o]);
     if image_out == 0 {
         return y;
     }
@@ -166,7 +161,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
         s.out_channels * s.pixels(),
     );
     assert_eq!(dy.len(), s.batch * image_out, "causal conv: dy size");
-    let mut dx = vec![0f32; s.batch * image_in];
+    let mut dx = par_zeros(s.batch * image_in);
     if image_in == 0 || image_out == 0 {
         let mut dbias = vec![0f32; s.out_channels];
         for dy_n in dy.chunks(image_out.max(1)) {

@@ -5,6 +5,7 @@
 
 use super::Window;
 use super::kernels::AdamScalars;
+use super::linalg::par_zeros;
 use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
     NodeId,
@@ -220,7 +221,7 @@ fn gate_forward(x: FlexTensor) -> FlexTensor {
     let x = contiguous_f32(x);
     let shape = narrower(x.layout().shape(), 2);
     let items = shape[0];
-    let mut y = vec![0f32; shape.num_elements()];
+    let mut y = par_zeros(shape.num_elements());
     let n = y.len() / items.max(1);
     let xs = values(&x);
     per_item(&mut y, items, |b, out| {
@@ -233,7 +234,7 @@ fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let (x, dy) = (contiguous_f32(x), contiguous_f32(dy));
     let shape = x.layout().shape().clone();
     let items = shape[0];
-    let mut dx = vec![0f32; shape.num_elements()];
+    let mut dx = par_zeros(shape.num_elements());
     let n = dx.len() / items.max(1) / 2;
     let (xs, dys) = (values(&x), values(&dy));
     per_item(&mut dx, items, |b, out| {
@@ -250,7 +251,7 @@ fn concat_elu_forward(x: FlexTensor) -> FlexTensor {
     let x = contiguous_f32(x);
     let shape = wider(x.layout().shape(), 2);
     let items = shape[0];
-    let mut y = vec![0f32; shape.num_elements()];
+    let mut y = par_zeros(shape.num_elements());
     let n = y.len() / items.max(1) / 2;
     let xs = values(&x);
     per_item(&mut y, items, |b, out| {
@@ -263,7 +264,7 @@ fn concat_elu_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let (x, dy) = (contiguous_f32(x), contiguous_f32(dy));
     let shape = x.layout().shape().clone();
     let items = shape[0];
-    let mut dx = vec![0f32; shape.num_elements()];
+    let mut dx = par_zeros(shape.num_elements());
     let n = dx.len() / items.max(1);
     let (xs, dys) = (values(&x), values(&dy));
     per_item(&mut dx, items, |b, out| {
@@ -285,7 +286,7 @@ fn residual_gate_forward(x: FlexTensor, c: FlexTensor) -> FlexTensor {
         "residual_gate: the gate must have twice the channels of the input"
     );
     let items = shape[0];
-    let mut y = vec![0f32; shape.num_elements()];
+    let mut y = par_zeros(shape.num_elements());
     let n = y.len() / items.max(1);
     let (xs, cs) = (values(&x), values(&c));
     per_item(&mut y, items, |b, out| {
@@ -302,7 +303,7 @@ fn residual_gate_backward(c: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let dy = contiguous_f32(dy);
     let shape = c.layout().shape().clone();
     let items = shape[0];
-    let mut dc = vec![0f32; shape.num_elements()];
+    let mut dc = par_zeros(shape.num_elements());
     let n = dc.len() / items.max(1) / 2;
     let (cs, dys) = (values(&c), values(&dy));
     per_item(&mut dc, items, |b, out| {
