@@ -36,7 +36,8 @@
 //! weights; the gate's convolution starts at 0.1 x, for openai's `init_scale = 0.1`); defaults
 //! sized for a CPU (32 filters and 2 blocks per stage instead of 160 and 5); no class or
 //! embedding conditioning; dropout masks ([`crate::nn::dropout`]) are seeded from the device's
-//! generator, which checkpoints do not store, so a resumed run with dropout does not repeat an uninterrupted one mask for mask.
+//! generator, which checkpoints do not store, so a resumed run with dropout does not repeat an
+//! uninterrupted one mask for mask.
 //! The cached sampler (`sample::cached::pixelcnn_pp`) runs on [`PixelCnnPp::to_host`]. Polyak averaging is the trainer's
 //! (`[train] ema_decay`). As in openai's model, the coarser resolutions carry nothing of an odd
 //! row's own pixels, and to row 1 only the part of row 0 that lies to the left, so how far a

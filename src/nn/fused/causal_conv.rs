@@ -237,8 +237,8 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
 }
 
 /// `sums[o] += Σ_p dy[o, p]` for `dy` `[O, pixels]`: the bias gradient of one image. Eight
-/// running sums per row, so that the loop vectorises (one sum in order would be a chain of
-/// dependent adds: a serial 10% of a Gated PixelCNN step on one thread, measured by perf).
+/// running sums per row, so that the loop vectorises (one sum in order is a chain of dependent
+/// adds; done so, before the parallel part, it was 5.5% of a Gated PixelCNN step in perf).
 fn add_row_sums(dy: &[f32], pixels: usize, sums: &mut [f32]) {
     for (row, sum) in dy.chunks(pixels.max(1)).zip(sums.iter_mut()) {
         let mut lanes = [0f32; 8];
