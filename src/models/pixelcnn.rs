@@ -18,10 +18,10 @@
 //! rescaled from [0, 1] to [-1, 1].
 
 use super::{Autoregressive, FastSampler, ImageSpec, Model, ModelFlags, ModelSpec, Preset};
+use crate::nn::fused::relu;
 use crate::nn::host::HostConv;
 use crate::nn::{MaskType, MaskedConv2d, PixelHead};
 use burn::module::Module;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor};
 
 /// One residual block (PixelRNN paper, Fig. 5): 2h -> h -> h -> 2h features.

@@ -4,7 +4,7 @@
 //! masks and without computing taps that would be masked away. For colour images a
 //! [`ColourMask`] on the tap at the current pixel keeps a pixel's channels in R -> G -> B order.
 
-use crate::nn::fused::{Window, window_conv2d};
+use crate::nn::fused::{Window, relu, window_conv2d};
 use crate::nn::masked_conv::ColourMask;
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::module::conv2d;
@@ -170,7 +170,6 @@ impl OutputHead {
 
     /// `[b, in, H, W] -> [b, out, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        use burn::tensor::activation::relu;
         self.logits.forward(relu(self.hidden.forward(relu(x))))
     }
 }

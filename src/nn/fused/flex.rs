@@ -5,7 +5,7 @@
 
 use super::Window;
 use super::kernels::AdamScalars;
-use super::linalg::par_zeros;
+use super::linalg::{self, par_zeros};
 use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
     NodeId,
@@ -23,6 +23,8 @@ use std::sync::Arc;
 pub trait FusedOps: Backend {
     /// `[b, 2p, ..] -> [b, p, ..]`: tanh(first half) ⊙ σ(second half).
     fn gate(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// max(x, 0), elementwise.
+    fn relu(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `[b, p, ..] -> [b, 2p, ..]`: elu(x), then elu(-x), along the channels.
     fn concat_elu(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `[b, p, ..]`, `[b, 2p, ..] -> [b, p, ..]`: x + a ⊙ σ(b) for the halves `[a; b]`.
@@ -64,6 +66,10 @@ pub trait FusedOps: Backend {
 
 pub fn gate<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::gate(x.into_dispatch()))
+}
+
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::relu(x.into_dispatch()))
 }
 
 pub fn concat_elu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -243,6 +249,41 @@ fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
             &dys[b * n..(b + 1) * n],
             out,
         )
+    });
+    from_vec(dx, shape)
+}
+
+/// Chunk length of the elementwise ops: one per thread, at least 16k elements.
+fn elementwise_chunk(len: usize) -> usize {
+    len.div_ceil(rayon::current_num_threads().max(1))
+        .max(1 << 14)
+}
+
+fn relu_forward(x: FlexTensor) -> FlexTensor {
+    let x = contiguous_f32(x);
+    let shape = x.layout().shape().clone();
+    let xs = values(&x);
+    let chunk = elementwise_chunk(xs.len());
+    let y = linalg::par_collect(xs.len(), chunk, |k| {
+        xs[k * chunk..((k + 1) * chunk).min(xs.len())]
+            .iter()
+            .map(|&v| v.max(0.0))
+    });
+    from_vec(y, shape)
+}
+
+/// `dx = dy` where the output `y` is positive, 0 elsewhere (burn's rule, so the two agree at 0).
+fn relu_backward(y: FlexTensor, dy: FlexTensor) -> FlexTensor {
+    let (y, dy) = (contiguous_f32(y), contiguous_f32(dy));
+    let shape = y.layout().shape().clone();
+    let (ys, dys) = (values(&y), values(&dy));
+    let chunk = elementwise_chunk(ys.len());
+    let dx = linalg::par_collect(ys.len(), chunk, |k| {
+        let range = k * chunk..((k + 1) * chunk).min(ys.len());
+        ys[range.clone()]
+            .iter()
+            .zip(&dys[range])
+            .map(|(&y, &d)| if y > 0.0 { d } else { 0.0 })
     });
     from_vec(dx, shape)
 }
@@ -458,6 +499,9 @@ impl FusedOps for Flex {
     fn gate(x: FlexTensor) -> FlexTensor {
         gate_forward(x)
     }
+    fn relu(x: FlexTensor) -> FlexTensor {
+        relu_forward(x)
+    }
     fn concat_elu(x: FlexTensor) -> FlexTensor {
         concat_elu_forward(x)
     }
@@ -584,6 +628,20 @@ impl Backward<Flex, 1> for GateBackward {
 }
 
 #[derive(Debug)]
+struct ReluBackward;
+
+impl Backward<Flex, 1> for ReluBackward {
+    type State = FlexTensor; // y
+    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            grads.register::<Flex>(node.id, relu_backward(ops.state, dy));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct ConcatEluBackward;
 
 impl Backward<Flex, 1> for ConcatEluBackward {
@@ -664,6 +722,20 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 x.into_primitive(),
                 c.into_primitive(),
             )),
+        }
+    }
+
+    fn relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = relu_forward(x.primitive().clone());
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(relu_forward(x.into_primitive())),
         }
     }
 

@@ -52,6 +52,40 @@ pub fn par_filled(
     values
 }
 
+/// A vector of `len` floats whose chunk `k` of `chunk` (the last may be shorter) is the
+/// sequence `values(k)`, written once, on the pool's threads as [`par_filled`] is. Panics if a
+/// sequence is shorter than its chunk.
+pub fn par_collect<I: Iterator<Item = f32>>(
+    len: usize,
+    chunk: usize,
+    values: impl Fn(usize) -> I + Sync,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    let write = |(k, part): (usize, &mut [MaybeUninit<f32>])| {
+        let mut written = 0;
+        for (slot, v) in part.iter_mut().zip(values(k)) {
+            slot.write(v);
+            written += 1;
+        }
+        assert_eq!(written, part.len(), "par_collect: chunk {k} is short");
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    if rayon::current_num_threads() > 1 && len >= 1 << 14 {
+        spare
+            .par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(write);
+    } else {
+        spare.chunks_mut(chunk.max(1)).enumerate().for_each(write);
+    }
+    // SAFETY: the chunks cover 0..len, and `write` wrote every element of each (or panicked,
+    // before this line, leaving the vector empty).
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// `len` zeros (see [`par_filled`]).
 pub fn par_zeros(len: usize) -> Vec<f32> {
     let chunk = len
@@ -130,7 +164,7 @@ pub fn matmul_strided(
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_shifted, par_filled, par_zeros};
+    use super::{copy_shifted, par_collect, par_filled, par_zeros};
 
     #[test]
     fn par_filled_writes_plane_j_of_every_chunk_with_value_j() {
@@ -149,6 +183,12 @@ mod tests {
             }
         }
         assert!(par_zeros(100_000).iter().all(|&x| x == 0.0));
+        for (len, chunk) in [(10, 3), (50_000, 7_000)] {
+            let v = par_collect(len, chunk, |k| {
+                (k * chunk..((k + 1) * chunk).min(len)).map(|i| i as f32)
+            });
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as f32));
+        }
         assert!(par_zeros(0).is_empty());
     }
 

@@ -48,6 +48,16 @@ pub fn gate(x: Tensor<4>) -> Tensor<4> {
     reference::gate(x)
 }
 
+/// `max(x, 0)`. burn's ReLU runs in the calling thread, forward and backward: on two threads,
+/// with the residual adds, most of what was left serial in a PixelCNN step (docs/PERFORMANCE.md).
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "fast-ops")]
+    if on_flex(&x.device()) {
+        return flex::relu(x);
+    }
+    burn::tensor::activation::relu(x)
+}
+
 /// `concat_elu(x) = elu([x, -x])` along the channels, `[b, p, ..] -> [b, 2p, ..]` (PixelCNN++,
 /// Salimans et al. 2017): burn's composition takes a scalar `expf` of every element, twice.
 pub fn concat_elu(x: Tensor<4>) -> Tensor<4> {
@@ -480,6 +490,29 @@ pub(crate) mod tests {
     fn flex_devices_take_the_fused_path() {
         assert!(on_flex(&Device::flex()));
         assert!(on_flex(&Device::flex().autodiff()));
+    }
+
+    #[test]
+    fn the_fused_relu_matches_burns_in_value_and_gradient_zeros_included() {
+        let device = Device::flex().autodiff();
+        for [b, p, h, w] in SHAPES {
+            // Rounded to a tenth: some inputs are exactly 0, where both take the gradient as 0.
+            let x = (random([b, p, h, w], 1.0, &device) * 10.0).round() / 10.0;
+            let weight = random([b, p, h, w], 1.0, &device);
+            let (x1, x2) = (leaf(&x), leaf(&x));
+            let (y1, y2) = (relu(x1.clone()), burn::tensor::activation::relu(x2.clone()));
+            let g1 = (y1.clone() * weight.clone()).sum().backward();
+            let g2 = (y2.clone() * weight).sum().backward();
+            assert_eq!(max_diff(y1, y2), 0.0, "relu forward at {b}x{p}x{h}x{w}");
+            let d = max_diff(x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+            assert_eq!(d, 0.0, "relu gradient at {b}x{p}x{h}x{w}");
+        }
+        let plain = Device::flex();
+        let x = random([40, 16, 8, 8], 1.0, &plain);
+        assert_eq!(
+            max_diff(relu(x.clone()), burn::tensor::activation::relu(x)),
+            0.0
+        );
     }
 
     #[test]
