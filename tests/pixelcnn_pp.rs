@@ -369,7 +369,13 @@ fn saved_and_loaded_model_gives_identical_nll() {
     };
     let (first, trained) = nll(&run_dir);
     let best = trained.state.best_valid_nll.unwrap();
-    assert!((first - best).abs() < 1e-3, "{first} vs {best}");
+    // Per-image NLLs near 2e4 nats are f32 sums with an ulp of 0.002 there, and the trainer
+    // validated in batches of 8 where this scores in batches of 3: agreement to 1e-6 relative
+    // (a few ulps; 1e-3 nats absolute was below one ulp and failed once the weights changed).
+    assert!(
+        (first - best).abs() < 1e-6 * best.abs(),
+        "{first} vs {best}"
+    );
     let copy = tempfile::tempdir().unwrap();
     std::fs::copy(run_dir.join("config.toml"), copy.path().join("config.toml")).unwrap();
     checkpoint::save(
