@@ -5,7 +5,7 @@
 
 use super::Window;
 use super::kernels::AdamScalars;
-use super::linalg::{self, par_zeros};
+use super::linalg::{self, PARALLEL_MIN, par_zeros};
 use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
     NodeId,
@@ -125,8 +125,6 @@ pub fn bernoulli_log_prob<const D: usize>(logits: Tensor<D>, x: Tensor<D>) -> Te
 
 // ---- host side: contiguous f32 slices, one item per task ------------------------------------
 
-/// Below this many output elements the rayon hand-off costs more than it saves.
-const PARALLEL_MIN: usize = 1 << 14;
 /// Elementwise ops work in blocks of this many elements.
 const BLOCK: usize = 1 << 13;
 
@@ -253,17 +251,11 @@ fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
     from_vec(dx, shape)
 }
 
-/// Chunk length of the elementwise ops: one per thread, at least 16k elements.
-fn elementwise_chunk(len: usize) -> usize {
-    len.div_ceil(rayon::current_num_threads().max(1))
-        .max(1 << 14)
-}
-
 fn relu_forward(x: FlexTensor) -> FlexTensor {
     let x = contiguous_f32(x);
     let shape = x.layout().shape().clone();
     let xs = values(&x);
-    let chunk = elementwise_chunk(xs.len());
+    let chunk = linalg::thread_chunk(xs.len());
     let y = linalg::par_collect(xs.len(), chunk, |k| {
         xs[k * chunk..((k + 1) * chunk).min(xs.len())]
             .iter()
@@ -277,7 +269,7 @@ fn relu_backward(y: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let (y, dy) = (contiguous_f32(y), contiguous_f32(dy));
     let shape = y.layout().shape().clone();
     let (ys, dys) = (values(&y), values(&dy));
-    let chunk = elementwise_chunk(ys.len());
+    let chunk = linalg::thread_chunk(ys.len());
     let dx = linalg::par_collect(ys.len(), chunk, |k| {
         let range = k * chunk..((k + 1) * chunk).min(ys.len());
         ys[range.clone()]
@@ -613,44 +605,19 @@ impl Backward<Flex, 3> for ScanBackward {
     }
 }
 
+/// The backward of a one-input elementwise op: `backward(state, dy)` is the input's gradient,
+/// where the state is what the forward kept (the input for the gate and `concat_elu`, whose
+/// activations are cheaper to recompute than to store; the output for ReLU).
 #[derive(Debug)]
-struct GateBackward;
+struct UnaryBackward(fn(FlexTensor, FlexTensor) -> FlexTensor);
 
-impl Backward<Flex, 1> for GateBackward {
-    type State = FlexTensor; // x; tanh and σ are recomputed, cheaper than storing them
+impl Backward<Flex, 1> for UnaryBackward {
+    type State = FlexTensor;
     fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [parent] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = parent {
-            grads.register::<Flex>(node.id, gate_backward(ops.state, dy));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct ReluBackward;
-
-impl Backward<Flex, 1> for ReluBackward {
-    type State = FlexTensor; // y
-    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = parent {
-            grads.register::<Flex>(node.id, relu_backward(ops.state, dy));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct ConcatEluBackward;
-
-impl Backward<Flex, 1> for ConcatEluBackward {
-    type State = FlexTensor; // x
-    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = parent {
-            grads.register::<Flex>(node.id, concat_elu_backward(ops.state, dy));
+            grads.register::<Flex>(node.id, (self.0)(ops.state, dy));
         }
     }
 }
@@ -693,7 +660,7 @@ impl Backward<Flex, 2> for BernoulliBackward {
 
 impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     fn gate(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GateBackward
+        match UnaryBackward(gate_backward)
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
@@ -726,7 +693,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
 
     fn relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match ReluBackward
+        match UnaryBackward(relu_backward)
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
@@ -740,7 +707,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
 
     fn concat_elu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match ConcatEluBackward
+        match UnaryBackward(concat_elu_backward)
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()

@@ -1,6 +1,8 @@
 //! Host-side building blocks of the fused ops: a strided matrix product on the `gemm` crate
 //! (the kernels flex itself uses) and a shifted row copy.
 
+use std::mem::MaybeUninit;
+
 /// `dst[p] = src[p + offset]`, zero where that falls outside.
 pub fn copy_shifted(src: &[f32], dst: &mut [f32], offset: isize) {
     let (len, available) = (dst.len() as isize, src.len() as isize);
@@ -16,63 +18,37 @@ pub fn copy_shifted(src: &[f32], dst: &mut [f32], offset: isize) {
     }
 }
 
-/// A vector of `len` floats made of chunks of `chunk` (the last may be shorter), each chunk
-/// made of planes of `plane` floats, plane `j` of every chunk filled with `value(j)`; on the
-/// pool's threads, a share of the chunks each, when there are several threads and the vector is
-/// large. `vec![0.0; len]` and a fill would write it in the calling thread: glibc's calloc
-/// clears reused heap memory with a serial memset, which with the conv's bias fill was a
-/// quarter of the main thread's work, outside every parallel part, in a two-thread Gated
-/// PixelCNN step (perf, per thread). On one thread it stays in the caller (a task sent to a
-/// one-thread pool and waited on costs a context switch per op).
-pub fn par_filled(
-    len: usize,
-    chunk: usize,
-    plane: usize,
-    value: impl Fn(usize) -> f32 + Sync,
-) -> Vec<f32> {
-    use rayon::prelude::*;
-    use std::mem::MaybeUninit;
-    let fill = |part: &mut [MaybeUninit<f32>]| {
-        for (j, run) in part.chunks_mut(plane.max(1)).enumerate() {
-            let v = value(j);
-            for x in run {
-                x.write(v);
-            }
-        }
-    };
-    let mut values: Vec<f32> = Vec::with_capacity(len);
-    let spare = &mut values.spare_capacity_mut()[..len];
-    if rayon::current_num_threads() > 1 && len >= 1 << 14 {
-        spare.par_chunks_mut(chunk.max(1)).for_each(fill);
-    } else {
-        spare.chunks_mut(chunk.max(1)).for_each(fill);
-    }
-    // SAFETY: the chunks cover 0..len and `fill` wrote every element of each.
-    unsafe { values.set_len(len) };
-    values
+/// Below this many output elements the rayon hand-off costs more than it saves: such outputs
+/// are written in the calling thread.
+pub const PARALLEL_MIN: usize = 1 << 14;
+
+/// A chunk length that gives each of the pool's threads one chunk, at least [`PARALLEL_MIN`].
+pub fn thread_chunk(len: usize) -> usize {
+    len.div_ceil(rayon::current_num_threads().max(1))
+        .max(PARALLEL_MIN)
 }
 
-/// A vector of `len` floats whose chunk `k` of `chunk` (the last may be shorter) is the
-/// sequence `values(k)`, written once, on the pool's threads as [`par_filled`] is. Panics if a
-/// sequence is shorter than its chunk.
-pub fn par_collect<I: Iterator<Item = f32>>(
+/// A vector of `len` floats written chunk by chunk (`chunk` long, the last may be shorter) by
+/// `write(k, chunk k)`, which returns how many elements it wrote: all of them, or this panics.
+/// On the pool's threads, a share of the chunks each, when there are several threads and the
+/// vector is large; on one thread in the caller (a task sent to a one-thread pool and waited on
+/// costs a context switch per op). `vec![0.0; len]` and a fill would write it in the calling
+/// thread: glibc's calloc clears reused heap memory with a serial memset, which with the conv's
+/// bias fill was a quarter of the main thread's work, outside every parallel part, in a
+/// two-thread Gated PixelCNN step (perf, per thread).
+fn par_write(
     len: usize,
     chunk: usize,
-    values: impl Fn(usize) -> I + Sync,
+    write: impl Fn(usize, &mut [MaybeUninit<f32>]) -> usize + Sync,
 ) -> Vec<f32> {
     use rayon::prelude::*;
-    use std::mem::MaybeUninit;
     let write = |(k, part): (usize, &mut [MaybeUninit<f32>])| {
-        let mut written = 0;
-        for (slot, v) in part.iter_mut().zip(values(k)) {
-            slot.write(v);
-            written += 1;
-        }
-        assert_eq!(written, part.len(), "par_collect: chunk {k} is short");
+        let written = write(k, part);
+        assert_eq!(written, part.len(), "par_write: chunk {k} is short");
     };
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let spare = &mut out.spare_capacity_mut()[..len];
-    if rayon::current_num_threads() > 1 && len >= 1 << 14 {
+    if rayon::current_num_threads() > 1 && len >= PARALLEL_MIN {
         spare
             .par_chunks_mut(chunk.max(1))
             .enumerate()
@@ -80,17 +56,52 @@ pub fn par_collect<I: Iterator<Item = f32>>(
     } else {
         spare.chunks_mut(chunk.max(1)).enumerate().for_each(write);
     }
-    // SAFETY: the chunks cover 0..len, and `write` wrote every element of each (or panicked,
+    // SAFETY: the chunks cover 0..len, and each was written whole (or the assertion panicked,
     // before this line, leaving the vector empty).
     unsafe { out.set_len(len) };
     out
 }
 
-/// `len` zeros (see [`par_filled`]).
+/// A vector of `len` floats made of chunks of `chunk`, each chunk made of planes of `plane`
+/// floats, plane `j` of every chunk filled with `value(j)` (see [`par_write`]).
+pub fn par_filled(
+    len: usize,
+    chunk: usize,
+    plane: usize,
+    value: impl Fn(usize) -> f32 + Sync,
+) -> Vec<f32> {
+    par_write(len, chunk, |_, part| {
+        for (j, run) in part.chunks_mut(plane.max(1)).enumerate() {
+            let v = value(j);
+            for x in run {
+                x.write(v);
+            }
+        }
+        part.len()
+    })
+}
+
+/// A vector of `len` floats whose chunk `k` of `chunk` (the last may be shorter) is the
+/// sequence `values(k)`, written once (see [`par_write`]). Panics if a sequence is shorter than
+/// its chunk.
+pub fn par_collect<I: Iterator<Item = f32>>(
+    len: usize,
+    chunk: usize,
+    values: impl Fn(usize) -> I + Sync,
+) -> Vec<f32> {
+    par_write(len, chunk, |k, part| {
+        let mut written = 0;
+        for (slot, v) in part.iter_mut().zip(values(k)) {
+            slot.write(v);
+            written += 1;
+        }
+        written
+    })
+}
+
+/// `len` zeros (see [`par_write`]).
 pub fn par_zeros(len: usize) -> Vec<f32> {
-    let chunk = len
-        .div_ceil(rayon::current_num_threads().max(1))
-        .max(1 << 14);
+    let chunk = thread_chunk(len);
     par_filled(len, chunk, chunk, |_| 0.0)
 }
 
