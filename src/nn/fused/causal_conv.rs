@@ -15,14 +15,22 @@
 //! dx_n                   = col2im(Wᵀ · dy_n)
 //! ```
 //!
+//! The bias rides in the products: `y_n = [W | bias] · [cols_n; 1ᵀ]` and
+//! `[dW | d bias] += dy_n · [cols_n; 1ᵀ]ᵀ`, with a row of ones under the im2col buffer. So the
+//! output is written once, by the product, not filled with the bias and read back, and the bias
+//! gradient needs no pass of its own over `dy`.
+//!
 //! A 1 x 1 convolution skips im2col: `cols_n` is the image itself, or for a tap whole rows
 //! away (the Gated PixelCNN's vertical-to-horizontal link) a block of its columns. Images are
 //! independent, so the batch is split into one group per thread; each GEMM is single-threaded.
 
 use super::Window;
 use super::items_per_thread;
-use super::linalg::{copy_shifted, matmul, matmul_strided, par_filled, par_zeros};
-use rayon::prelude::*;
+use super::kernels::multiversion;
+use super::linalg::{
+    assume_init, copy_shifted, fill_uninit, matmul, matmul_strided, matmul_uninit, par_init,
+};
+use std::mem::MaybeUninit;
 
 /// The sizes of one convolution; `taps` counts the live taps, the first `taps` of the window in
 /// raster order.
@@ -110,46 +118,56 @@ impl Span {
 /// `x` `[b, C, H, W]`, `w` `[O, C, T]`, `bias` `[O]` -> `[b, O, H, W]`.
 pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
     s.check(x.len(), w.len(), bias.len());
-    let (pixels, image_in, image_out) = (
+    let (pixels, image_in, image_out, rows) = (
         s.pixels(),
         s.in_channels * s.pixels(),
         s.out_channels * s.pixels(),
+        s.rows(),
     );
-    // The bias, one image a task; the products accumulate onto it.
-    let mut y = par_filled(s.batch * image_out, image_out, pixels, |o| bias[o]);
-    if image_out == 0 {
-        return y;
-    }
     let (per_group, shift) = (items_per_thread(s.batch), s.row_shift());
-    y.par_chunks_mut(per_group * image_out)
-        .enumerate()
-        .for_each(|(group, y_group)| {
-            let mut buffer = vec![0f32; s.cols_len()];
-            for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
-                let n = group * per_group + j;
-                let x_n = &x[n * image_in..(n + 1) * image_in];
-                if let Some(span) = shift {
-                    // y_n[:, dst..] += W [O, C] · x_n[:, src..]
-                    matmul_strided(
-                        (s.out_channels, span.len, s.rows()),
-                        (&mut y_n[span.dst..], pixels),
-                        true,
-                        (w, s.rows(), 1),
-                        (&x_n[span.src..], pixels, 1),
-                    );
-                    continue;
+    // `[W | bias]` `[O, C T + 1]` against im2col's rows over a row of ones: one product writes
+    // y, with no bias fill before it for the product to read back.
+    let w_bias: Vec<f32> = match shift {
+        Some(_) => Vec::new(),
+        None => (0..s.out_channels)
+            .flat_map(|o| w[o * rows..(o + 1) * rows].iter().chain([&bias[o]]))
+            .copied()
+            .collect(),
+    };
+    let init = |group: usize, y_group: &mut [MaybeUninit<f32>]| {
+        let mut buffer = vec![0f32; s.cols_len() + if shift.is_some() { 0 } else { pixels }];
+        buffer[s.cols_len()..].fill(1.0);
+        for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
+            let n = group * per_group + j;
+            let x_n = &x[n * image_in..(n + 1) * image_in];
+            if let Some(span) = shift {
+                // y_n = bias, then y_n[:, dst..] += W [O, C] · x_n[:, src..]
+                for (plane, &b) in y_n.chunks_mut(pixels).zip(bias) {
+                    fill_uninit(plane, b);
                 }
-                im2col(x_n, &mut buffer, s);
-                matmul(
-                    (s.out_channels, pixels, s.rows()),
-                    y_n,
+                // SAFETY: every plane of y_n was filled just above.
+                let y_n = unsafe { assume_init(y_n) };
+                matmul_strided(
+                    (s.out_channels, span.len, rows),
+                    (&mut y_n[span.dst..], pixels),
                     true,
-                    (w, s.rows(), 1),
-                    (&buffer, pixels, 1),
+                    (w, rows, 1),
+                    (&x_n[span.src..], pixels, 1),
                 );
+                continue;
             }
-        });
-    y
+            im2col(x_n, &mut buffer[..s.cols_len()], s);
+            matmul_uninit(
+                (s.out_channels, pixels, rows + 1),
+                (y_n, pixels),
+                (&w_bias, rows + 1, 1),
+                (&buffer, pixels, 1),
+            );
+        }
+    };
+    // SAFETY: each image's output is written whole: bias planes then a product onto them, or
+    // one product writing all of it.
+    unsafe { par_init(s.batch * image_out, per_group * image_out, init).0 }
 }
 
 /// Gradients `(dx, dw, d bias)` from `dy` `[b, O, H, W]`.
@@ -161,85 +179,105 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
         s.out_channels * s.pixels(),
     );
     assert_eq!(dy.len(), s.batch * image_out, "causal conv: dy size");
-    let mut dx = par_zeros(s.batch * image_in);
     if image_in == 0 || image_out == 0 {
         let mut dbias = vec![0f32; s.out_channels];
         for dy_n in dy.chunks(image_out.max(1)) {
             add_row_sums(dy_n, pixels, &mut dbias);
         }
-        return (dx, vec![0f32; w.len()], dbias);
+        return (vec![0f32; s.batch * image_in], vec![0f32; w.len()], dbias);
     }
-    let (per_group, shift) = (items_per_thread(s.batch), s.row_shift());
-    let (dw, dbias) = dx
-        .par_chunks_mut(per_group * image_in)
-        .enumerate()
-        .map(|(group, dx_group)| {
-            let (mut dw, mut dbias) = (vec![0f32; w.len()], vec![0f32; s.out_channels]);
-            let (mut buffer, mut dcols) = (vec![0f32; s.cols_len()], vec![0f32; s.cols_len()]);
-            for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
-                let n = group * per_group + j;
-                let dy_n = &dy[n * image_out..(n + 1) * image_out];
-                let x_n = &x[n * image_in..(n + 1) * image_in];
+    let (per_group, shift, rows) = (items_per_thread(s.batch), s.row_shift(), s.rows());
+    let init = |group: usize, dx_group: &mut [MaybeUninit<f32>]| {
+        let (mut dw, mut dbias) = (vec![0f32; w.len()], vec![0f32; s.out_channels]);
+        // [dW | d bias] [O, C T + 1] += dy_n [O, HW] · [cols_n; ones]ᵀ: the bias gradient comes
+        // out of the weights' product, as the bias went into the forward's.
+        let mut dw_bias = vec![
+            0f32;
+            if shift.is_some() {
+                0
+            } else {
+                w.len() + s.out_channels
+            }
+        ];
+        let mut buffer = vec![0f32; s.cols_len() + if shift.is_some() { 0 } else { pixels }];
+        buffer[s.cols_len()..].fill(1.0);
+        let mut dcols = vec![0f32; s.cols_len()];
+        for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
+            let n = group * per_group + j;
+            let dy_n = &dy[n * image_out..(n + 1) * image_out];
+            let x_n = &x[n * image_in..(n + 1) * image_in];
+            if let Some(span) = shift {
+                // dW [O, C] += dy_n[:, dst..] · x_n[:, src..]ᵀ; dx_n[:, src..] = Wᵀ ·
+                // dy_n[:, dst..], and zeros in the input pixels no output read.
                 add_row_sums(dy_n, pixels, &mut dbias);
-                if let Some(span) = shift {
-                    // dW [O, C] += dy_n[:, dst..] · x_n[:, src..]ᵀ; dx_n[:, src..] = Wᵀ ·
-                    // dy_n[:, dst..], and the input pixels no output read keep their zeros.
-                    matmul(
-                        (s.out_channels, s.rows(), span.len),
-                        &mut dw,
-                        true,
-                        (&dy_n[span.dst..], pixels, 1),
-                        (&x_n[span.src..], 1, pixels),
-                    );
-                    matmul_strided(
-                        (s.rows(), span.len, s.out_channels),
-                        (&mut dx_n[span.src..], pixels),
-                        false,
-                        (w, 1, s.rows()),
-                        (&dy_n[span.dst..], pixels, 1),
-                    );
-                    continue;
-                }
-                // dW [O, C T] += dy_n [O, HW] · cols_nᵀ [HW, C T]
-                im2col(x_n, &mut buffer, s);
                 matmul(
-                    (s.out_channels, s.rows(), pixels),
+                    (s.out_channels, rows, span.len),
                     &mut dw,
                     true,
-                    (dy_n, pixels, 1),
-                    (&buffer, 1, pixels),
+                    (&dy_n[span.dst..], pixels, 1),
+                    (&x_n[span.src..], 1, pixels),
                 );
-                // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW], then dx_n = col2im(dcols)
-                matmul(
-                    (s.rows(), pixels, s.out_channels),
-                    &mut dcols,
-                    false,
-                    (w, 1, s.rows()),
-                    (dy_n, pixels, 1),
+                for plane in dx_n.chunks_mut(pixels) {
+                    let (before, rest) = plane.split_at_mut(span.src);
+                    fill_uninit(before, 0.0);
+                    fill_uninit(&mut rest[span.len..], 0.0);
+                }
+                matmul_uninit(
+                    (rows, span.len, s.out_channels),
+                    (&mut dx_n[span.src..], pixels),
+                    (w, 1, rows),
+                    (&dy_n[span.dst..], pixels, 1),
                 );
-                col2im(&dcols, dx_n, s);
+                continue;
             }
-            (dw, dbias)
-        })
-        .reduce(
-            || (vec![0f32; w.len()], vec![0f32; s.out_channels]),
-            |(mut dw, mut dbias), (dw_group, dbias_group)| {
-                for (a, b) in dw.iter_mut().zip(&dw_group) {
-                    *a += b;
-                }
-                for (a, b) in dbias.iter_mut().zip(&dbias_group) {
-                    *a += b;
-                }
-                (dw, dbias)
-            },
-        );
+            im2col(x_n, &mut buffer[..s.cols_len()], s);
+            matmul(
+                (s.out_channels, rows + 1, pixels),
+                &mut dw_bias,
+                true,
+                (dy_n, pixels, 1),
+                (&buffer, 1, pixels),
+            );
+            // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW], then dx_n = col2im(dcols)
+            matmul(
+                (rows, pixels, s.out_channels),
+                &mut dcols,
+                false,
+                (w, 1, rows),
+                (dy_n, pixels, 1),
+            );
+            col2im(&dcols, dx_n, s);
+        }
+        if shift.is_none() {
+            for (o, row) in dw_bias.chunks_exact(rows + 1).enumerate() {
+                dw[o * rows..(o + 1) * rows].copy_from_slice(&row[..rows]);
+                dbias[o] = row[rows];
+            }
+        }
+        (dw, dbias)
+    };
+    // SAFETY: each image's dx is written whole: by col2im, or by zeros around one product.
+    let (dx, parts) = unsafe { par_init(s.batch * image_in, per_group * image_in, init) };
+    let (mut dw, mut dbias) = (vec![0f32; w.len()], vec![0f32; s.out_channels]);
+    for (dw_group, dbias_group) in parts {
+        for (a, b) in dw.iter_mut().zip(&dw_group) {
+            *a += b;
+        }
+        for (a, b) in dbias.iter_mut().zip(&dbias_group) {
+            *a += b;
+        }
+    }
     (dx, dw, dbias)
 }
 
-/// `sums[o] += Σ_p dy[o, p]` for `dy` `[O, pixels]`: the bias gradient of one image. Eight
-/// running sums per row, so that the loop vectorises (one sum in order is a chain of dependent
-/// adds; done so, before the parallel part, it was 5.5% of a Gated PixelCNN step in perf).
-fn add_row_sums(dy: &[f32], pixels: usize, sums: &mut [f32]) {
+/// `sums[o] += Σ_p dy[o, p]` for `dy` `[O, pixels]`: the bias gradient of one image, where no
+/// im2col buffer carries a row of ones. Eight running sums per row, so that the loop
+/// vectorises (one sum in order is a chain of dependent adds).
+///
+/// This and [`col2im`] are compiled for AVX-512, AVX2 and the baseline, like the kernels: built
+/// for baseline x86-64 alone they ran four lanes wide.
+#[inline(always)]
+fn add_row_sums_body(dy: &[f32], pixels: usize, sums: &mut [f32]) {
     for (row, sum) in dy.chunks(pixels.max(1)).zip(sums.iter_mut()) {
         let mut lanes = [0f32; 8];
         let blocks = row.chunks_exact(8);
@@ -252,6 +290,8 @@ fn add_row_sums(dy: &[f32], pixels: usize, sums: &mut [f32]) {
         *sum += lanes.iter().sum::<f32>() + rest;
     }
 }
+
+multiversion!(add_row_sums => add_row_sums_body(dy: &[f32], pixels: usize, sums: &mut [f32]));
 
 /// `cols[c T + t, y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image.
 fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape) {
@@ -274,31 +314,36 @@ fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape) {
     }
 }
 
-/// The adjoint of [`im2col`]: `image[c, y + dy_t, x + dx_t] += cols[c T + t, y W + x]`, onto
-/// an `image` of zeros (a fresh gradient, zeroed once when allocated).
-fn col2im(cols: &[f32], image: &mut [f32], s: ConvShape) {
+/// The adjoint of [`im2col`], as a gather that writes every element of `image` once:
+/// `image[c, y, x] = Σ_t cols[c T + t, (y - dy_t) W + (x - dx_t)]` over the taps whose source
+/// lies in the image, added in the order of t onto zero, as a scatter onto zeros would.
+#[inline(always)]
+fn col2im_body(cols: &[f32], image: &mut [MaybeUninit<f32>], s: ConvShape) {
     let (h, w) = (s.height, s.width);
+    let offsets: Vec<(isize, isize)> = (0..s.taps).map(|t| s.offset(t)).collect();
     for c in 0..s.in_channels {
-        let plane = &mut image[c * h * w..(c + 1) * h * w];
-        for t in 0..s.taps {
-            let (dy, dx) = s.offset(t);
-            let row = &cols[(c * s.taps + t) * h * w..(c * s.taps + t + 1) * h * w];
-            for (y, values) in row.chunks(w).enumerate() {
-                let target = y as isize + dy;
-                if target < 0 || target >= h as isize {
+        for y in 0..h {
+            let target = fill_uninit(&mut image[(c * h + y) * w..(c * h + y + 1) * w], 0.0);
+            for (t, &(dy, dx)) in offsets.iter().enumerate() {
+                let source = y as isize - dy;
+                if source < 0 || source >= h as isize {
                     continue;
                 }
-                let target = &mut plane[target as usize * w..(target as usize + 1) * w];
-                // target[x + dx] += values[x]
-                let (from, to) = if dx >= 0 {
-                    (0, w.saturating_sub(dx as usize))
+                let start = (c * s.taps + t) * h * w + source as usize * w;
+                let row = &cols[start..start + w];
+                // target[x] += row[x - dx] wherever 0 <= x - dx < w
+                let shift = dx.unsigned_abs().min(w);
+                let (to, from) = if dx >= 0 {
+                    (&mut target[shift..], &row[..w - shift])
                 } else {
-                    ((-dx) as usize, w)
+                    (&mut target[..w - shift], &row[shift..])
                 };
-                for x in from.min(w)..to {
-                    target[(x as isize + dx) as usize] += values[x];
+                for (a, b) in to.iter_mut().zip(from) {
+                    *a += b;
                 }
             }
         }
     }
 }
+
+multiversion!(col2im => col2im_body(cols: &[f32], image: &mut [MaybeUninit<f32>], s: ConvShape));

@@ -5,7 +5,7 @@
 
 use super::Window;
 use super::kernels::AdamScalars;
-use super::linalg::{self, PARALLEL_MIN, par_zeros};
+use super::linalg::{self, PARALLEL_MIN};
 use super::{causal_conv, kernels, scan};
 use burn::backend::autodiff::{
     NodeId,
@@ -17,6 +17,7 @@ use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{Bytes, DType, Shape, Tensor};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 #[backend_extension(Flex, Autodiff)]
@@ -215,22 +216,34 @@ fn for_blocks<T: Send, const N: usize>(
     }
 }
 
-/// [`for_blocks`] with one block per batch item.
-fn per_item(out: &mut [f32], items: usize, body: impl Fn(usize, &mut [f32]) + Sync) {
-    let len = out.len() / items.max(1);
-    for_blocks([out], len, |n, [o]| body(n, o));
+/// `len` floats made item by item: `kernel(b, item b's share)` (each `len / items` long), on
+/// the pool's threads when the output is large.
+///
+/// # Safety
+/// `kernel` must write every element of the share it is given (the kernels of
+/// [`kernels`] with outputs do, or panic on sizes that do not match).
+unsafe fn per_item(
+    len: usize,
+    items: usize,
+    kernel: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    // SAFETY: the caller's promise.
+    unsafe { linalg::par_init(len, len / items.max(1), kernel).0 }
 }
 
 fn gate_forward(x: FlexTensor) -> FlexTensor {
     let x = contiguous_f32(x);
     let shape = narrower(x.layout().shape(), 2);
     let items = shape[0];
-    let mut y = par_zeros(shape.num_elements());
-    let n = y.len() / items.max(1);
+    let len = shape.num_elements();
+    let n = len / items.max(1);
     let xs = values(&x);
-    per_item(&mut y, items, |b, out| {
-        kernels::gate_forward(&xs[b * 2 * n..(b + 1) * 2 * n], out)
-    });
+    // SAFETY: the kernel writes its whole output.
+    let y = unsafe {
+        per_item(len, items, |b, out| {
+            kernels::gate_forward(&xs[b * 2 * n..(b + 1) * 2 * n], out)
+        })
+    };
     from_vec(y, shape)
 }
 
@@ -238,16 +251,19 @@ fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let (x, dy) = (contiguous_f32(x), contiguous_f32(dy));
     let shape = x.layout().shape().clone();
     let items = shape[0];
-    let mut dx = par_zeros(shape.num_elements());
-    let n = dx.len() / items.max(1) / 2;
+    let len = shape.num_elements();
+    let n = len / items.max(1) / 2;
     let (xs, dys) = (values(&x), values(&dy));
-    per_item(&mut dx, items, |b, out| {
-        kernels::gate_backward(
-            &xs[b * 2 * n..(b + 1) * 2 * n],
-            &dys[b * n..(b + 1) * n],
-            out,
-        )
-    });
+    // SAFETY: the kernel writes its whole output.
+    let dx = unsafe {
+        per_item(len, items, |b, out| {
+            kernels::gate_backward(
+                &xs[b * 2 * n..(b + 1) * 2 * n],
+                &dys[b * n..(b + 1) * n],
+                out,
+            )
+        })
+    };
     from_vec(dx, shape)
 }
 
@@ -284,12 +300,15 @@ fn concat_elu_forward(x: FlexTensor) -> FlexTensor {
     let x = contiguous_f32(x);
     let shape = wider(x.layout().shape(), 2);
     let items = shape[0];
-    let mut y = par_zeros(shape.num_elements());
-    let n = y.len() / items.max(1) / 2;
+    let len = shape.num_elements();
+    let n = len / items.max(1) / 2;
     let xs = values(&x);
-    per_item(&mut y, items, |b, out| {
-        kernels::concat_elu_forward(&xs[b * n..(b + 1) * n], out)
-    });
+    // SAFETY: the kernel writes its whole output.
+    let y = unsafe {
+        per_item(len, items, |b, out| {
+            kernels::concat_elu_forward(&xs[b * n..(b + 1) * n], out)
+        })
+    };
     from_vec(y, shape)
 }
 
@@ -297,16 +316,19 @@ fn concat_elu_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let (x, dy) = (contiguous_f32(x), contiguous_f32(dy));
     let shape = x.layout().shape().clone();
     let items = shape[0];
-    let mut dx = par_zeros(shape.num_elements());
-    let n = dx.len() / items.max(1);
+    let len = shape.num_elements();
+    let n = len / items.max(1);
     let (xs, dys) = (values(&x), values(&dy));
-    per_item(&mut dx, items, |b, out| {
-        kernels::concat_elu_backward(
-            &xs[b * n..(b + 1) * n],
-            &dys[b * 2 * n..(b + 1) * 2 * n],
-            out,
-        )
-    });
+    // SAFETY: the kernel writes its whole output.
+    let dx = unsafe {
+        per_item(len, items, |b, out| {
+            kernels::concat_elu_backward(
+                &xs[b * n..(b + 1) * n],
+                &dys[b * 2 * n..(b + 1) * 2 * n],
+                out,
+            )
+        })
+    };
     from_vec(dx, shape)
 }
 
@@ -319,16 +341,19 @@ fn residual_gate_forward(x: FlexTensor, c: FlexTensor) -> FlexTensor {
         "residual_gate: the gate must have twice the channels of the input"
     );
     let items = shape[0];
-    let mut y = par_zeros(shape.num_elements());
-    let n = y.len() / items.max(1);
+    let len = shape.num_elements();
+    let n = len / items.max(1);
     let (xs, cs) = (values(&x), values(&c));
-    per_item(&mut y, items, |b, out| {
-        kernels::residual_gate_forward(
-            &xs[b * n..(b + 1) * n],
-            &cs[b * 2 * n..(b + 1) * 2 * n],
-            out,
-        )
-    });
+    // SAFETY: the kernel writes its whole output.
+    let y = unsafe {
+        per_item(len, items, |b, out| {
+            kernels::residual_gate_forward(
+                &xs[b * n..(b + 1) * n],
+                &cs[b * 2 * n..(b + 1) * 2 * n],
+                out,
+            )
+        })
+    };
     from_vec(y, shape)
 }
 
@@ -336,16 +361,19 @@ fn residual_gate_backward(c: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let dy = contiguous_f32(dy);
     let shape = c.layout().shape().clone();
     let items = shape[0];
-    let mut dc = par_zeros(shape.num_elements());
-    let n = dc.len() / items.max(1) / 2;
+    let len = shape.num_elements();
+    let n = len / items.max(1) / 2;
     let (cs, dys) = (values(&c), values(&dy));
-    per_item(&mut dc, items, |b, out| {
-        kernels::residual_gate_backward(
-            &cs[b * 2 * n..(b + 1) * 2 * n],
-            &dys[b * n..(b + 1) * n],
-            out,
-        )
-    });
+    // SAFETY: the kernel writes its whole output.
+    let dc = unsafe {
+        per_item(len, items, |b, out| {
+            kernels::residual_gate_backward(
+                &cs[b * 2 * n..(b + 1) * 2 * n],
+                &dys[b * n..(b + 1) * n],
+                out,
+            )
+        })
+    };
     from_vec(dc, shape)
 }
 

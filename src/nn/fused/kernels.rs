@@ -72,35 +72,51 @@ macro_rules! multiversion {
         }
     };
 }
+pub(super) use multiversion;
+
+/// `values` as the output of a kernel below, which writes every element and reads none.
+///
+/// # Safety
+/// Nothing but initialised floats may be written through the result (the kernels write only
+/// those).
+pub unsafe fn slots(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: MaybeUninit<f32> has f32's layout; the caller writes only initialised values.
+    unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
 
 // ---- gate: y = tanh(a) ⊙ σ(b), x = [a; b] --------------------------------------------------
 
 #[inline(always)]
-fn gate_forward_body(x: &[f32], y: &mut [f32]) {
+fn gate_forward_body(x: &[f32], y: &mut [MaybeUninit<f32>]) {
+    assert_eq!(x.len(), 2 * y.len(), "gate: x must be [a; b], twice y");
     let (a, b) = x.split_at(y.len());
     for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
-        *y = tanh(a) * sigmoid(b);
+        y.write(tanh(a) * sigmoid(b));
     }
 }
 
 #[inline(always)]
-fn gate_backward_body(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+fn gate_backward_body(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]) {
+    assert!(
+        x.len() == 2 * dy.len() && dx.len() == x.len(),
+        "gate backward: sizes"
+    );
     let n = dy.len();
     let (a, b) = x.split_at(n);
     let (da, db) = dx.split_at_mut(n);
     for k in 0..n {
         let (t, s) = (tanh(a[k]), sigmoid(b[k]));
-        da[k] = dy[k] * s * (1.0 - t * t);
-        db[k] = dy[k] * t * s * (1.0 - s);
+        da[k].write(dy[k] * s * (1.0 - t * t));
+        db[k].write(dy[k] * t * s * (1.0 - s));
     }
 }
 
 multiversion!(
     /// One item: `x` `[2n]` (a then b) -> `y` `[n]`.
-    gate_forward => gate_forward_body(x: &[f32], y: &mut [f32]));
+    gate_forward => gate_forward_body(x: &[f32], y: &mut [MaybeUninit<f32>]));
 multiversion!(
     /// One item: `dx` `[2n]` from `x` `[2n]` and `dy` `[n]`.
-    gate_backward => gate_backward_body(x: &[f32], dy: &[f32], dx: &mut [f32]));
+    gate_backward => gate_backward_body(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]));
 
 // ---- concat_elu: y = [elu(x); elu(-x)] (PixelCNN++) -------------------------------------------
 
@@ -113,61 +129,79 @@ pub fn elu_pair(x: f32) -> (f32, f32) {
 }
 
 #[inline(always)]
-fn concat_elu_forward_body(x: &[f32], y: &mut [f32]) {
+fn concat_elu_forward_body(x: &[f32], y: &mut [MaybeUninit<f32>]) {
+    assert_eq!(y.len(), 2 * x.len(), "concat_elu: y must be twice x");
     let (plus, minus) = y.split_at_mut(x.len());
     for ((p, m), &v) in plus.iter_mut().zip(minus.iter_mut()).zip(x) {
-        (*p, *m) = elu_pair(v);
+        let (e_plus, e_minus) = elu_pair(v);
+        p.write(e_plus);
+        m.write(e_minus);
     }
 }
 
 /// `dx = dy_+ elu'(x) - dy_- elu'(-x)`, with `elu'(v) = 1` for v > 0 and `exp(v)` otherwise.
 #[inline(always)]
-fn concat_elu_backward_body(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+fn concat_elu_backward_body(x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]) {
+    assert!(
+        dy.len() == 2 * x.len() && dx.len() == x.len(),
+        "concat_elu backward: sizes"
+    );
     let (d_plus, d_minus) = dy.split_at(x.len());
     for k in 0..x.len() {
         let v = x[k];
         let e = exp_nonpositive(-v.abs());
         let (g_plus, g_minus) = if v > 0.0 { (1.0, e) } else { (e, 1.0) };
-        dx[k] = d_plus[k] * g_plus - d_minus[k] * g_minus;
+        dx[k].write(d_plus[k] * g_plus - d_minus[k] * g_minus);
     }
 }
 
 multiversion!(
     /// One item: `x` `[n]` -> `y` `[2n]` (elu(x), then elu(-x)).
-    concat_elu_forward => concat_elu_forward_body(x: &[f32], y: &mut [f32]));
+    concat_elu_forward => concat_elu_forward_body(x: &[f32], y: &mut [MaybeUninit<f32>]));
 multiversion!(
     /// One item: `dx` `[n]` from `x` `[n]` and `dy` `[2n]`.
-    concat_elu_backward => concat_elu_backward_body(x: &[f32], dy: &[f32], dx: &mut [f32]));
+    concat_elu_backward => concat_elu_backward_body(
+        x: &[f32], dy: &[f32], dx: &mut [MaybeUninit<f32>]));
 
 // ---- residual gate: y = x + a ⊙ σ(b), c = [a; b] (PixelCNN++'s gated ResNet) ------------------
 
 #[inline(always)]
-fn residual_gate_forward_body(x: &[f32], c: &[f32], y: &mut [f32]) {
+fn residual_gate_forward_body(x: &[f32], c: &[f32], y: &mut [MaybeUninit<f32>]) {
+    assert!(
+        x.len() == y.len() && c.len() == 2 * y.len(),
+        "residual gate: sizes"
+    );
     let (a, b) = c.split_at(y.len());
     for k in 0..y.len() {
-        y[k] = x[k] + a[k] * sigmoid(b[k]);
+        y[k].write(x[k] + a[k] * sigmoid(b[k]));
     }
 }
 
 /// `dc = [dy σ(b), dy a σ(b) (1 - σ(b))]`; `dx = dy` needs no kernel.
 #[inline(always)]
-fn residual_gate_backward_body(c: &[f32], dy: &[f32], dc: &mut [f32]) {
+fn residual_gate_backward_body(c: &[f32], dy: &[f32], dc: &mut [MaybeUninit<f32>]) {
+    assert!(
+        c.len() == 2 * dy.len() && dc.len() == c.len(),
+        "residual gate backward: sizes"
+    );
     let n = dy.len();
     let (a, b) = c.split_at(n);
     let (da, db) = dc.split_at_mut(n);
     for k in 0..n {
         let s = sigmoid(b[k]);
-        da[k] = dy[k] * s;
-        db[k] = dy[k] * a[k] * s * (1.0 - s);
+        da[k].write(dy[k] * s);
+        db[k].write(dy[k] * a[k] * s * (1.0 - s));
     }
 }
 
 multiversion!(
     /// One item: `x` `[n]`, `c` `[2n]` (a then b) -> `y` `[n]`.
-    residual_gate_forward => residual_gate_forward_body(x: &[f32], c: &[f32], y: &mut [f32]));
+    residual_gate_forward => residual_gate_forward_body(
+        x: &[f32], c: &[f32], y: &mut [MaybeUninit<f32>]));
 multiversion!(
     /// One item: `dc` `[2n]` from `c` `[2n]` and `dy` `[n]`.
-    residual_gate_backward => residual_gate_backward_body(c: &[f32], dy: &[f32], dc: &mut [f32]));
+    residual_gate_backward => residual_gate_backward_body(
+        c: &[f32], dy: &[f32], dc: &mut [MaybeUninit<f32>]));
 
 // ---- LSTM cell: gates = [o; f; i; g] (pre-activations), each part n long --------------------
 

@@ -28,57 +28,80 @@ pub fn thread_chunk(len: usize) -> usize {
         .max(PARALLEL_MIN)
 }
 
-/// A vector of `len` floats written chunk by chunk (`chunk` long, the last may be shorter) by
-/// `write(k, chunk k)`, which returns how many elements it wrote: all of them, or this panics.
-/// On the pool's threads, a share of the chunks each, when there are several threads and the
-/// vector is large; on one thread in the caller (a task sent to a one-thread pool and waited on
-/// costs a context switch per op). `vec![0.0; len]` and a fill would write it in the calling
-/// thread: glibc's calloc clears reused heap memory with a serial memset, which with the conv's
-/// bias fill was a quarter of the main thread's work, outside every parallel part, in a
-/// two-thread Gated PixelCNN step (perf, per thread).
+/// A vector of `len` floats made chunk by chunk (`chunk` long, the last may be shorter) by
+/// `init(k, chunk k)`, with what each call returns. On the pool's threads, a share of the
+/// chunks each, when there are several threads and the vector is large; on one thread in the
+/// caller (a task sent to a one-thread pool and waited on costs a context switch per op).
+/// `vec![0.0; len]` and a fill would write it in the calling thread: glibc's calloc clears
+/// reused heap memory with a serial memset, which with the conv's bias fill was a quarter of
+/// the main thread's work, outside every parallel part, in a two-thread Gated PixelCNN step
+/// (perf, per thread). Made by its kernel, an output is also written once, not zeroed first.
+///
+/// # Safety
+/// `init` must write every element of the chunk it is given (or panic).
+pub unsafe fn par_init<R: Send>(
+    len: usize,
+    chunk: usize,
+    init: impl Fn(usize, &mut [MaybeUninit<f32>]) -> R + Sync,
+) -> (Vec<f32>, Vec<R>) {
+    use rayon::prelude::*;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    // In debug builds (the tests) an element `init` missed reads as NaN, not as whatever the
+    // allocator left there (often zeros, which a test could take for a right answer).
+    #[cfg(debug_assertions)]
+    spare.fill(MaybeUninit::new(f32::NAN));
+    let results = if rayon::current_num_threads() > 1 && len >= PARALLEL_MIN {
+        spare
+            .par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .map(|(k, part)| init(k, part))
+            .collect()
+    } else {
+        spare
+            .chunks_mut(chunk.max(1))
+            .enumerate()
+            .map(|(k, part)| init(k, part))
+            .collect()
+    };
+    // SAFETY: the chunks cover 0..len, and `init` wrote each whole (the caller's promise), or
+    // panicked before this line, leaving the vector empty.
+    unsafe { out.set_len(len) };
+    (out, results)
+}
+
+/// [`par_init`] for writers that count what they wrote: `write(k, chunk k)` returns how many
+/// elements it wrote, all of them or this panics.
 fn par_write(
     len: usize,
     chunk: usize,
     write: impl Fn(usize, &mut [MaybeUninit<f32>]) -> usize + Sync,
 ) -> Vec<f32> {
-    use rayon::prelude::*;
-    let write = |(k, part): (usize, &mut [MaybeUninit<f32>])| {
+    let checked = |k: usize, part: &mut [MaybeUninit<f32>]| {
         let written = write(k, part);
         assert_eq!(written, part.len(), "par_write: chunk {k} is short");
     };
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    let spare = &mut out.spare_capacity_mut()[..len];
-    if rayon::current_num_threads() > 1 && len >= PARALLEL_MIN {
-        spare
-            .par_chunks_mut(chunk.max(1))
-            .enumerate()
-            .for_each(write);
-    } else {
-        spare.chunks_mut(chunk.max(1)).enumerate().for_each(write);
-    }
-    // SAFETY: the chunks cover 0..len, and each was written whole (or the assertion panicked,
-    // before this line, leaving the vector empty).
-    unsafe { out.set_len(len) };
-    out
+    // SAFETY: `checked` panics unless the chunk was written whole.
+    unsafe { par_init(len, chunk, checked).0 }
 }
 
-/// A vector of `len` floats made of chunks of `chunk`, each chunk made of planes of `plane`
-/// floats, plane `j` of every chunk filled with `value(j)` (see [`par_write`]).
-pub fn par_filled(
-    len: usize,
-    chunk: usize,
-    plane: usize,
-    value: impl Fn(usize) -> f32 + Sync,
-) -> Vec<f32> {
-    par_write(len, chunk, |_, part| {
-        for (j, run) in part.chunks_mut(plane.max(1)).enumerate() {
-            let v = value(j);
-            for x in run {
-                x.write(v);
-            }
-        }
-        part.len()
-    })
+/// `dst[i] = value` for every i, making `dst` initialised.
+pub fn fill_uninit(dst: &mut [MaybeUninit<f32>], value: f32) -> &mut [f32] {
+    for x in dst.iter_mut() {
+        x.write(value);
+    }
+    // SAFETY: every element was written just above.
+    unsafe { assume_init(dst) }
+}
+
+/// `values` as floats.
+///
+/// # Safety
+/// Every element of `values` must have been written.
+pub unsafe fn assume_init(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and the elements are initialised (the
+    // caller's promise).
+    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// A vector of `len` floats whose chunk `k` of `chunk` (the last may be shorter) is the
@@ -99,12 +122,6 @@ pub fn par_collect<I: Iterator<Item = f32>>(
     })
 }
 
-/// `len` zeros (see [`par_write`]).
-pub fn par_zeros(len: usize) -> Vec<f32> {
-    let chunk = thread_chunk(len);
-    par_filled(len, chunk, chunk, |_| 0.0)
-}
-
 /// `dst [m, n]` (row-major) `= (accumulate ? dst : 0) + lhs [m, k] · rhs [k, n]`, where each
 /// operand is `(values, row stride, column stride)`.
 pub fn matmul(
@@ -120,8 +137,52 @@ pub fn matmul(
 /// [`matmul`] into `dst` rows `dst_rs` apart: a block of columns of a wider matrix, whose
 /// other columns are left as they are.
 pub fn matmul_strided(
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
     (dst, dst_rs): (&mut [f32], usize),
+    accumulate: bool,
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+) {
+    // SAFETY: dst is initialised memory, and a &mut that aliases neither operand.
+    unsafe {
+        gemm_into(
+            dims,
+            (dst.as_mut_ptr(), dst.len(), dst_rs),
+            accumulate,
+            lhs,
+            rhs,
+        )
+    }
+}
+
+/// [`matmul_strided`] without accumulation into memory not yet written: every element of the
+/// `[m, n]` block is written and none is read.
+pub fn matmul_uninit(
+    dims: (usize, usize, usize),
+    (dst, dst_rs): (&mut [MaybeUninit<f32>], usize),
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+) {
+    // SAFETY: gemm writes an unread destination through its pointer only (with read_dst off it
+    // sets alpha to zero, and every kernel, gemv and gevv too, skips dst when alpha is zero);
+    // dst is a &mut that aliases neither operand.
+    unsafe {
+        gemm_into(
+            dims,
+            (dst.as_mut_ptr().cast(), dst.len(), dst_rs),
+            false,
+            lhs,
+            rhs,
+        )
+    }
+}
+
+/// # Safety
+/// `dst` points to `dst_len` floats, writable and aliasing neither operand; initialised
+/// when `accumulate` is set.
+unsafe fn gemm_into(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_len, dst_rs): (*mut f32, usize, usize),
     accumulate: bool,
     (lhs, lhs_rs, lhs_cs): (&[f32], usize, usize),
     (rhs, rhs_rs, rhs_cs): (&[f32], usize, usize),
@@ -129,11 +190,12 @@ pub fn matmul_strided(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n);
+    assert!(dst_rs >= n && dst_len >= (m - 1) * dst_rs + n);
     if k == 0 {
         if !accumulate {
-            for row in dst.chunks_mut(dst_rs).take(m) {
-                row[..n].fill(0.0);
+            for i in 0..m {
+                // SAFETY: row i's first n elements lie within dst (asserted above).
+                unsafe { std::ptr::write_bytes(dst.add(i * dst_rs), 0, n) };
             }
         }
         return;
@@ -146,14 +208,14 @@ pub fn matmul_strided(
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the three operands lie within their slices (asserted above), dst does not alias
-    // lhs or rhs (it is a distinct &mut), and f32 is a type gemm supports.
+    // SAFETY: the three operands lie within their bounds (asserted above), dst does not alias
+    // lhs or rhs (the caller's promise), and f32 is a type gemm supports.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_rs as isize,
             accumulate,
@@ -175,32 +237,72 @@ pub fn matmul_strided(
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_shifted, par_collect, par_filled, par_zeros};
+    use super::{copy_shifted, matmul_strided, matmul_uninit, par_collect, par_init};
+    use std::mem::MaybeUninit;
 
     #[test]
-    fn par_filled_writes_plane_j_of_every_chunk_with_value_j() {
-        // Below and above the size that goes to the pool, a short last chunk, and a last plane
-        // cut short by the chunk's end.
-        for (len, chunk, plane) in [
-            (10, 4, 2),
-            (7, 7, 3),
-            (40_000, 3_000, 700),
-            (70_001, 7_000, 1_000),
-        ] {
-            let v = par_filled(len, chunk, plane, |j| j as f32 + 0.5);
+    fn par_init_writes_chunk_k_with_init_k_and_returns_the_results_in_order() {
+        // Below and above the size that goes to the pool, and a short last chunk.
+        for (len, chunk) in [(0, 4), (10, 4), (7, 7), (40_000, 3_000), (70_001, 7_000)] {
+            // SAFETY: every element of each chunk is written.
+            let (v, sizes) = unsafe {
+                par_init(len, chunk, |k, part: &mut [MaybeUninit<f32>]| {
+                    for (j, x) in part.iter_mut().enumerate() {
+                        x.write((k * chunk + j) as f32);
+                    }
+                    part.len()
+                })
+            };
             assert_eq!(v.len(), len);
-            for (i, &x) in v.iter().enumerate() {
-                assert_eq!(x, ((i % chunk) / plane) as f32 + 0.5, "len {len} at {i}");
-            }
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as f32));
+            let expected: Vec<usize> = (0..len.div_ceil(chunk))
+                .map(|k| chunk.min(len - k * chunk))
+                .collect();
+            assert_eq!(sizes, expected, "len {len}");
         }
-        assert!(par_zeros(100_000).iter().all(|&x| x == 0.0));
         for (len, chunk) in [(10, 3), (50_000, 7_000)] {
             let v = par_collect(len, chunk, |k| {
                 (k * chunk..((k + 1) * chunk).min(len)).map(|i| i as f32)
             });
             assert!(v.iter().enumerate().all(|(i, &x)| x == i as f32));
         }
-        assert!(par_zeros(0).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "short")]
+    fn par_collect_refuses_a_short_chunk() {
+        par_collect(10, 5, |k| (0..if k == 0 { 5 } else { 4 }).map(|i| i as f32));
+    }
+
+    #[test]
+    fn the_product_into_unwritten_memory_equals_the_product_onto_zeros() {
+        // (m, n, k) with dst rows `stride` apart; k = 0 writes zeros.
+        for (m, n, k, stride) in [(3, 5, 4, 5), (4, 6, 7, 9), (2, 3, 0, 4), (17, 40, 33, 41)] {
+            let lhs: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let rhs: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5).collect();
+            let len = (m - 1) * stride + n;
+            let mut expected = vec![0f32; len];
+            matmul_strided(
+                (m, n, k),
+                (&mut expected, stride),
+                true,
+                (&lhs, k, 1),
+                (&rhs, n, 1),
+            );
+            let mut got = vec![MaybeUninit::new(f32::NAN); len];
+            matmul_uninit((m, n, k), (&mut got, stride), (&lhs, k, 1), (&rhs, n, 1));
+            for i in 0..m {
+                for j in 0..n {
+                    // SAFETY: element (i, j) of the block was written by the product.
+                    let value = unsafe { got[i * stride + j].assume_init() };
+                    assert_eq!(
+                        value,
+                        expected[i * stride + j],
+                        "m{m} n{n} k{k} at ({i}, {j})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -101,7 +101,8 @@ pub fn items_per_thread(batch: usize) -> usize {
 pub fn gate_rows(x: &[f32], y: &mut [f32], n: usize) {
     for (x, y) in x.chunks_exact(2 * n).zip(y.chunks_exact_mut(n)) {
         #[cfg(feature = "fast-ops")]
-        kernels::gate_forward(x, y);
+        // SAFETY: the kernel writes every element of y, and only floats.
+        kernels::gate_forward(x, unsafe { kernels::slots(y) });
         #[cfg(not(feature = "fast-ops"))]
         for (j, y) in y.iter_mut().enumerate() {
             *y = gate_value(x[j], x[n + j]);

@@ -365,7 +365,8 @@ impl Graph {
                 for ((out, res), halves) in
                     (out.chunks_exact_mut(f).zip(res.chunks_exact(f))).zip(acc.chunks_exact(2 * f))
                 {
-                    kernels::residual_gate_forward(res, halves, out);
+                    // SAFETY: the kernel writes every element of out, and only floats.
+                    kernels::residual_gate_forward(res, halves, unsafe { kernels::slots(out) });
                 }
             }
         }
@@ -373,7 +374,8 @@ impl Graph {
             let out = &group.values[index][slot * n * f..(slot + 1) * n * f];
             let activated = &mut group.concat_elu[index][slot * n * 2 * f..(slot + 1) * n * 2 * f];
             for (v, a) in out.chunks_exact(f).zip(activated.chunks_exact_mut(2 * f)) {
-                kernels::concat_elu_forward(v, a);
+                // SAFETY: the kernel writes every element of a, and only floats.
+                kernels::concat_elu_forward(v, unsafe { kernels::slots(a) });
             }
         }
         (group.acc, group.scratch) = (acc, scratch);
