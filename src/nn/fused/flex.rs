@@ -248,16 +248,26 @@ fn gate_forward(x: FlexTensor) -> FlexTensor {
 }
 
 fn gate_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
+    backward_of_halves(x, dy, kernels::gate_backward)
+}
+
+/// `dx` `[b, 2n...]` item by item from `x` `[b, 2n...]` and `dy` `[b, n...]`: the backward of
+/// an op whose input has twice its output's channels (the gate; the residual gate's `c`).
+fn backward_of_halves(
+    x: FlexTensor,
+    dy: FlexTensor,
+    kernel: fn(&[f32], &[f32], &mut [MaybeUninit<f32>]),
+) -> FlexTensor {
     let (x, dy) = (contiguous_f32(x), contiguous_f32(dy));
     let shape = x.layout().shape().clone();
     let items = shape[0];
     let len = shape.num_elements();
     let n = len / items.max(1) / 2;
     let (xs, dys) = (values(&x), values(&dy));
-    // SAFETY: the kernel writes its whole output.
+    // SAFETY: the kernels passed here write their whole output (or panic on sizes).
     let dx = unsafe {
         per_item(len, items, |b, out| {
-            kernels::gate_backward(
+            kernel(
                 &xs[b * 2 * n..(b + 1) * 2 * n],
                 &dys[b * n..(b + 1) * n],
                 out,
@@ -358,23 +368,7 @@ fn residual_gate_forward(x: FlexTensor, c: FlexTensor) -> FlexTensor {
 }
 
 fn residual_gate_backward(c: FlexTensor, dy: FlexTensor) -> FlexTensor {
-    let dy = contiguous_f32(dy);
-    let shape = c.layout().shape().clone();
-    let items = shape[0];
-    let len = shape.num_elements();
-    let n = len / items.max(1) / 2;
-    let (cs, dys) = (values(&c), values(&dy));
-    // SAFETY: the kernel writes its whole output.
-    let dc = unsafe {
-        per_item(len, items, |b, out| {
-            kernels::residual_gate_backward(
-                &cs[b * 2 * n..(b + 1) * 2 * n],
-                &dys[b * n..(b + 1) * n],
-                out,
-            )
-        })
-    };
-    from_vec(dc, shape)
+    backward_of_halves(c, dy, kernels::residual_gate_backward)
 }
 
 /// `diagonal`: `Some((pad, reverse))` scans along the diagonals of `x` (see [`scan::Layout`]).
