@@ -80,6 +80,7 @@ macro_rules! multiversion {
         }
     };
 }
+#[cfg(feature = "fast-ops")] // its other users, the fused conv's loops, are fast-ops only
 pub(super) use multiversion;
 
 /// `values` as the output of a kernel below, which writes every element and reads none.
