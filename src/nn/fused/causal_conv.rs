@@ -71,6 +71,15 @@ impl ConvShape {
             self.rows() * self.pixels()
         }
     }
+    /// An im2col buffer for one image with a row of ones under it, which carries the bias
+    /// through the products; empty for a row-shifted tap, which reads the image in place.
+    fn cols_with_ones(&self) -> Vec<f32> {
+        let mut buffer = vec![0f32; self.cols_len()];
+        if self.row_shift().is_none() {
+            buffer.resize(self.cols_len() + self.pixels(), 1.0);
+        }
+        buffer
+    }
     fn check(&self, x: usize, w: usize, bias: usize) {
         let window = self.window;
         assert!(
@@ -135,8 +144,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
             .collect(),
     };
     let init = |group: usize, y_group: &mut [MaybeUninit<f32>]| {
-        let mut buffer = vec![0f32; s.cols_len() + if shift.is_some() { 0 } else { pixels }];
-        buffer[s.cols_len()..].fill(1.0);
+        let mut buffer = s.cols_with_ones();
         for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
             let n = group * per_group + j;
             let x_n = &x[n * image_in..(n + 1) * image_in];
@@ -199,8 +207,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                 w.len() + s.out_channels
             }
         ];
-        let mut buffer = vec![0f32; s.cols_len() + if shift.is_some() { 0 } else { pixels }];
-        buffer[s.cols_len()..].fill(1.0);
+        let mut buffer = s.cols_with_ones();
         let mut dcols = vec![0f32; s.cols_len()];
         for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
             let n = group * per_group + j;

@@ -70,21 +70,6 @@ pub unsafe fn par_init<R: Send>(
     (out, results)
 }
 
-/// [`par_init`] for writers that count what they wrote: `write(k, chunk k)` returns how many
-/// elements it wrote, all of them or this panics.
-fn par_write(
-    len: usize,
-    chunk: usize,
-    write: impl Fn(usize, &mut [MaybeUninit<f32>]) -> usize + Sync,
-) -> Vec<f32> {
-    let checked = |k: usize, part: &mut [MaybeUninit<f32>]| {
-        let written = write(k, part);
-        assert_eq!(written, part.len(), "par_write: chunk {k} is short");
-    };
-    // SAFETY: `checked` panics unless the chunk was written whole.
-    unsafe { par_init(len, chunk, checked).0 }
-}
-
 /// `dst[i] = value` for every i, making `dst` initialised.
 pub fn fill_uninit(dst: &mut [MaybeUninit<f32>], value: f32) -> &mut [f32] {
     for x in dst.iter_mut() {
@@ -105,21 +90,23 @@ pub unsafe fn assume_init(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 }
 
 /// A vector of `len` floats whose chunk `k` of `chunk` (the last may be shorter) is the
-/// sequence `values(k)`, written once (see [`par_write`]). Panics if a sequence is shorter than
+/// sequence `values(k)`, written once (see [`par_init`]). Panics if a sequence is shorter than
 /// its chunk.
 pub fn par_collect<I: Iterator<Item = f32>>(
     len: usize,
     chunk: usize,
     values: impl Fn(usize) -> I + Sync,
 ) -> Vec<f32> {
-    par_write(len, chunk, |k, part| {
+    let write = |k: usize, part: &mut [MaybeUninit<f32>]| {
         let mut written = 0;
         for (slot, v) in part.iter_mut().zip(values(k)) {
             slot.write(v);
             written += 1;
         }
-        written
-    })
+        assert_eq!(written, part.len(), "par_collect: chunk {k} is short");
+    };
+    // SAFETY: `write` panics unless the chunk was written whole.
+    unsafe { par_init(len, chunk, write).0 }
 }
 
 /// `dst [m, n]` (row-major) `= (accumulate ? dst : 0) + lhs [m, k] · rhs [k, n]`, where each
