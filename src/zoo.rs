@@ -104,8 +104,10 @@ pub struct Entry {
     /// Importance samples of the IWAE figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iwae_k: Option<usize>,
-    /// What the shipped weights must reach, in the figure's unit.
-    pub target: f64,
+    /// What the shipped weights must reach, in the figure's unit. Absent for a model that
+    /// serves another (the background of a likelihood ratio), judged by what it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
     /// The paper's (or a routine model's) figure on the same benchmark.
     pub anchor: f64,
     /// Where the anchor comes from.
@@ -119,6 +121,27 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The target as `≤ 83` or `≥ 97` (`<=`, `>=` with `ascii`), or `-` when there is none.
+    pub fn target_text(&self, ascii: bool) -> String {
+        let rel = match (self.figure.lower_is_better(), ascii) {
+            (true, false) => "≤ ",
+            (false, false) => "≥ ",
+            (true, true) => "<=",
+            (false, true) => ">=",
+        };
+        self.target
+            .map_or_else(|| "-".into(), |t| format!("{rel}{t}"))
+    }
+
+    /// Whether `value` meets the target, in words.
+    pub fn verdict(&self, value: f64) -> &'static str {
+        match self.target {
+            Some(t) if self.figure.meets(value, t) => "met",
+            Some(_) => "not met yet",
+            None => "no target of its own",
+        }
+    }
+
     /// Importance samples of an IWAE figure (5000 unless the entry says).
     pub fn iwae_samples(&self) -> usize {
         self.iwae_k.unwrap_or(5000)
@@ -485,7 +508,7 @@ impl Card {
              | | |\n|---|---|\n\
              | benchmark | {benchmark} |\n\
              | figure | **{figure:.4} {unit}** ({estimator}, {images} test images) |\n\
-             | target | {target_rel} {target} {unit}: {verdict} |\n\
+             | target | {target} {unit}: {verdict} |\n\
              | paper anchor | {anchor} {unit} ({source}); gap {gap:+.2} |\n\
              | model | {model}, {params} parameters, weights {kb:.0} kB |\n\
              | training | {epochs} epochs of {planned}, {steps} steps, {hours:.2} h of training; {status} |\n\
@@ -500,17 +523,8 @@ impl Card {
             unit = self.unit,
             estimator = self.estimator,
             images = self.test_images,
-            target_rel = if entry.figure.lower_is_better() {
-                "≤"
-            } else {
-                "≥"
-            },
-            target = entry.target,
-            verdict = if entry.figure.meets(self.figure, entry.target) {
-                "met"
-            } else {
-                "not met yet"
-            },
+            target = entry.target_text(false),
+            verdict = entry.verdict(self.figure),
             anchor = entry.anchor,
             source = entry.anchor_source,
             gap = self.gap(entry),
@@ -627,6 +641,27 @@ mod tests {
         assert!(!Figure::ExactNll.meets(81.0, 80.0));
         assert!(Figure::Accuracy.meets(99.3, 99.2));
         assert!(!Figure::Accuracy.meets(99.1, 99.2));
+    }
+
+    #[test]
+    fn an_entry_without_a_target_says_so_and_one_with_a_target_judges_by_it() {
+        let file: CatalogueFile = toml::from_str(
+            "[[model]]\nname = \"a\"\ntitle = \"t\"\nfigure = \"bits-per-dim\"\n\
+             target = 0.95\nanchor = 0.8\nanchor_source = \"s\"\n\
+             [[model]]\nname = \"bg\"\ntitle = \"t\"\nfigure = \"bits-per-dim\"\n\
+             anchor = 2.87\nanchor_source = \"s\"\n",
+        )
+        .unwrap();
+        let [with, without] = &file.model[..] else {
+            panic!("two entries expected")
+        };
+        assert_eq!(with.target_text(true), "<=0.95");
+        assert_eq!(with.target_text(false), "≤ 0.95");
+        assert_eq!(with.verdict(0.94), "met");
+        assert_eq!(with.verdict(0.96), "not met yet");
+        assert_eq!(without.target, None);
+        assert_eq!(without.target_text(true), "-");
+        assert_eq!(without.verdict(0.1), "no target of its own");
     }
 
     #[test]

@@ -134,11 +134,6 @@ fn list(zoo: &Zoo) -> Result<()> {
             ),
             None => "no run".into(),
         };
-        let rel = if entry.figure.lower_is_better() {
-            "<="
-        } else {
-            ">="
-        };
         let (model, data, params, figure, gap) = match &card {
             Some(c) => (
                 c.model.clone(),
@@ -162,7 +157,7 @@ fn list(zoo: &Zoo) -> Result<()> {
             data,
             params,
             figure,
-            format!("{rel}{}", entry.target),
+            entry.target_text(true),
             entry.anchor,
             gap
         );
@@ -181,16 +176,12 @@ fn markdown(zoo: &Zoo) -> Result<()> {
     println!("|---|---|---|---:|---:|---|---:|---:|---:|---|---|---|");
     for entry in &zoo.entries {
         let dir = zoo.dir.join(&entry.name);
-        let rel = if entry.figure.lower_is_better() {
-            "≤"
-        } else {
-            "≥"
-        };
+        let target = entry.target_text(false);
         match Card::read(&dir)? {
             Some(c) => {
                 let p = &c.progress;
                 println!(
-                    "| [{name}](../zoo/{name}/card.md) | {} | {} | {} | **{:.4} {}** | {}, {} images | {rel} {} | {} | {:+.2} | {} epochs, {:.1} h; {} | {}, {} | `{}` |",
+                    "| [{name}](../zoo/{name}/card.md) | {} | {} | {} | **{:.4} {}** | {}, {} images | {target} | {} | {:+.2} | {} epochs, {:.1} h; {} | {}, {} | `{}` |",
                     c.model,
                     short_benchmark(&c.benchmark),
                     c.parameters,
@@ -198,7 +189,6 @@ fn markdown(zoo: &Zoo) -> Result<()> {
                     c.unit,
                     c.estimator.replace('|', "\\|"),
                     c.test_images,
-                    entry.target,
                     entry.anchor,
                     c.gap(entry),
                     p.epochs_completed,
@@ -218,10 +208,9 @@ fn markdown(zoo: &Zoo) -> Result<()> {
                     })
                     .unwrap_or_else(|e| e.to_string());
                 println!(
-                    "| {} | | | | – | {} | {rel} {} | {} | | {training} | | |",
+                    "| {} | | | | – | {} | {target} | {} | | {training} | | |",
                     entry.name,
                     entry.estimator().replace('|', "\\|"),
-                    entry.target,
                     entry.anchor
                 );
             }
@@ -339,12 +328,8 @@ fn update(
         card.figure,
         card.unit,
         card.estimator,
-        entry.target,
-        if entry.figure.meets(card.figure, entry.target) {
-            "met"
-        } else {
-            "not met yet"
-        },
+        entry.target_text(true),
+        entry.verdict(card.figure),
         card.check.value
     );
     Ok(())
