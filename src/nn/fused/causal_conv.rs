@@ -20,6 +20,10 @@
 //! output is written once, by the product, not filled with the bias and read back, and the bias
 //! gradient needs no pass of its own over `dy`.
 //!
+//! At small resolutions one product serves several images: their im2col blocks sit side by
+//! side, `[C T + 1, g H W]`, so that each product has about [`MIN_COLUMNS`] columns. A 7 x 7
+//! image alone gives 49, too few to pay for packing the weights once per product.
+//!
 //! A 1 x 1 convolution skips im2col: `cols_n` is the image itself, or for a tap whole rows
 //! away (the Gated PixelCNN's vertical-to-horizontal link) a block of its columns. Images are
 //! independent, so the batch is split into one group per thread; each GEMM is single-threaded.
@@ -28,9 +32,12 @@ use super::Window;
 use super::items_per_thread;
 use super::kernels::multiversion;
 use super::linalg::{
-    assume_init, copy_shifted, fill_uninit, matmul, matmul_strided, matmul_uninit, par_init,
+    assume_init, copy_uninit, fill_uninit, matmul, matmul_strided, matmul_uninit, par_init,
 };
 use std::mem::MaybeUninit;
+
+/// The fewest columns a product should have; smaller images are batched to reach it.
+const MIN_COLUMNS: usize = 768;
 
 /// The sizes of one convolution; `taps` counts the live taps, the first `taps` of the window in
 /// raster order.
@@ -63,21 +70,26 @@ impl ConvShape {
         let (dy, dx) = self.offset(0);
         (self.taps == 1 && dx == 0).then(|| Span::of(dy * self.width as isize, self.pixels()))
     }
-    /// The length of an im2col buffer (none for a row-shifted tap).
-    fn cols_len(&self) -> usize {
+    /// Images per product, of a group of `group`: enough for [`MIN_COLUMNS`] columns. One
+    /// for a row-shifted tap, which reads each image in place.
+    fn images_per_product(&self, group: usize) -> usize {
         if self.row_shift().is_some() {
-            0
-        } else {
-            self.rows() * self.pixels()
+            return 1;
         }
+        MIN_COLUMNS
+            .div_ceil(self.pixels().max(1))
+            .clamp(1, group.max(1))
     }
-    /// An im2col buffer for one image with a row of ones under it, which carries the bias
-    /// through the products; empty for a row-shifted tap, which reads the image in place.
-    fn cols_with_ones(&self) -> Vec<f32> {
-        let mut buffer = vec![0f32; self.cols_len()];
-        if self.row_shift().is_none() {
-            buffer.resize(self.cols_len() + self.pixels(), 1.0);
+    /// An im2col buffer for `images` images side by side, `[C T, images H W]`, with a row of
+    /// ones under it, which carries the bias through the products; empty for a row-shifted
+    /// tap.
+    fn cols_with_ones(&self, images: usize) -> Vec<f32> {
+        if self.row_shift().is_some() {
+            return Vec::new();
         }
+        let width = images * self.pixels();
+        let mut buffer = vec![0f32; self.rows() * width];
+        buffer.resize((self.rows() + 1) * width, 1.0);
         buffer
     }
     fn check(&self, x: usize, w: usize, bias: usize) {
@@ -134,6 +146,9 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
         s.rows(),
     );
     let (per_group, shift) = (items_per_thread(s.batch), s.row_shift());
+    let images = s.images_per_product(per_group);
+    // The im2col buffer's row length: `images` images side by side.
+    let width = images * pixels;
     // `[W | bias]` `[O, C T + 1]` against im2col's rows over a row of ones: one product writes
     // y, with no bias fill before it for the product to read back.
     let w_bias: Vec<f32> = match shift {
@@ -144,17 +159,19 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
             .collect(),
     };
     let init = |group: usize, y_group: &mut [MaybeUninit<f32>]| {
-        let mut buffer = s.cols_with_ones();
-        for (j, y_n) in y_group.chunks_mut(image_out).enumerate() {
-            let n = group * per_group + j;
-            let x_n = &x[n * image_in..(n + 1) * image_in];
+        let mut buffer = s.cols_with_ones(images);
+        let mut product = Vec::new();
+        for (k, y_chunk) in y_group.chunks_mut(images * image_out).enumerate() {
+            let (first, count) = (group * per_group + k * images, y_chunk.len() / image_out);
             if let Some(span) = shift {
-                // y_n = bias, then y_n[:, dst..] += W [O, C] · x_n[:, src..]
-                for (plane, &b) in y_n.chunks_mut(pixels).zip(bias) {
+                // One image (images_per_product is 1): y_n = bias, then
+                // y_n[:, dst..] += W [O, C] · x_n[:, src..]
+                let x_n = &x[first * image_in..(first + 1) * image_in];
+                for (plane, &b) in y_chunk.chunks_mut(pixels).zip(bias) {
                     fill_uninit(plane, b);
                 }
                 // SAFETY: every plane of y_n was filled just above.
-                let y_n = unsafe { assume_init(y_n) };
+                let y_n = unsafe { assume_init(y_chunk) };
                 matmul_strided(
                     (s.out_channels, span.len, rows),
                     (&mut y_n[span.dst..], pixels),
@@ -164,17 +181,44 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
                 );
                 continue;
             }
-            im2col(x_n, &mut buffer[..s.cols_len()], s);
-            matmul_uninit(
-                (s.out_channels, pixels, rows + 1),
-                (y_n, pixels),
+            for j in 0..count {
+                let n = first + j;
+                im2col(
+                    &x[n * image_in..(n + 1) * image_in],
+                    &mut buffer,
+                    s,
+                    width,
+                    j * pixels,
+                );
+            }
+            let dims = (s.out_channels, count * pixels, rows + 1);
+            if count == 1 {
+                matmul_uninit(
+                    dims,
+                    (y_chunk, pixels),
+                    (&w_bias, rows + 1, 1),
+                    (&buffer, width, 1),
+                );
+                continue;
+            }
+            // y [O, count H W] for the images side by side, then each image's planes out.
+            product.resize(s.out_channels * width, 0.0);
+            matmul_strided(
+                dims,
+                (&mut product, width),
+                false,
                 (&w_bias, rows + 1, 1),
-                (&buffer, pixels, 1),
+                (&buffer, width, 1),
             );
+            for (j, y_n) in y_chunk.chunks_mut(image_out).enumerate() {
+                for (o, plane) in y_n.chunks_mut(pixels).enumerate() {
+                    copy_uninit(plane, &product[o * width + j * pixels..][..pixels]);
+                }
+            }
         }
     };
-    // SAFETY: each image's output is written whole: bias planes then a product onto them, or
-    // one product writing all of it.
+    // SAFETY: each image's output is written whole: bias planes then a product onto them, one
+    // product writing all of it, or its planes copied whole from a product of several images.
     unsafe { par_init(s.batch * image_out, per_group * image_out, init).0 }
 }
 
@@ -195,10 +239,12 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
         return (vec![0f32; s.batch * image_in], vec![0f32; w.len()], dbias);
     }
     let (per_group, shift, rows) = (items_per_thread(s.batch), s.row_shift(), s.rows());
+    let images = s.images_per_product(per_group);
+    let width = images * pixels;
     let init = |group: usize, dx_group: &mut [MaybeUninit<f32>]| {
         let (mut dw, mut dbias) = (vec![0f32; w.len()], vec![0f32; s.out_channels]);
-        // [dW | d bias] [O, C T + 1] += dy_n [O, HW] · [cols_n; ones]ᵀ: the bias gradient comes
-        // out of the weights' product, as the bias went into the forward's.
+        // [dW | d bias] [O, C T + 1] += dy [O, HW] · [cols; ones]ᵀ: the bias gradient comes out
+        // of the weights' product, as the bias went into the forward's.
         let mut dw_bias = vec![
             0f32;
             if shift.is_some() {
@@ -207,15 +253,16 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                 w.len() + s.out_channels
             }
         ];
-        let mut buffer = s.cols_with_ones();
-        let mut dcols = vec![0f32; s.cols_len()];
-        for (j, dx_n) in dx_group.chunks_mut(image_in).enumerate() {
-            let n = group * per_group + j;
-            let dy_n = &dy[n * image_out..(n + 1) * image_out];
-            let x_n = &x[n * image_in..(n + 1) * image_in];
+        let mut buffer = s.cols_with_ones(images);
+        let mut dcols = vec![0f32; if shift.is_some() { 0 } else { rows * width }];
+        let mut dy_side_by_side = Vec::new();
+        for (k, dx_chunk) in dx_group.chunks_mut(images * image_in).enumerate() {
+            let (first, count) = (group * per_group + k * images, dx_chunk.len() / image_in);
             if let Some(span) = shift {
-                // dW [O, C] += dy_n[:, dst..] · x_n[:, src..]ᵀ; dx_n[:, src..] = Wᵀ ·
-                // dy_n[:, dst..], and zeros in the input pixels no output read.
+                // One image: dW [O, C] += dy_n[:, dst..] · x_n[:, src..]ᵀ; dx_n[:, src..] =
+                // Wᵀ · dy_n[:, dst..], and zeros in the input pixels no output read.
+                let dy_n = &dy[first * image_out..(first + 1) * image_out];
+                let x_n = &x[first * image_in..(first + 1) * image_in];
                 add_row_sums(dy_n, pixels, &mut dbias);
                 matmul(
                     (s.out_channels, rows, span.len),
@@ -224,36 +271,61 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                     (&dy_n[span.dst..], pixels, 1),
                     (&x_n[span.src..], 1, pixels),
                 );
-                for plane in dx_n.chunks_mut(pixels) {
+                for plane in dx_chunk.chunks_mut(pixels) {
                     let (before, rest) = plane.split_at_mut(span.src);
                     fill_uninit(before, 0.0);
                     fill_uninit(&mut rest[span.len..], 0.0);
                 }
                 matmul_uninit(
                     (rows, span.len, s.out_channels),
-                    (&mut dx_n[span.src..], pixels),
+                    (&mut dx_chunk[span.src..], pixels),
                     (w, 1, rows),
                     (&dy_n[span.dst..], pixels, 1),
                 );
                 continue;
             }
-            im2col(x_n, &mut buffer[..s.cols_len()], s);
+            for j in 0..count {
+                let n = first + j;
+                im2col(
+                    &x[n * image_in..(n + 1) * image_in],
+                    &mut buffer,
+                    s,
+                    width,
+                    j * pixels,
+                );
+            }
+            // dy of the chunk's images side by side, [O, count HW] (in place for one image).
+            let (dy_chunk, dy_rs): (&[f32], usize) = if count == 1 {
+                (&dy[first * image_out..(first + 1) * image_out], pixels)
+            } else {
+                dy_side_by_side.resize(s.out_channels * width, 0.0);
+                for j in 0..count {
+                    let dy_n = &dy[(first + j) * image_out..(first + j + 1) * image_out];
+                    for (o, plane) in dy_n.chunks(pixels).enumerate() {
+                        dy_side_by_side[o * width + j * pixels..][..pixels].copy_from_slice(plane);
+                    }
+                }
+                (&dy_side_by_side, width)
+            };
+            let columns = count * pixels;
             matmul(
-                (s.out_channels, rows + 1, pixels),
+                (s.out_channels, rows + 1, columns),
                 &mut dw_bias,
                 true,
-                (dy_n, pixels, 1),
-                (&buffer, 1, pixels),
+                (dy_chunk, dy_rs, 1),
+                (&buffer, 1, width),
             );
-            // dcols [C T, HW] = Wᵀ [C T, O] · dy_n [O, HW], then dx_n = col2im(dcols)
-            matmul(
-                (rows, pixels, s.out_channels),
-                &mut dcols,
+            // dcols [C T, count HW] = Wᵀ [C T, O] · dy [O, count HW], then each dx_n = col2im
+            matmul_strided(
+                (rows, columns, s.out_channels),
+                (&mut dcols, width),
                 false,
                 (w, 1, rows),
-                (dy_n, pixels, 1),
+                (dy_chunk, dy_rs, 1),
             );
-            col2im(&dcols, dx_n, s);
+            for (j, dx_n) in dx_chunk.chunks_mut(image_in).enumerate() {
+                col2im(&mut dcols, dx_n, s, width, j * pixels);
+            }
         }
         if shift.is_none() {
             for (o, row) in dw_bias.chunks_exact(rows + 1).enumerate() {
@@ -300,21 +372,75 @@ fn add_row_sums_body(dy: &[f32], pixels: usize, sums: &mut [f32]) {
 
 multiversion!(add_row_sums => add_row_sums_body(dy: &[f32], pixels: usize, sums: &mut [f32]));
 
-/// `cols[c T + t, y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image.
-fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape) {
+/// For a tap at `(dy, dx)` of an `h x w` plane, read in row-major pixels as "output pixel p
+/// takes source pixel p + offset" (`offset = dy w + dx`): the rows whose source row lies in the
+/// plane, `first..last`, and within them the pixels `lo..hi` whose p + offset does.
+struct TapSpan {
+    first: usize,
+    last: usize,
+    lo: usize,
+    hi: usize,
+    offset: isize,
+}
+
+impl TapSpan {
+    fn of(h: usize, w: usize, (dy, dx): (isize, isize)) -> Self {
+        let (hi_row, wi, len) = (h as isize, w as isize, (h * w) as isize);
+        let first = (-dy).clamp(0, hi_row);
+        let last = (hi_row - dy).clamp(first, hi_row);
+        let offset = dy * wi + dx;
+        let lo = (first * wi).max(-offset).min(last * wi);
+        let hi = (last * wi).min(len - offset).max(lo);
+        Self {
+            first: first as usize,
+            last: last as usize,
+            lo: lo as usize,
+            hi: hi as usize,
+            offset,
+        }
+    }
+
+    /// The source range of pixels `lo..hi`.
+    fn source(&self) -> std::ops::Range<usize> {
+        if self.hi == self.lo {
+            return 0..0; // lo may then lie before -offset
+        }
+        let from = (self.lo as isize + self.offset) as usize;
+        from..from + (self.hi - self.lo)
+    }
+}
+
+/// The columns of each row whose source column `x + dx` lies outside the row.
+fn outside_columns(w: usize, dx: isize) -> std::ops::Range<usize> {
+    let shift = dx.unsigned_abs().min(w);
+    if dx >= 0 { w - shift..w } else { 0..shift }
+}
+
+/// `cols[c T + t, at + y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image, in
+/// a buffer whose rows are `stride` long (several images side by side, this one from column
+/// `at`).
+///
+/// Each tap's plane is one block copy: in row-major pixels a tap reads the plane `dy W + dx`
+/// pixels on, except in the `|dx|` columns at one side, which the copy fills from the
+/// neighbouring row and which are then zeroed. Row by row, a 7 x 7 image's taps were
+/// hundreds of calls to copy or fill a few floats.
+fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape, stride: usize, at: usize) {
     let (h, w) = (s.height, s.width);
-    for c in 0..s.in_channels {
-        let plane = &image[c * h * w..(c + 1) * h * w];
-        for t in 0..s.taps {
-            let (dy, dx) = s.offset(t);
-            let row = &mut cols[(c * s.taps + t) * h * w..(c * s.taps + t + 1) * h * w];
-            for (y, out) in row.chunks_mut(w).enumerate() {
-                let source = y as isize + dy;
-                if source < 0 || source >= h as isize {
-                    out.fill(0.0);
-                } else {
-                    let source = source as usize;
-                    copy_shifted(&plane[source * w..(source + 1) * w], out, dx);
+    let plane_len = h * w;
+    for t in 0..s.taps {
+        let (dy, dx) = s.offset(t);
+        let span = TapSpan::of(h, w, (dy, dx));
+        let outside = outside_columns(w, dx);
+        for c in 0..s.in_channels {
+            let plane = &image[c * plane_len..(c + 1) * plane_len];
+            let begin = (c * s.taps + t) * stride + at;
+            let row = &mut cols[begin..begin + plane_len];
+            row[..span.lo].fill(0.0);
+            row[span.hi..].fill(0.0);
+            row[span.lo..span.hi].copy_from_slice(&plane[span.source()]);
+            if !outside.is_empty() {
+                for y in span.first..span.last {
+                    row[y * w + outside.start..y * w + outside.end].fill(0.0);
                 }
             }
         }
@@ -322,35 +448,51 @@ fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape) {
 }
 
 /// The adjoint of [`im2col`], as a gather that writes every element of `image` once:
-/// `image[c, y, x] = Σ_t cols[c T + t, (y - dy_t) W + (x - dx_t)]` over the taps whose source
-/// lies in the image, added in the order of t onto zero, as a scatter onto zeros would.
+/// `image[c, y, x] = Σ_t cols[c T + t, at + (y - dy_t) W + (x - dx_t)]` over the taps whose
+/// source lies in the image, added in the order of t onto zero, as a scatter onto zeros would.
+///
+/// Like [`im2col`], each tap is one flat pass over the plane. The entries of `cols` that no
+/// pixel takes (those of im2col's zero padding, whose gradient is dropped) are zeroed first,
+/// so that the pixels next to them, which read them across a row's end, add zero.
 #[inline(always)]
-fn col2im_body(cols: &[f32], image: &mut [MaybeUninit<f32>], s: ConvShape) {
+fn col2im_body(
+    cols: &mut [f32],
+    image: &mut [MaybeUninit<f32>],
+    s: ConvShape,
+    stride: usize,
+    at: usize,
+) {
     let (h, w) = (s.height, s.width);
-    let offsets: Vec<(isize, isize)> = (0..s.taps).map(|t| s.offset(t)).collect();
+    let plane_len = h * w;
+    let spans: Vec<_> = (0..s.taps)
+        .map(|t| {
+            let (dy, dx) = s.offset(t);
+            // im2col's entry p read image pixel p + dy W + dx, so image pixel p takes the
+            // entry at p - dy W - dx: the tap read backwards.
+            (TapSpan::of(h, w, (-dy, -dx)), outside_columns(w, dx))
+        })
+        .collect();
     for c in 0..s.in_channels {
-        for y in 0..h {
-            let target = fill_uninit(&mut image[(c * h + y) * w..(c * h + y + 1) * w], 0.0);
-            for (t, &(dy, dx)) in offsets.iter().enumerate() {
-                let source = y as isize - dy;
-                if source < 0 || source >= h as isize {
-                    continue;
+        let target = fill_uninit(&mut image[c * plane_len..(c + 1) * plane_len], 0.0);
+        for (t, (span, outside)) in spans.iter().enumerate() {
+            let begin = (c * s.taps + t) * stride + at;
+            let row = &mut cols[begin..begin + plane_len];
+            if !outside.is_empty() {
+                for y in 0..h {
+                    row[y * w + outside.start..y * w + outside.end].fill(0.0);
                 }
-                let start = (c * s.taps + t) * h * w + source as usize * w;
-                let row = &cols[start..start + w];
-                // target[x] += row[x - dx] wherever 0 <= x - dx < w
-                let shift = dx.unsigned_abs().min(w);
-                let (to, from) = if dx >= 0 {
-                    (&mut target[shift..], &row[..w - shift])
-                } else {
-                    (&mut target[..w - shift], &row[shift..])
-                };
-                for (a, b) in to.iter_mut().zip(from) {
-                    *a += b;
-                }
+            }
+            for (a, b) in target[span.lo..span.hi].iter_mut().zip(&row[span.source()]) {
+                *a += b;
             }
         }
     }
 }
 
-multiversion!(col2im => col2im_body(cols: &[f32], image: &mut [MaybeUninit<f32>], s: ConvShape));
+multiversion!(col2im => col2im_body(
+    cols: &mut [f32],
+    image: &mut [MaybeUninit<f32>],
+    s: ConvShape,
+    stride: usize,
+    at: usize
+));

@@ -79,6 +79,16 @@ pub fn fill_uninit(dst: &mut [MaybeUninit<f32>], value: f32) -> &mut [f32] {
     unsafe { assume_init(dst) }
 }
 
+/// `dst = src`, for memory not written before; returns `dst` as floats.
+pub fn copy_uninit<'a>(dst: &'a mut [MaybeUninit<f32>], src: &[f32]) -> &'a mut [f32] {
+    assert_eq!(dst.len(), src.len(), "copy_uninit: lengths");
+    for (d, &v) in dst.iter_mut().zip(src) {
+        d.write(v);
+    }
+    // SAFETY: every element was written just above (the lengths are equal).
+    unsafe { assume_init(dst) }
+}
+
 /// `values` as floats.
 ///
 /// # Safety

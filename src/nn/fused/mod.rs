@@ -730,6 +730,13 @@ pub(crate) mod tests {
             (3, 16, 8, 28, 28, above(1), 1),
             (2, 3, 5, 5, 4, above(3), 1),
             (2, 4, 5, 1, 6, above(1), 1),
+            // Small images, several to a product (their im2col blocks side by side), with a
+            // last product of fewer images than the others: PixelCNN++'s 7x7 and 14x14 down
+            // and down-right windows, a mask B on 3x4, a window wider than a one-pixel-wide image.
+            (7, 5, 7, 7, 7, padded([2, 3], [1, 0, 1, 1]), 6),
+            (9, 4, 6, 5, 5, padded([2, 2], [1, 0, 1, 0]), 4),
+            (5, 3, 4, 3, 4, centred(3), 5),
+            (6, 2, 3, 4, 1, padded([2, 3], [1, 0, 1, 1]), 6),
         ];
         for device in [Device::flex(), Device::flex().autodiff()] {
             let tracked = device.is_autodiff();
