@@ -243,16 +243,12 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
     let width = images * pixels;
     let init = |group: usize, dx_group: &mut [MaybeUninit<f32>]| {
         let (mut dw, mut dbias) = (vec![0f32; w.len()], vec![0f32; s.out_channels]);
-        // [dW | d bias] [O, C T + 1] += dy [O, HW] · [cols; ones]ᵀ: the bias gradient comes out
-        // of the weights' product, as the bias went into the forward's.
-        let mut dw_bias = vec![
-            0f32;
-            if shift.is_some() {
-                0
-            } else {
-                w.len() + s.out_channels
-            }
-        ];
+        // [dW | d bias]ᵀ [C T + 1, O] += [cols; ones] · dyᵀ: the bias gradient comes out of
+        // the weights' product, as the bias went into the forward's (a row-shifted tap, with
+        // no buffer, sums dy for it instead). Transposed, so that gemm (which turns a
+        // row-major product around) reads the im2col buffer or the image in place: as
+        // `dy · [cols; ones]ᵀ` it packed the whole buffer, 7% of PixelCNN++'s step.
+        let mut dw_bias_t = vec![0f32; w.len() + s.out_channels];
         let mut buffer = s.cols_with_ones(images);
         let mut dcols = vec![0f32; if shift.is_some() { 0 } else { rows * width }];
         let mut dy_side_by_side = Vec::new();
@@ -265,11 +261,11 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                 let x_n = &x[first * image_in..(first + 1) * image_in];
                 add_row_sums(dy_n, pixels, &mut dbias);
                 matmul(
-                    (s.out_channels, rows, span.len),
-                    &mut dw,
+                    (rows, s.out_channels, span.len),
+                    &mut dw_bias_t[..w.len()],
                     true,
-                    (&dy_n[span.dst..], pixels, 1),
-                    (&x_n[span.src..], 1, pixels),
+                    (&x_n[span.src..], pixels, 1),
+                    (&dy_n[span.dst..], 1, pixels),
                 );
                 for plane in dx_chunk.chunks_mut(pixels) {
                     let (before, rest) = plane.split_at_mut(span.src);
@@ -309,11 +305,11 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
             };
             let columns = count * pixels;
             matmul(
-                (s.out_channels, rows + 1, columns),
-                &mut dw_bias,
+                (rows + 1, s.out_channels, columns),
+                &mut dw_bias_t,
                 true,
-                (dy_chunk, dy_rs, 1),
-                (&buffer, 1, width),
+                (&buffer, width, 1),
+                (dy_chunk, 1, dy_rs),
             );
             // dcols [C T, count HW] = Wᵀ [C T, O] · dy [O, count HW], then each dx_n = col2im
             matmul_strided(
@@ -327,10 +323,13 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                 col2im(&mut dcols, dx_n, s, width, j * pixels);
             }
         }
-        if shift.is_none() {
-            for (o, row) in dw_bias.chunks_exact(rows + 1).enumerate() {
-                dw[o * rows..(o + 1) * rows].copy_from_slice(&row[..rows]);
-                dbias[o] = row[rows];
+        for (r, row) in dw_bias_t.chunks_exact(s.out_channels).enumerate() {
+            if r < rows {
+                for (o, &v) in row.iter().enumerate() {
+                    dw[o * rows + r] = v;
+                }
+            } else if shift.is_none() {
+                dbias.copy_from_slice(row);
             }
         }
         (dw, dbias)
@@ -416,6 +415,21 @@ fn outside_columns(w: usize, dx: isize) -> std::ops::Range<usize> {
     if dx >= 0 { w - shift..w } else { 0..shift }
 }
 
+/// Zeroes `columns` of rows `rows` of a `w`-wide plane, column by column down the rows: a
+/// fill per row would be a call to write one or two floats.
+fn zero_columns(
+    plane: &mut [f32],
+    w: usize,
+    rows: std::ops::Range<usize>,
+    columns: std::ops::Range<usize>,
+) {
+    for x in columns {
+        for p in (rows.start * w + x..rows.end * w).step_by(w.max(1)) {
+            plane[p] = 0.0;
+        }
+    }
+}
+
 /// `cols[c T + t, at + y W + x] = image[c, y + dy_t, x + dx_t]`, zero outside the image, in
 /// a buffer whose rows are `stride` long (several images side by side, this one from column
 /// `at`).
@@ -438,18 +452,15 @@ fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape, stride: usize, at: usiz
             row[..span.lo].fill(0.0);
             row[span.hi..].fill(0.0);
             row[span.lo..span.hi].copy_from_slice(&plane[span.source()]);
-            if !outside.is_empty() {
-                for y in span.first..span.last {
-                    row[y * w + outside.start..y * w + outside.end].fill(0.0);
-                }
-            }
+            zero_columns(row, w, span.first..span.last, outside.clone());
         }
     }
 }
 
 /// The adjoint of [`im2col`], as a gather that writes every element of `image` once:
 /// `image[c, y, x] = Σ_t cols[c T + t, at + (y - dy_t) W + (x - dx_t)]` over the taps whose
-/// source lies in the image, added in the order of t onto zero, as a scatter onto zeros would.
+/// source lies in the image, in the order of t: the first tap written, the others added (a
+/// scatter onto zeros gives the same sums, but for the sign of a zero).
 ///
 /// Like [`im2col`], each tap is one flat pass over the plane. The entries of `cols` that no
 /// pixel takes (those of im2col's zero padding, whose gradient is dropped) are zeroed first,
@@ -473,18 +484,28 @@ fn col2im_body(
         })
         .collect();
     for c in 0..s.in_channels {
-        let target = fill_uninit(&mut image[c * plane_len..(c + 1) * plane_len], 0.0);
+        let target = &mut image[c * plane_len..(c + 1) * plane_len];
         for (t, (span, outside)) in spans.iter().enumerate() {
             let begin = (c * s.taps + t) * stride + at;
             let row = &mut cols[begin..begin + plane_len];
-            if !outside.is_empty() {
-                for y in 0..h {
-                    row[y * w + outside.start..y * w + outside.end].fill(0.0);
-                }
+            zero_columns(row, w, 0..h, outside.clone());
+            if t == 0 {
+                // The first tap writes the plane (zeros where it reads nothing); the others add.
+                let (before, rest) = target.split_at_mut(span.lo);
+                let (inside, after) = rest.split_at_mut(span.hi - span.lo);
+                fill_uninit(before, 0.0);
+                fill_uninit(after, 0.0);
+                copy_uninit(inside, &row[span.source()]);
+                continue;
             }
+            // SAFETY: the first tap wrote every element of the plane.
+            let target = unsafe { assume_init(target) };
             for (a, b) in target[span.lo..span.hi].iter_mut().zip(&row[span.source()]) {
                 *a += b;
             }
+        }
+        if spans.is_empty() {
+            fill_uninit(target, 0.0);
         }
     }
 }
