@@ -41,23 +41,33 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
 }
 
 /// `n` mask values, each `1 / keep` with probability `keep` and 0 otherwise, from the ChaCha8
-/// stream of `seed`.
+/// stream of `seed`, one 32-bit word an element.
+///
+/// Drawn in blocks on the pool's threads, each block's generator set to its first word of the
+/// one stream (`set_word_pos`), so the mask does not depend on the number of threads. Drawn
+/// serially it was about 2% of a PixelCNN++ step, on the main thread while the pool waited.
 pub fn mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
     // u < threshold with u uniform on 32 bits: probability keep, to within 2^-32.
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
-    let mut values = Vec::with_capacity(n);
-    let mut words = [0u32; 1024];
-    while values.len() < n {
-        let take = (n - values.len()).min(words.len());
-        rng.fill(&mut words[..take]);
-        values.extend(
-            words[..take]
-                .iter()
-                .map(|&u| if u64::from(u) < threshold { scale } else { 0.0 }),
-        );
-    }
+    let mut values = vec![0f32; n];
+    values
+        .par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_word_pos((block * BLOCK) as u128);
+            let mut words = [0u32; 1024];
+            for out in out.chunks_mut(words.len()) {
+                let words = &mut words[..out.len()];
+                rng.fill(&mut words[..]);
+                for (v, &u) in out.iter_mut().zip(words.iter()) {
+                    *v = if u64::from(u) < threshold { scale } else { 0.0 };
+                }
+            }
+        });
     values
 }
 
@@ -83,6 +93,29 @@ mod tests {
         assert_eq!(mask(1000, 0.9, 3), mask(1000, 0.9, 3));
         assert_ne!(mask(1000, 0.9, 3), mask(1000, 0.9, 4));
         assert_eq!(mask(1500, 0.9, 3)[..1000], mask(1000, 0.9, 3)[..]);
+    }
+
+    #[test]
+    fn the_mask_drawn_in_blocks_is_the_one_stream_drawn_in_order() {
+        // Three blocks and a part: each element is word i of the seed's stream.
+        let (n, keep, seed) = (3 * (1 << 16) + 1234, 0.8, 5);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let threshold = (keep * 4_294_967_296.0) as u64;
+        let serial: Vec<f32> = (0..n)
+            .map(|_| {
+                if u64::from(rng.random::<u32>()) < threshold {
+                    (1.0 / keep) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_eq!(mask(n, keep, seed), serial);
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(one_thread.install(|| mask(n, keep, seed)), serial);
     }
 
     #[test]
