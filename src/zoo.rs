@@ -508,7 +508,7 @@ impl Card {
              | | |\n|---|---|\n\
              | benchmark | {benchmark} |\n\
              | figure | **{figure:.4} {unit}** ({estimator}, {images} test images) |\n\
-             | target | {target} {unit}: {verdict} |\n\
+             | target | {target} |\n\
              | paper anchor | {anchor} {unit} ({source}); gap {gap:+.2} |\n\
              | model | {model}, {params} parameters, weights {kb:.0} kB |\n\
              | training | {epochs} epochs of {planned}, {steps} steps, {hours:.2} h of training; {status} |\n\
@@ -523,8 +523,15 @@ impl Card {
             unit = self.unit,
             estimator = self.estimator,
             images = self.test_images,
-            target = entry.target_text(false),
-            verdict = entry.verdict(self.figure),
+            target = match entry.target {
+                Some(_) => format!(
+                    "{} {}: {}",
+                    entry.target_text(false),
+                    self.unit,
+                    entry.verdict(self.figure)
+                ),
+                None => entry.verdict(self.figure).to_string(),
+            },
             anchor = entry.anchor,
             source = entry.anchor_source,
             gap = self.gap(entry),

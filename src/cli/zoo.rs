@@ -322,15 +322,17 @@ fn update(
         },
     };
     card.write(&dir, entry)?;
+    let target = match entry.target {
+        Some(_) => format!(
+            "target {} -> {}",
+            entry.target_text(true),
+            entry.verdict(card.figure)
+        ),
+        None => entry.verdict(card.figure).to_string(),
+    };
     println!(
-        "{}: {:.4} {} ({}), target {} -> {}; check figure {:.6}",
-        entry.name,
-        card.figure,
-        card.unit,
-        card.estimator,
-        entry.target_text(true),
-        entry.verdict(card.figure),
-        card.check.value
+        "{}: {:.4} {} ({}), {target}; check figure {:.6}",
+        entry.name, card.figure, card.unit, card.estimator, card.check.value
     );
     Ok(())
 }
