@@ -181,16 +181,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
                 );
                 continue;
             }
-            for j in 0..count {
-                let n = first + j;
-                im2col(
-                    &x[n * image_in..(n + 1) * image_in],
-                    &mut buffer,
-                    s,
-                    width,
-                    j * pixels,
-                );
-            }
+            im2col_side_by_side(x, first..first + count, &mut buffer, s, width);
             let dims = (s.out_channels, count * pixels, rows + 1);
             if count == 1 {
                 matmul_uninit(
@@ -280,16 +271,7 @@ pub fn backward(x: &[f32], w: &[f32], dy: &[f32], s: ConvShape) -> (Vec<f32>, Ve
                 );
                 continue;
             }
-            for j in 0..count {
-                let n = first + j;
-                im2col(
-                    &x[n * image_in..(n + 1) * image_in],
-                    &mut buffer,
-                    s,
-                    width,
-                    j * pixels,
-                );
-            }
+            im2col_side_by_side(x, first..first + count, &mut buffer, s, width);
             // dy of the chunk's images side by side, [O, count HW] (in place for one image).
             let (dy_chunk, dy_rs): (&[f32], usize) = if count == 1 {
                 (&dy[first * image_out..(first + 1) * image_out], pixels)
@@ -454,6 +436,27 @@ fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape, stride: usize, at: usiz
             row[span.lo..span.hi].copy_from_slice(&plane[span.source()]);
             zero_columns(row, w, span.first..span.last, outside.clone());
         }
+    }
+}
+
+/// The im2col blocks of `images` of the batch `x`, side by side in `cols`, whose rows are
+/// `stride` long.
+fn im2col_side_by_side(
+    x: &[f32],
+    images: std::ops::Range<usize>,
+    cols: &mut [f32],
+    s: ConvShape,
+    stride: usize,
+) {
+    let image = s.in_channels * s.pixels();
+    for (j, n) in images.enumerate() {
+        im2col(
+            &x[n * image..(n + 1) * image],
+            cols,
+            s,
+            stride,
+            j * s.pixels(),
+        );
     }
 }
 
