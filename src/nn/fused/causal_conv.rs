@@ -32,7 +32,8 @@ use super::Window;
 use super::items_per_thread;
 use super::kernels::multiversion;
 use super::linalg::{
-    assume_init, copy_uninit, fill_uninit, matmul, matmul_strided, matmul_uninit, par_init,
+    assume_init, copy_shifted, copy_uninit, fill_uninit, matmul, matmul_strided, matmul_uninit,
+    par_init, shifted_ranges,
 };
 use std::mem::MaybeUninit;
 
@@ -122,16 +123,11 @@ struct Span {
 impl Span {
     /// Output pixel p reads input pixel p + `offset`, of `pixels`.
     fn of(offset: isize, pixels: usize) -> Self {
-        let len = pixels.saturating_sub(offset.unsigned_abs());
-        let (dst, src) = if offset >= 0 {
-            (0, offset as usize)
-        } else {
-            (offset.unsigned_abs(), 0)
-        };
+        let (inside, source) = shifted_ranges(pixels, pixels, offset);
         Self {
-            dst: dst.min(pixels),
-            src: src.min(pixels),
-            len,
+            dst: inside.start,
+            src: source.start,
+            len: inside.len(),
         }
     }
 }
@@ -353,44 +349,6 @@ fn add_row_sums_body(dy: &[f32], pixels: usize, sums: &mut [f32]) {
 
 multiversion!(add_row_sums => add_row_sums_body(dy: &[f32], pixels: usize, sums: &mut [f32]));
 
-/// For a tap at `(dy, dx)` of an `h x w` plane, read in row-major pixels as "output pixel p
-/// takes source pixel p + offset" (`offset = dy w + dx`): the rows whose source row lies in the
-/// plane, `first..last`, and within them the pixels `lo..hi` whose p + offset does.
-struct TapSpan {
-    first: usize,
-    last: usize,
-    lo: usize,
-    hi: usize,
-    offset: isize,
-}
-
-impl TapSpan {
-    fn of(h: usize, w: usize, (dy, dx): (isize, isize)) -> Self {
-        let (hi_row, wi, len) = (h as isize, w as isize, (h * w) as isize);
-        let first = (-dy).clamp(0, hi_row);
-        let last = (hi_row - dy).clamp(first, hi_row);
-        let offset = dy * wi + dx;
-        let lo = (first * wi).max(-offset).min(last * wi);
-        let hi = (last * wi).min(len - offset).max(lo);
-        Self {
-            first: first as usize,
-            last: last as usize,
-            lo: lo as usize,
-            hi: hi as usize,
-            offset,
-        }
-    }
-
-    /// The source range of pixels `lo..hi`.
-    fn source(&self) -> std::ops::Range<usize> {
-        if self.hi == self.lo {
-            return 0..0; // lo may then lie before -offset
-        }
-        let from = (self.lo as isize + self.offset) as usize;
-        from..from + (self.hi - self.lo)
-    }
-}
-
 /// The columns of each row whose source column `x + dx` lies outside the row.
 fn outside_columns(w: usize, dx: isize) -> std::ops::Range<usize> {
     let shift = dx.unsigned_abs().min(w);
@@ -418,23 +376,21 @@ fn zero_columns(
 ///
 /// Each tap's plane is one block copy: in row-major pixels a tap reads the plane `dy W + dx`
 /// pixels on, except in the `|dx|` columns at one side, which the copy fills from the
-/// neighbouring row and which are then zeroed. Row by row, a 7 x 7 image's taps were
+/// neighbouring row and which are then zeroed. (In a row whose source row lies outside the
+/// plane, only those columns can read inside it.) Row by row, a 7 x 7 image's taps were
 /// hundreds of calls to copy or fill a few floats.
 fn im2col(image: &[f32], cols: &mut [f32], s: ConvShape, stride: usize, at: usize) {
     let (h, w) = (s.height, s.width);
     let plane_len = h * w;
     for t in 0..s.taps {
         let (dy, dx) = s.offset(t);
-        let span = TapSpan::of(h, w, (dy, dx));
         let outside = outside_columns(w, dx);
         for c in 0..s.in_channels {
             let plane = &image[c * plane_len..(c + 1) * plane_len];
             let begin = (c * s.taps + t) * stride + at;
             let row = &mut cols[begin..begin + plane_len];
-            row[..span.lo].fill(0.0);
-            row[span.hi..].fill(0.0);
-            row[span.lo..span.hi].copy_from_slice(&plane[span.source()]);
-            zero_columns(row, w, span.first..span.last, outside.clone());
+            copy_shifted(plane, row, dy * w as isize + dx);
+            zero_columns(row, w, 0..h, outside.clone());
         }
     }
 }
@@ -483,27 +439,28 @@ fn col2im_body(
             let (dy, dx) = s.offset(t);
             // im2col's entry p read image pixel p + dy W + dx, so image pixel p takes the
             // entry at p - dy W - dx: the tap read backwards.
-            (TapSpan::of(h, w, (-dy, -dx)), outside_columns(w, dx))
+            let (inside, source) = shifted_ranges(plane_len, plane_len, -(dy * w as isize + dx));
+            (inside, source, outside_columns(w, dx))
         })
         .collect();
     for c in 0..s.in_channels {
         let target = &mut image[c * plane_len..(c + 1) * plane_len];
-        for (t, (span, outside)) in spans.iter().enumerate() {
+        for (t, (inside, source, outside)) in spans.iter().enumerate() {
             let begin = (c * s.taps + t) * stride + at;
             let row = &mut cols[begin..begin + plane_len];
             zero_columns(row, w, 0..h, outside.clone());
             if t == 0 {
                 // The first tap writes the plane (zeros where it reads nothing); the others add.
-                let (before, rest) = target.split_at_mut(span.lo);
-                let (inside, after) = rest.split_at_mut(span.hi - span.lo);
+                let (before, rest) = target.split_at_mut(inside.start);
+                let (read, after) = rest.split_at_mut(inside.len());
                 fill_uninit(before, 0.0);
                 fill_uninit(after, 0.0);
-                copy_uninit(inside, &row[span.source()]);
+                copy_uninit(read, &row[source.clone()]);
                 continue;
             }
             // SAFETY: the first tap wrote every element of the plane.
             let target = unsafe { assume_init(target) };
-            for (a, b) in target[span.lo..span.hi].iter_mut().zip(&row[span.source()]) {
+            for (a, b) in target[inside.clone()].iter_mut().zip(&row[source.clone()]) {
                 *a += b;
             }
         }

@@ -2,20 +2,31 @@
 //! (the kernels flex itself uses) and a shifted row copy.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 /// `dst[p] = src[p + offset]`, zero where that falls outside.
 pub fn copy_shifted(src: &[f32], dst: &mut [f32], offset: isize) {
-    let (len, available) = (dst.len() as isize, src.len() as isize);
     // The p with 0 <= p + offset < src.len(), as one block copy; zeros on either side.
+    let (inside, from) = shifted_ranges(dst.len(), src.len(), offset);
+    dst[..inside.start].fill(0.0);
+    dst[inside.end..].fill(0.0);
+    dst[inside].copy_from_slice(&src[from]);
+}
+
+/// For `dst[p] = src[p + offset]` with `dst` `len` long and `src` `available`: the p whose
+/// `p + offset` lies in `src`, and the source range they read (empty when none does).
+pub fn shifted_ranges(len: usize, available: usize, offset: isize) -> (Range<usize>, Range<usize>) {
+    let (len, available) = (len as isize, available as isize);
     let start = (-offset).clamp(0, len);
     let end = (available - offset).clamp(start, len);
-    let (start, end) = (start as usize, end as usize);
-    dst[..start].fill(0.0);
-    dst[end..].fill(0.0);
-    if end > start {
-        let from = (start as isize + offset) as usize;
-        dst[start..end].copy_from_slice(&src[from..from + (end - start)]);
+    if end == start {
+        return (start as usize..start as usize, 0..0); // start may lie before -offset
     }
+    let from = (start + offset) as usize;
+    (
+        start as usize..end as usize,
+        from..from + (end - start) as usize,
+    )
 }
 
 /// Below this many output elements the rayon hand-off costs more than it saves: such outputs
